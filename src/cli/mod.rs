@@ -1,0 +1,36 @@
+//! The command line: clap definitions and output formatting. No syscalls here.
+
+pub mod caps;
+
+use clap::{Parser, Subcommand};
+
+/// nucleus: a small, fast, daemonless container runtime with capabilities done right.
+#[derive(Parser, Debug)]
+#[command(name = "nucleus", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Capability toolkit: decode masks, show and prove what a process can do, run a host
+    /// command under a capability policy.
+    #[command(subcommand)]
+    Caps(caps::CapsCmd),
+}
+
+/// Runs a parsed command line; returns the process exit status.
+pub fn run(cli: Cli) -> crate::Result<i32> {
+    match cli.command {
+        Command::Caps(c) => caps::run(c),
+    }
+}
+
+/// Prints `v` as pretty JSON on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("output types serialize")
+    );
+}

@@ -1,0 +1,49 @@
+//! The crate's error: what failed, on what, and why; plus a hint and an exit status.
+
+use crate::caps::{kernel, policy, set};
+use crate::linux::{identity, process};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kernel(#[from] kernel::Error),
+    #[error(transparent)]
+    Policy(#[from] policy::PolicyError),
+    #[error(transparent)]
+    Identity(#[from] identity::Error),
+    #[error(transparent)]
+    List(#[from] set::ListError),
+    #[error(transparent)]
+    Mask(#[from] set::BadMask),
+    #[error(transparent)]
+    Process(#[from] process::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// A one-line suggestion, when there is an obvious fix.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Kernel(e) => e.hint(),
+            Error::Policy(e) => e.hint().map(String::from),
+            Error::Identity(e) => e.hint(),
+            Error::List(set::ListError::Unknown(_)) => {
+                Some("`nucleus caps decode 0x1ffffffffff` lists every capability name".into())
+            }
+            Error::Process(process::Error::NotFound(_)) => {
+                Some("give the full path, or check PATH".into())
+            }
+            _ => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Process(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

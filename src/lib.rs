@@ -1,0 +1,11 @@
+//! nucleus: a daemonless Linux container runtime whose headline is capabilities done right.
+//!
+//! `caps` is the capability model (pure, except `caps::kernel` and `caps::probe`),
+//! `linux` the kernel plumbing, `cli` the command line (no syscalls of its own).
+
+pub mod caps;
+pub mod cli;
+pub mod error;
+pub mod linux;
+
+pub use error::{Error, Result};

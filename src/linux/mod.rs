@@ -1,0 +1,4 @@
+//! Kernel plumbing, one concern per file.
+
+pub mod identity;
+pub mod process;

@@ -1,0 +1,87 @@
+//! Starting the user's program: finding it, then execve().
+
+use nix::errno::Errno;
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}: command not found")]
+    NotFound(String),
+    #[error("{cmd}: cannot execute: {errno}")]
+    Exec { cmd: String, errno: Errno },
+    #[error("{0}: argument contains a NUL byte")]
+    Nul(String),
+}
+
+impl Error {
+    /// The shell's convention: 127 not found, 126 found but not executable.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::NotFound(_) => 127,
+            _ => 126,
+        }
+    }
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn executable(p: &Path) -> bool {
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Resolves `cmd` as execvp(3) would: a name with a slash is taken as is, otherwise each
+/// directory of `path` (default: the usual system directories) is tried in order.
+pub fn resolve(cmd: &str, path: Option<&str>) -> Result<PathBuf, Error> {
+    if cmd.is_empty() {
+        return Err(Error::NotFound(cmd.to_string()));
+    }
+    if cmd.contains('/') {
+        let p = PathBuf::from(cmd);
+        return if p.exists() {
+            Ok(p)
+        } else {
+            Err(Error::NotFound(cmd.to_string()))
+        };
+    }
+    path.unwrap_or(DEFAULT_PATH)
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| Path::new(d).join(cmd))
+        .find(|p| executable(p))
+        .ok_or_else(|| Error::NotFound(cmd.to_string()))
+}
+
+/// Replaces this process with `prog` (already resolved), arguments `argv` (argv[0] first).
+pub fn exec(prog: &Path, argv: &[String]) -> Result<Infallible, Error> {
+    let c = |s: &[u8], name: &str| CString::new(s).map_err(|_| Error::Nul(name.to_string()));
+    let p = c(prog.as_os_str().as_bytes(), &prog.display().to_string())?;
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| c(a.as_bytes(), a))
+        .collect::<Result<_, _>>()?;
+    let errno = nix::unistd::execv(&p, &args).unwrap_err();
+    Err(Error::Exec {
+        cmd: prog.display().to_string(),
+        errno,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_execvp() {
+        assert_eq!(resolve("sh", Some("/nonexistent:/bin")).unwrap(), PathBuf::from("/bin/sh"));
+        assert!(matches!(resolve("no-such-cmd-xyz", None), Err(Error::NotFound(_))));
+        assert!(matches!(resolve("./no/such", None), Err(Error::NotFound(_))));
+        assert!(matches!(resolve("", None), Err(Error::NotFound(_))));
+        // /etc/passwd exists but is not executable: PATH search skips it.
+        assert!(resolve("passwd", Some("/etc")).is_err());
+        assert_eq!(Error::NotFound("x".into()).exit_code(), 127);
+    }
+}
