@@ -129,11 +129,16 @@ impl Capability {
     }
 }
 
-/// Up to three known names closest to `full` (edit distance at most 3, nearest first).
+/// Up to three known names closest to `full`, nearest first: edit distance at most 3 to the
+/// whole name or to its beginning (so a typo in a truncated name still finds it).
 fn closest(full: &str) -> Vec<&'static str> {
     let mut scored: Vec<(usize, &'static str)> = NAMES
         .iter()
-        .map(|n| (strsim::levenshtein(full, n), *n))
+        .map(|n| {
+            let whole = strsim::levenshtein(full, n);
+            let head = n.get(..full.len()).map_or(usize::MAX, |h| strsim::levenshtein(full, h) + 1);
+            (whole.min(head), *n)
+        })
         .filter(|(d, _)| *d <= 3)
         .collect();
     scored.sort();
@@ -189,6 +194,8 @@ mod tests {
         let e = Capability::parse("net_rwa").unwrap_err();
         assert_eq!(e.suggestions.first(), Some(&"CAP_NET_RAW"));
         assert!(e.to_string().contains("did you mean CAP_NET_RAW?"), "{e}");
+        let e = Capability::parse("net_bwind").unwrap_err();
+        assert_eq!(e.suggestions.first(), Some(&"CAP_NET_BIND_SERVICE"), "{e}");
         let e = Capability::parse("41").unwrap_err();
         assert!(e.suggestions.is_empty());
         assert!(Capability::parse("").is_err());

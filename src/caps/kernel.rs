@@ -31,7 +31,7 @@ pub enum Error {
     },
     #[error("{what} failed: {errno}")]
     Syscall { what: String, errno: Errno },
-    #[error("cannot grant {caps} in the {set} set: this process does not have them ({why})")]
+    #[error("cannot grant {caps} ({set} set): this process does not hold it, and {why}")]
     CannotGrant {
         set: Which,
         caps: CapSet,

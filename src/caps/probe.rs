@@ -415,6 +415,9 @@ fn audit(c: Capability, kind: u16) -> Result<Seen, String> {
                     0 => Seen::Held(None),
                     e => match Errno::from_raw(-e) {
                         e @ (Errno::EPERM | Errno::ECONNREFUSED) => Seen::Denied(Some(e)),
+                        // With auditing on, an empty user message is refused after the
+                        // permission check, and nothing is logged.
+                        Errno::EINVAL if kind == AUDIT_USER => Seen::Held(Some(Errno::EINVAL)),
                         e => Seen::Skip(format!("unexpected {e}")),
                     },
                 });
