@@ -136,7 +136,9 @@ fn closest(full: &str) -> Vec<&'static str> {
         .iter()
         .map(|n| {
             let whole = strsim::levenshtein(full, n);
-            let head = n.get(..full.len()).map_or(usize::MAX, |h| strsim::levenshtein(full, h) + 1);
+            let head = n
+                .get(..full.len())
+                .map_or(usize::MAX, |h| strsim::levenshtein(full, h) + 1);
             (whole.min(head), *n)
         })
         .filter(|(d, _)| *d <= 3)
@@ -170,7 +172,14 @@ mod tests {
 
     #[test]
     fn every_spelling_parses_to_the_same_capability() {
-        for s in ["CAP_NET_RAW", "cap_net_raw", "NET_RAW", "net_raw", "13", " Net_Raw "] {
+        for s in [
+            "CAP_NET_RAW",
+            "cap_net_raw",
+            "NET_RAW",
+            "net_raw",
+            "13",
+            " Net_Raw ",
+        ] {
             assert_eq!(Capability::parse(s).unwrap().index(), 13, "{s}");
         }
     }

@@ -356,7 +356,10 @@ mod tests {
         p.sets.bounding = s("chown");
         p.sets.inheritable = s("sys_admin");
         let a = runs(execve(&p, &Program::default()));
-        assert!(a.sets.permitted.contains(Capability::parse("sys_admin").unwrap()));
+        assert!(a
+            .sets
+            .permitted
+            .contains(Capability::parse("sys_admin").unwrap()));
     }
 
     #[test]
@@ -371,8 +374,16 @@ mod tests {
         let a = runs(execve(&proc(1000, sets), &Program::default()));
         assert_eq!(a.sets.permitted, s("net_bind_service"));
         assert_eq!(a.sets.effective, s("net_bind_service"));
-        let lost = a.reasons.iter().find(|r| r.capability.index() == 13).unwrap();
-        assert!(!lost.permitted && lost.why.contains("ambient"), "{}", lost.why);
+        let lost = a
+            .reasons
+            .iter()
+            .find(|r| r.capability.index() == 13)
+            .unwrap();
+        assert!(
+            !lost.permitted && lost.why.contains("ambient"),
+            "{}",
+            lost.why
+        );
     }
 
     #[test]

@@ -88,7 +88,13 @@ impl FileCaps {
         let magic = rev | if self.effective { FLAGS_EFFECTIVE } else { 0 };
         let (p, i) = (self.permitted.bits(), self.inheritable.bits());
         let mut out = Vec::with_capacity(24);
-        for w in [magic, p as u32, i as u32, (p >> 32) as u32, (i >> 32) as u32] {
+        for w in [
+            magic,
+            p as u32,
+            i as u32,
+            (p >> 32) as u32,
+            (i >> 32) as u32,
+        ] {
             out.extend_from_slice(&w.to_le_bytes());
         }
         if let Some(r) = self.rootid {
@@ -102,7 +108,8 @@ impl FileCaps {
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for c in (self.permitted | self.inheritable).iter() {
             let mut flags = String::new();
-            if self.effective && self.permitted.contains(c) {
+            // One effective bit covers the whole file: libcap shows it on every capability.
+            if self.effective {
                 flags.push('e');
             }
             if self.inheritable.contains(c) {

@@ -56,7 +56,10 @@ impl Error {
                 "run nucleus as root (or with those capabilities) to grant them, or retain fewer"
                     .into(),
             ),
-            Error::Syscall { errno: Errno::EPERM, what } if what.contains("CAPBSET_DROP") => {
+            Error::Syscall {
+                errno: Errno::EPERM,
+                what,
+            } if what.contains("CAPBSET_DROP") => {
                 Some("dropping from the bounding set needs CAP_SETPCAP; run as root".into())
             }
             Error::Identity(e) => e.hint(),
@@ -148,10 +151,12 @@ fn get_cap_xattr(path: &Path) -> Result<Option<Vec<u8>>, Error> {
 pub fn read_file_caps(path: &Path) -> Result<Option<FileCaps>, Error> {
     match get_cap_xattr(path)? {
         None => Ok(None),
-        Some(raw) => FileCaps::parse(&raw).map(Some).map_err(|source| Error::Xattr {
-            path: path.into(),
-            source,
-        }),
+        Some(raw) => FileCaps::parse(&raw)
+            .map(Some)
+            .map_err(|source| Error::Xattr {
+                path: path.into(),
+                source,
+            }),
     }
 }
 
@@ -175,9 +180,7 @@ pub fn program(path: &Path, uid_map: &str) -> Result<Program, Error> {
         caps,
         setuid: (mode & libc::S_ISUID != 0).then_some(meta.uid()),
         setgid: (mode & libc::S_ISGID != 0 && mode & libc::S_IXGRP != 0).then_some(meta.gid()),
-        nosuid: vfs
-            .flags()
-            .contains(nix::sys::statvfs::FsFlags::ST_NOSUID),
+        nosuid: vfs.flags().contains(nix::sys::statvfs::FsFlags::ST_NOSUID),
     })
 }
 
@@ -255,13 +258,7 @@ pub(crate) fn capset(eff: CapSet, prm: CapSet, inh: CapSet) -> Result<(), Error>
     }
     // SAFETY: capset reads one header and two data structs (version 3), all valid for the
     // duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut hdr as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) };
     if r != 0 {
         return Err(Error::Syscall {
             what: format!("capset(effective={eff}, permitted={prm}, inheritable={inh})"),
@@ -305,8 +302,16 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
 
     // Refuse up front what the kernel would refuse half-way.
     for (set, have, why) in [
-        (Which::Bounding, cur.bounding, "the bounding set can only shrink"),
-        (Which::Permitted, cur.permitted, "the permitted set can only shrink"),
+        (
+            Which::Bounding,
+            cur.bounding,
+            "the bounding set can only shrink",
+        ),
+        (
+            Which::Permitted,
+            cur.permitted,
+            "the permitted set can only shrink",
+        ),
     ] {
         let extra = t.get(set) - have;
         if !extra.is_empty() {
@@ -326,7 +331,12 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
     }
     for c in (cur.bounding - t.bounding).iter() {
         let i = u64::from(c.index());
-        prctl(|| format!("prctl(PR_CAPBSET_DROP, {c})"), libc::PR_CAPBSET_DROP, i, 0)?;
+        prctl(
+            || format!("prctl(PR_CAPBSET_DROP, {c})"),
+            libc::PR_CAPBSET_DROP,
+            i,
+            0,
+        )?;
     }
     if let Some(id) = id {
         identity::switch(id)?;
@@ -348,7 +358,12 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
     prctl(|| "prctl(PR_CAP_AMBIENT_CLEAR_ALL)".into(), amb, clear, 0)?;
     for c in t.ambient.iter() {
         let i = u64::from(c.index());
-        prctl(|| format!("prctl(PR_CAP_AMBIENT_RAISE, {c})"), amb, raise, i)?;
+        prctl(
+            || format!("prctl(PR_CAP_AMBIENT_RAISE, {c})"),
+            amb,
+            raise,
+            i,
+        )?;
     }
 
     let actual = read_status(None)?.sets;
@@ -375,7 +390,11 @@ pub fn all_processes() -> Result<Vec<(ProcStatus, String)>, Error> {
     })?;
     let mut out = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         // A process may exit between readdir and read: that is not an error.

@@ -109,8 +109,13 @@ impl Policy {
                 };
                 Ok(Policy::Explicit(sets))
             }
-            (None, None, false) => Err(err("names no capabilities: it needs \"retain\", \"remove\" or the five OCI sets".into())),
-            _ => Err(err("mixes an isolator (retain/remove) with explicit OCI sets; use one form".into())),
+            (None, None, false) => Err(err(
+                "names no capabilities: it needs \"retain\", \"remove\" or the five OCI sets"
+                    .into(),
+            )),
+            _ => Err(err(
+                "mixes an isolator (retain/remove) with explicit OCI sets; use one form".into(),
+            )),
         }
     }
 
@@ -203,8 +208,12 @@ mod tests {
         let p = Policy::from_flags(&[], &strs(&["net_raw,mknod"])).unwrap();
         let t = p.target(false).unwrap();
         assert_eq!(t.bounding.len(), 12);
-        assert!(!t.bounding.contains(crate::caps::Capability::parse("net_raw").unwrap()));
-        assert!(t.permitted.contains(crate::caps::Capability::parse("chown").unwrap()));
+        assert!(!t
+            .bounding
+            .contains(crate::caps::Capability::parse("net_raw").unwrap()));
+        assert!(t
+            .permitted
+            .contains(crate::caps::Capability::parse("chown").unwrap()));
     }
 
     #[test]

@@ -84,6 +84,7 @@ fn ret(r: libc::c_long) -> Result<libc::c_long, Errno> {
 struct Ctx {
     dir: Option<PathBuf>,
     other: Option<Pid>,
+    undumpable: Option<Pid>,
     uids: [u32; 4],
     gids: [u32; 4],
 }
@@ -116,7 +117,10 @@ impl Ctx {
         let text = std::fs::read_to_string(map).map_err(|e| format!("{map}: {e}"))?;
         let mapped = |id: u32| {
             text.lines().any(|l| {
-                let n: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let n: Vec<u64> = l
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 matches!(n.as_slice(), [inside, _, count]
                     if u64::from(id) >= *inside && u64::from(id) < inside + count)
             })
@@ -160,52 +164,80 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         let f = ctx.create("chown", 0o600)?;
         let uid = ctx.other_uid()?;
         isolate(c)?;
-        Ok(perm(nix::unistd::chown(&f, Some(nix::unistd::Uid::from_raw(uid)), None)))
+        Ok(perm(nix::unistd::chown(
+            &f,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            None,
+        )))
     }),
     (1, "open(2) a mode-000 file for writing", |ctx, c| {
         let f = ctx.create("dac_override", 0)?;
         isolate(c)?;
-        Ok(perm(nix::fcntl::open(&f, nix::fcntl::OFlag::O_WRONLY, nix::sys::stat::Mode::empty())))
+        Ok(perm(nix::fcntl::open(
+            &f,
+            nix::fcntl::OFlag::O_WRONLY,
+            nix::sys::stat::Mode::empty(),
+        )))
     }),
     (2, "open(2) a mode-000 file for reading", |ctx, c| {
         let f = ctx.create("dac_read_search", 0)?;
         isolate(c)?;
-        Ok(perm(nix::fcntl::open(&f, nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())))
-    }),
-    (3, "open(2) with O_NOATIME a file another user owns", |ctx, c| {
-        let f = fowner_target(ctx)?;
-        isolate(c)?;
-        let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOATIME;
-        Ok(perm(nix::fcntl::open(&f, flags, nix::sys::stat::Mode::empty())))
-    }),
-    (4, "write(2) to a set-uid file and see if the bit survives", |ctx, c| {
-        let f = ctx.create("fsetid", 0o600)?;
-        let mode = nix::sys::stat::Mode::from_bits_truncate(0o4600);
-        nix::sys::stat::fchmodat(
-            nix::fcntl::AT_FDCWD,
+        Ok(perm(nix::fcntl::open(
             &f,
-            mode,
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        )
-        .map_err(|e| format!("chmod u+s: {e}"))?;
-        isolate(c)?;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&f)
-            .map_err(|e| format!("open: {e}"))?;
-        file.write_all(b"x").map_err(|e| format!("write: {e}"))?;
-        let st = nix::sys::stat::fstat(&file).map_err(|e| format!("fstat: {e}"))?;
-        Ok(if st.st_mode & libc::S_ISUID != 0 {
-            Seen::Held(None)
-        } else {
-            Seen::Denied(None)
-        })
+            nix::fcntl::OFlag::O_RDONLY,
+            nix::sys::stat::Mode::empty(),
+        )))
     }),
-    (5, "kill(2) signal 0 to a process of another user", |ctx, c| {
-        let pid = ctx.target()?;
-        isolate(c)?;
-        Ok(perm(nix::sys::signal::kill(pid, None)))
-    }),
+    (
+        3,
+        "open(2) with O_NOATIME a file another user owns",
+        |ctx, c| {
+            let f = fowner_target(ctx)?;
+            isolate(c)?;
+            let flags = nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOATIME;
+            Ok(perm(nix::fcntl::open(
+                &f,
+                flags,
+                nix::sys::stat::Mode::empty(),
+            )))
+        },
+    ),
+    (
+        4,
+        "write(2) to a set-uid file and see if the bit survives",
+        |ctx, c| {
+            let f = ctx.create("fsetid", 0o600)?;
+            let mode = nix::sys::stat::Mode::from_bits_truncate(0o4600);
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                &f,
+                mode,
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| format!("chmod u+s: {e}"))?;
+            isolate(c)?;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&f)
+                .map_err(|e| format!("open: {e}"))?;
+            file.write_all(b"x").map_err(|e| format!("write: {e}"))?;
+            let st = nix::sys::stat::fstat(&file).map_err(|e| format!("fstat: {e}"))?;
+            Ok(if st.st_mode & libc::S_ISUID != 0 {
+                Seen::Held(None)
+            } else {
+                Seen::Denied(None)
+            })
+        },
+    ),
+    (
+        5,
+        "kill(2) signal 0 to a process of another user",
+        |ctx, c| {
+            let pid = ctx.target()?;
+            isolate(c)?;
+            Ok(perm(nix::sys::signal::kill(pid, None)))
+        },
+    ),
     (6, "setresgid(2) to another gid", |ctx, c| {
         let g = nix::unistd::Gid::from_raw(ctx.other_gid()?);
         isolate(c)?;
@@ -222,43 +254,75 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, 0, 0, 0, 0) };
         Ok(perm(ret(r.into())))
     }),
-    (10, "bind(2) a TCP socket to a privileged port on loopback", |_, c| {
-        let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(1024);
-        if start == 0 {
-            return Err("every port is unprivileged here (net.ipv4.ip_unprivileged_port_start=0)".into());
-        }
-        let port = start.min(81) - 1;
-        isolate(c)?;
-        use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
-        let bind_on = |addr: [u8; 4]| {
-            let s = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-            let [a, b, c2, d] = addr;
-            bind(s.as_raw_fd(), &SockaddrIn::new(a, b, c2, d, port))
-        };
-        // Loopback may be down in a fresh network namespace: fall back to the any-address.
-        let r = match bind_on([127, 0, 0, 1]) {
-            Err(Errno::EADDRNOTAVAIL) => bind_on([0, 0, 0, 0]),
-            r => r,
-        };
-        Ok(match r {
-            Err(Errno::EADDRINUSE) => Seen::Held(Some(Errno::EADDRINUSE)),
-            r => perm(r),
-        })
-    }),
-    (12, "setsockopt(SO_RCVBUFFORCE) on its own socket", |_, c| {
-        use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
-        let s = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+    (
+        10,
+        "bind(2) a TCP socket to the highest privileged port on loopback",
+        |_, c| {
+            let start: u16 =
+                std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(1024);
+            if start == 0 {
+                return Err(
+                    "every port is unprivileged here (net.ipv4.ip_unprivileged_port_start=0)"
+                        .into(),
+                );
+            }
+            // The highest privileged port: least likely to be in use by a real service.
+            let port = start - 1;
+            isolate(c)?;
+            use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+            let bind_on = |addr: [u8; 4]| {
+                let s = socket(
+                    AddressFamily::Inet,
+                    SockType::Stream,
+                    SockFlag::SOCK_CLOEXEC,
+                    None,
+                )?;
+                let [a, b, c2, d] = addr;
+                bind(s.as_raw_fd(), &SockaddrIn::new(a, b, c2, d, port))
+            };
+            // Loopback may be down in a fresh network namespace: fall back to the any-address.
+            let r = match bind_on([127, 0, 0, 1]) {
+                Err(Errno::EADDRNOTAVAIL) => bind_on([0, 0, 0, 0]),
+                r => r,
+            };
+            Ok(match r {
+                Err(Errno::EADDRINUSE) => Seen::Held(Some(Errno::EADDRINUSE)),
+                r => perm(r),
+            })
+        },
+    ),
+    (
+        12,
+        "setsockopt(SO_RCVBUFFORCE) on its own socket",
+        |_, c| {
+            use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};
+            let s = socket(
+                AddressFamily::Inet,
+                SockType::Datagram,
+                SockFlag::SOCK_CLOEXEC,
+                None,
+            )
             .map_err(|e| format!("socket: {e}"))?;
-        isolate(c)?;
-        Ok(perm(nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RcvBufForce, &65536)))
-    }),
+            isolate(c)?;
+            Ok(perm(nix::sys::socket::setsockopt(
+                &s,
+                nix::sys::socket::sockopt::RcvBufForce,
+                &65536,
+            )))
+        },
+    ),
     (13, "socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)", |_, c| {
         isolate(c)?;
         use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
-        Ok(perm(socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)))
+        Ok(perm(socket(
+            AddressFamily::Inet,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::Icmp,
+        )))
     }),
     (14, "mlock(2) a page with RLIMIT_MEMLOCK at 0", |_, c| {
         use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -271,7 +335,9 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         Ok(perm(ret(r.into())))
     }),
     (16, "finit_module(2) on an invalid descriptor", |_, c| {
-        if std::fs::read_to_string("/proc/sys/kernel/modules_disabled").is_ok_and(|s| s.trim() == "1") {
+        if std::fs::read_to_string("/proc/sys/kernel/modules_disabled")
+            .is_ok_and(|s| s.trim() == "1")
+        {
             return Err("module loading is disabled (kernel.modules_disabled=1)".into());
         }
         isolate(c)?;
@@ -287,13 +353,22 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         isolate(c)?;
         Ok(perm(nix::unistd::chroot("/")))
     }),
-    (19, "kcmp(2) against a process of another user", |ctx, c| {
-        let pid = ctx.target()?;
+    (19, "kcmp(2) against a non-dumpable process", |ctx, c| {
+        let pid = ctx
+            .undumpable
+            .ok_or("could not start a non-dumpable helper")?;
         isolate(c)?;
         const KCMP_VM: libc::c_long = 1;
         // SAFETY: kcmp compares kernel objects of two pids; it takes no pointers.
         let r = unsafe {
-            libc::syscall(libc::SYS_kcmp, std::process::id() as libc::c_long, pid.as_raw() as libc::c_long, KCMP_VM, 0, 0)
+            libc::syscall(
+                libc::SYS_kcmp,
+                std::process::id() as libc::c_long,
+                pid.as_raw() as libc::c_long,
+                KCMP_VM,
+                0,
+                0,
+            )
         };
         Ok(match ret(r) {
             Err(Errno::ENOSYS) => return Err("kernel without kcmp(2)".into()),
@@ -302,7 +377,9 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
     }),
     (21, "unshare(CLONE_NEWUTS) in the probe process", |_, c| {
         isolate(c)?;
-        Ok(perm(nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUTS)))
+        Ok(perm(nix::sched::unshare(
+            nix::sched::CloneFlags::CLONE_NEWUTS,
+        )))
     }),
     (22, "reboot(2) with invalid magic numbers", |_, c| {
         isolate(c)?;
@@ -311,29 +388,42 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         let r = unsafe { libc::syscall(libc::SYS_reboot, 0, 0, 0, 0usize) };
         Ok(perm_first(ret(r)))
     }),
-    (23, "setpriority(2) one step nicer than now, with RLIMIT_NICE at 0", |_, c| {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        let (_, hard) = getrlimit(Resource::RLIMIT_NICE).map_err(|e| e.to_string())?;
-        setrlimit(Resource::RLIMIT_NICE, 0, hard).map_err(|e| format!("setrlimit: {e}"))?;
-        Errno::clear();
-        // SAFETY: getpriority/setpriority on this process only; plain integers.
-        let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-        if now <= -20 {
-            return Err("already at the highest priority (nice -20)".into());
-        }
-        isolate(c)?;
-        // SAFETY: as above.
-        let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, now - 1) };
-        Ok(perm(ret(r.into())))
-    }),
-    (24, "setrlimit(2) raising its own hard RLIMIT_NOFILE", |_, c| {
-        use nix::sys::resource::{getrlimit, setrlimit, Resource};
-        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
-        let lower = hard.saturating_sub(1);
-        setrlimit(Resource::RLIMIT_NOFILE, soft.min(lower), lower).map_err(|e| format!("setrlimit: {e}"))?;
-        isolate(c)?;
-        Ok(perm(setrlimit(Resource::RLIMIT_NOFILE, soft.min(lower), hard)))
-    }),
+    (
+        23,
+        "setpriority(2) one step nicer than now, with RLIMIT_NICE at 0",
+        |_, c| {
+            use nix::sys::resource::{getrlimit, setrlimit, Resource};
+            let (_, hard) = getrlimit(Resource::RLIMIT_NICE).map_err(|e| e.to_string())?;
+            setrlimit(Resource::RLIMIT_NICE, 0, hard).map_err(|e| format!("setrlimit: {e}"))?;
+            Errno::clear();
+            // SAFETY: getpriority/setpriority on this process only; plain integers.
+            let now = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+            if now <= -20 {
+                return Err("already at the highest priority (nice -20)".into());
+            }
+            isolate(c)?;
+            // SAFETY: as above.
+            let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, now - 1) };
+            Ok(perm(ret(r.into())))
+        },
+    ),
+    (
+        24,
+        "setrlimit(2) raising its own hard RLIMIT_NOFILE",
+        |_, c| {
+            use nix::sys::resource::{getrlimit, setrlimit, Resource};
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(|e| e.to_string())?;
+            let lower = hard.saturating_sub(1);
+            setrlimit(Resource::RLIMIT_NOFILE, soft.min(lower), lower)
+                .map_err(|e| format!("setrlimit: {e}"))?;
+            isolate(c)?;
+            Ok(perm(setrlimit(
+                Resource::RLIMIT_NOFILE,
+                soft.min(lower),
+                hard,
+            )))
+        },
+    ),
     (25, "adjtimex(2) with an out-of-range tick", |_, c| {
         isolate(c)?;
         // SAFETY: a zeroed timex with only ADJ_TICK and tick 0: the kernel checks
@@ -346,27 +436,57 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         };
         Ok(perm_first(ret(r.into())))
     }),
-    (27, "mknod(2) a character device in a private directory", |ctx, c| {
-        let f = ctx.file("mknod")?;
-        isolate(c)?;
-        let kind = nix::sys::stat::SFlag::S_IFCHR;
-        let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
-        Ok(perm(nix::sys::stat::mknod(&f, kind, mode, nix::sys::stat::makedev(1, 3))))
+    (
+        27,
+        "mknod(2) a character device in a private directory",
+        |ctx, c| {
+            let f = ctx.file("mknod")?;
+            isolate(c)?;
+            let kind = nix::sys::stat::SFlag::S_IFCHR;
+            let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
+            Ok(perm(nix::sys::stat::mknod(
+                &f,
+                kind,
+                mode,
+                nix::sys::stat::makedev(1, 3),
+            )))
+        },
+    ),
+    (
+        29,
+        "an empty AUDIT_USER message (logged nowhere)",
+        |_, c| audit(c, AUDIT_USER),
+    ),
+    (30, "AUDIT_GET (reads the audit status)", |_, c| {
+        audit(c, AUDIT_GET)
     }),
-    (29, "an empty AUDIT_USER message (logged nowhere)", |_, c| audit(c, AUDIT_USER)),
-    (30, "AUDIT_GET (reads the audit status)", |_, c| audit(c, AUDIT_GET)),
-    (31, "setxattr(security.capability) on a file of its own", |ctx, c| {
-        let f = ctx.create("setfcap", 0o600)?;
-        let value = super::file::FileCaps::new(CapSet::from_bits(1), CapSet::EMPTY, false).encode();
-        isolate(c)?;
-        let (p, name) = (cpath(&f), c"security.capability");
-        // SAFETY: NUL-terminated path and name, and a buffer of the stated length.
-        let r = unsafe { libc::setxattr(p.as_ptr(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
-        Ok(match ret(r.into()) {
-            Err(Errno::EOPNOTSUPP) => return Err("the temporary filesystem has no xattrs".into()),
-            r => perm(r),
-        })
-    }),
+    (
+        31,
+        "setxattr(security.capability) on a file of its own",
+        |ctx, c| {
+            let f = ctx.create("setfcap", 0o600)?;
+            let value =
+                super::file::FileCaps::new(CapSet::from_bits(1), CapSet::EMPTY, false).encode();
+            isolate(c)?;
+            let (p, name) = (cpath(&f), c"security.capability");
+            // SAFETY: NUL-terminated path and name, and a buffer of the stated length.
+            let r = unsafe {
+                libc::setxattr(
+                    p.as_ptr(),
+                    name.as_ptr(),
+                    value.as_ptr().cast(),
+                    value.len(),
+                    0,
+                )
+            };
+            Ok(match ret(r.into()) {
+                Err(Errno::EOPNOTSUPP) => {
+                    return Err("the temporary filesystem has no xattrs".into())
+                }
+                r => perm(r),
+            })
+        },
+    ),
     (34, "syslog(SYSLOG_ACTION_SIZE_UNREAD)", |_, c| {
         isolate(c)?;
         // SAFETY: action 9 only returns a count; no buffer is passed.
@@ -381,13 +501,22 @@ const AUDIT_USER: u16 = 1005;
 /// Sends one audit netlink request with no payload and reads the kernel's acknowledgement.
 /// An empty user message passes the permission check and is then dropped unlogged.
 fn audit(c: Capability, kind: u16) -> Result<Seen, String> {
-    use nix::sys::socket::{recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType};
-    let s = match socket(AddressFamily::Netlink, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::NetlinkAudit) {
+    use nix::sys::socket::{
+        recv, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+        SockType,
+    };
+    let s = match socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkAudit,
+    ) {
         Err(Errno::EPROTONOSUPPORT) => return Err("kernel without audit".into()),
         r => r.map_err(|e| format!("audit socket: {e}"))?,
     };
     let tv = nix::sys::time::TimeVal::new(2, 0);
-    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::ReceiveTimeout, &tv).map_err(|e| e.to_string())?;
+    nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::ReceiveTimeout, &tv)
+        .map_err(|e| e.to_string())?;
     isolate(c)?;
     const NLM_F_REQUEST: u16 = 1;
     const NLM_F_ACK: u16 = 4;
@@ -397,14 +526,20 @@ fn audit(c: Capability, kind: u16) -> Result<Seen, String> {
     msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
     msg.extend_from_slice(&1u32.to_ne_bytes());
     msg.extend_from_slice(&0u32.to_ne_bytes());
-    match sendto(s.as_raw_fd(), &msg, &NetlinkAddr::new(0, 0), MsgFlags::empty()) {
+    match sendto(
+        s.as_raw_fd(),
+        &msg,
+        &NetlinkAddr::new(0, 0),
+        MsgFlags::empty(),
+    ) {
         Err(e @ (Errno::EPERM | Errno::ECONNREFUSED)) => return Ok(Seen::Denied(Some(e))),
         r => r.map_err(|e| format!("send: {e}"))?,
     };
     // Replies until the acknowledgement: AUDIT_GET answers with its status first.
     let mut buf = [0u8; 8192];
     loop {
-        let n = recv(s.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(|e| format!("recv: {e}"))?;
+        let n =
+            recv(s.as_raw_fd(), &mut buf, MsgFlags::empty()).map_err(|e| format!("recv: {e}"))?;
         let mut off = 0;
         while off + 16 <= n {
             let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
@@ -443,7 +578,9 @@ fn fowner_target(ctx: &Ctx) -> Result<PathBuf, String> {
     ["/", "/etc/passwd", "/usr", "/bin"]
         .iter()
         .map(PathBuf::from)
-        .find(|p| std::fs::metadata(p).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) != fsuid))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) != fsuid)
+        })
         .ok_or_else(|| "no readable file of another owner".to_string())
 }
 
@@ -467,7 +604,11 @@ fn decode(cap: Capability, what: &str, msg: &str) -> ProbeResult {
         ("H", rest) => (Verdict::Held, errno(rest), what.to_string()),
         ("D", rest) => (Verdict::Denied, errno(rest), what.to_string()),
         ("S", rest) => (Verdict::NotProbed, None, format!("{what}: {rest}")),
-        _ => (Verdict::NotProbed, None, format!("{what}: the probe died without an answer")),
+        _ => (
+            Verdict::NotProbed,
+            None,
+            format!("{what}: the probe died without an answer"),
+        ),
     };
     ProbeResult {
         capability: cap,
@@ -508,10 +649,11 @@ fn in_child(f: impl FnOnce() -> String) -> Result<String, kernel::Error> {
             drop(w);
             let mut out = String::new();
             let mut r = std::fs::File::from(r);
-            r.read_to_string(&mut out).map_err(|e| kernel::Error::Syscall {
-                what: format!("reading the probe's answer: {e}"),
-                errno: Errno::EIO,
-            })?;
+            r.read_to_string(&mut out)
+                .map_err(|e| kernel::Error::Syscall {
+                    what: format!("reading the probe's answer: {e}"),
+                    errno: Errno::EIO,
+                })?;
             match waitpid(child, None) {
                 Ok(WaitStatus::Exited(_, 0)) => {}
                 Ok(WaitStatus::Signaled(_, sig, _)) => out = format!("Skilled by {sig}"),
@@ -522,75 +664,93 @@ fn in_child(f: impl FnOnce() -> String) -> Result<String, kernel::Error> {
     }
 }
 
-/// A process of another user to aim kill(2) and kcmp(2) at: with CAP_SETUID, a helper child
-/// that becomes that user and waits; otherwise an existing process of another user.
-struct Target {
-    helper: Option<(Pid, OwnedFd)>,
-    pid: Option<Pid>,
+/// A helper child that prepares itself with `setup`, reports readiness, and then blocks
+/// until dropped. It is the target that kill(2) and kcmp(2) probes aim at.
+struct Helper {
+    pid: Pid,
+    hold: Option<OwnedFd>,
 }
 
-impl Target {
-    fn find(uids: &[u32; 4], gids: &[u32; 4]) -> Result<Target, kernel::Error> {
-        if let (Ok(uid), Ok(gid)) = (
-            Ctx::other_id(uids, "/proc/self/uid_map"),
-            Ctx::other_id(gids, "/proc/self/gid_map"),
-        ) {
-            let (r, w) = pipe()?;
-            // SAFETY: as in `in_child`; the helper only changes ids and blocks on the pipe.
-            match unsafe { fork() } {
-                Ok(ForkResult::Child) => {
-                    drop(w);
-                    let (u, g) = (nix::unistd::Uid::from_raw(uid), nix::unistd::Gid::from_raw(gid));
-                    let ok = nix::unistd::setgroups(&[]).is_ok()
-                        && nix::unistd::setresgid(g, g, g).is_ok()
-                        && nix::unistd::setresuid(u, u, u).is_ok();
-                    let mut b = [0u8; 1];
-                    if ok {
-                        // Blocks until the parent closes its end (or dies).
-                        let _ = nix::unistd::read(&r, &mut b);
-                    }
-                    // SAFETY: leave without destructors.
-                    unsafe { libc::_exit(0) }
+impl Helper {
+    /// None when `setup` fails in the child (e.g. no CAP_SETUID to become another user).
+    fn spawn(setup: impl FnOnce() -> bool) -> Result<Option<Helper>, kernel::Error> {
+        let (hold_r, hold_w) = pipe()?;
+        let (ready_r, ready_w) = pipe()?;
+        // SAFETY: as in `in_child`; the helper changes only itself and blocks on a pipe.
+        match unsafe { fork() } {
+            Err(errno) => Err(kernel::Error::Syscall {
+                what: "fork".into(),
+                errno,
+            }),
+            Ok(ForkResult::Child) => {
+                drop((hold_w, ready_r));
+                let ok = setup();
+                let _ = nix::unistd::write(&ready_w, if ok { b"1" } else { b"0" });
+                drop(ready_w);
+                if ok {
+                    // Blocks until the parent closes its end (or dies).
+                    let _ = nix::unistd::read(&hold_r, &mut [0u8; 1]);
                 }
-                Ok(ForkResult::Parent { child }) => {
-                    drop(r);
-                    // Wait until the helper has switched (or given up): its uid tells.
-                    for _ in 0..200 {
-                        match kernel::read_status(Some(child.as_raw())) {
-                            Ok(st) if st.uids[0] == uid => {
-                                return Ok(Target {
-                                    helper: Some((child, w)),
-                                    pid: Some(child),
-                                })
-                            }
-                            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
-                            Err(_) => break,
-                        }
-                    }
-                    drop(w);
-                    let _ = waitpid(child, None);
-                }
-                Err(_) => {}
+                // SAFETY: leave without running the parent's destructors.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(ForkResult::Parent { child }) => {
+                drop((hold_r, ready_w));
+                let mut b = [0u8; 1];
+                let ready =
+                    nix::unistd::read(&ready_r, &mut b).is_ok_and(|n| n == 1 && b[0] == b'1');
+                let h = Helper {
+                    pid: child,
+                    hold: Some(hold_w),
+                };
+                Ok(ready.then_some(h))
             }
         }
-        let pid = kernel::all_processes()?
-            .into_iter()
-            .find(|(st, _)| {
-                let (them, me) = (&st.uids, uids);
-                ![them[0], them[1], them[2]].iter().any(|u| *u == me[0] || *u == me[1])
-            })
-            .map(|(st, _)| Pid::from_raw(st.pid));
-        Ok(Target { helper: None, pid })
     }
 }
 
-impl Drop for Target {
+impl Drop for Helper {
     fn drop(&mut self) {
-        if let Some((pid, w)) = self.helper.take() {
-            drop(w);
-            let _ = waitpid(pid, None);
+        drop(self.hold.take());
+        // A helper forked later may hold a copy of our pipe end, so do not rely on EOF
+        // alone; the kill may be refused (another user), then EOF ends it.
+        let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
+    }
+}
+
+/// A process of another user: a helper that switches uid when this process may, else an
+/// existing process of another user.
+fn other_user_process(
+    uids: &[u32; 4],
+    gids: &[u32; 4],
+) -> Result<(Option<Helper>, Option<Pid>), kernel::Error> {
+    if let Ok(uid) = Ctx::other_id(uids, "/proc/self/uid_map") {
+        let gid = Ctx::other_id(gids, "/proc/self/gid_map").ok();
+        let helper = Helper::spawn(|| {
+            // The gid switch is best effort: a different uid is what the probes need.
+            if let Some(g) = gid.map(nix::unistd::Gid::from_raw) {
+                let _ = nix::unistd::setgroups(&[]);
+                let _ = nix::unistd::setresgid(g, g, g);
+            }
+            let u = nix::unistd::Uid::from_raw(uid);
+            nix::unistd::setresuid(u, u, u).is_ok()
+        })?;
+        if let Some(h) = helper {
+            let pid = h.pid;
+            return Ok((Some(h), Some(pid)));
         }
     }
+    let pid = kernel::all_processes()?
+        .into_iter()
+        .find(|(st, _)| {
+            let (them, me) = (&st.uids, uids);
+            ![them[0], them[1], them[2]]
+                .iter()
+                .any(|u| *u == me[0] || *u == me[1])
+        })
+        .map(|(st, _)| Pid::from_raw(st.pid));
+    Ok((None, pid))
 }
 
 /// A private temporary directory, removed on drop.
@@ -599,7 +759,11 @@ struct TempDir(PathBuf);
 impl TempDir {
     fn new() -> Option<TempDir> {
         let pid = std::process::id();
-        let bases = [std::env::temp_dir(), PathBuf::from("/tmp"), PathBuf::from("/dev/shm")];
+        let bases = [
+            std::env::temp_dir(),
+            PathBuf::from("/tmp"),
+            PathBuf::from("/dev/shm"),
+        ];
         bases.iter().find_map(|b| {
             let d = b.join(format!("nucleus-probe-{pid}"));
             std::fs::create_dir(&d).ok().map(|_| TempDir(d))
@@ -618,10 +782,13 @@ pub fn probe_all() -> Result<Vec<ProbeResult>, kernel::Error> {
     let last = kernel::cap_last_cap()?;
     let st = kernel::read_status(None)?;
     let dir = TempDir::new();
-    let target = Target::find(&st.uids, &st.gids)?;
+    let (other_helper, other) = other_user_process(&st.uids, &st.gids)?;
+    // Only CAP_SYS_PTRACE may inspect a non-dumpable process, even one of the same user.
+    let undumpable = Helper::spawn(|| nix::sys::prctl::set_dumpable(false).is_ok())?;
     let ctx = Ctx {
         dir: dir.as_ref().map(|d| d.0.clone()),
-        other: target.pid,
+        other,
+        undumpable: undumpable.as_ref().map(|h| h.pid),
         uids: st.uids,
         gids: st.gids,
     };
@@ -640,7 +807,9 @@ pub fn probe_all() -> Result<Vec<ProbeResult>, kernel::Error> {
             }
         }
     }
-    drop(target);
+    // Reverse order of creation: a later helper holds copies of the earlier one's pipe.
+    drop(undumpable);
+    drop(other_helper);
     drop(dir);
     Ok(out)
 }

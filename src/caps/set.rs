@@ -87,7 +87,9 @@ impl CapSet {
 
     /// Bit numbers set above `CAP_MAX`.
     pub fn unknown_bits(self) -> Vec<u8> {
-        (CAP_MAX + 1..64).filter(|b| self.0 & (1u64 << b) != 0).collect()
+        (CAP_MAX + 1..64)
+            .filter(|b| self.0 & (1u64 << b) != 0)
+            .collect()
     }
 
     /// Parses a mask: `0xa80425fb`, `a80425fb`, or the 16-digit /proc form.
@@ -239,7 +241,10 @@ mod tests {
         for s in ["0xa80425fb", "a80425fb", "00000000a80425fb", "0XA80425FB"] {
             assert_eq!(CapSet::parse_mask(s).unwrap(), CapSet::default_set(), "{s}");
         }
-        assert_eq!(CapSet::parse_mask("000001ffffffffff").unwrap(), CapSet::all_known());
+        assert_eq!(
+            CapSet::parse_mask("000001ffffffffff").unwrap(),
+            CapSet::all_known()
+        );
         for bad in ["", "0x", "zz", "0x12345678901234567", "-1", "1 2"] {
             assert!(CapSet::parse_mask(bad).is_err(), "{bad}");
         }

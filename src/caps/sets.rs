@@ -250,7 +250,10 @@ CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t
         let bad_uid = SAMPLE.replace("Uid:\t1000\t0\t0\t0", "Uid:\t1000");
         assert!(ProcStatus::parse(&bad_uid).is_err());
         let no_amb = SAMPLE.replace("CapAmb:\t0000000000000000\n", "");
-        assert_eq!(ProcStatus::parse(&no_amb).unwrap().sets.ambient, CapSet::EMPTY);
+        assert_eq!(
+            ProcStatus::parse(&no_amb).unwrap().sets.ambient,
+            CapSet::EMPTY
+        );
     }
 
     #[test]
@@ -265,8 +268,17 @@ CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nSeccomp:\t
         };
         let d = want.differences(&got);
         assert_eq!(d.len(), 2);
-        assert_eq!((d[0].0, d[0].1.index(), d[0].2), (Which::Permitted, 10, true));
-        assert_eq!((d[1].0, d[1].1.index(), d[1].2), (Which::Effective, 13, false));
-        assert_eq!(securebits::names(0x14), vec!["no-setuid-fixup", "keep-caps"]);
+        assert_eq!(
+            (d[0].0, d[0].1.index(), d[0].2),
+            (Which::Permitted, 10, true)
+        );
+        assert_eq!(
+            (d[1].0, d[1].1.index(), d[1].2),
+            (Which::Effective, 13, false)
+        );
+        assert_eq!(
+            securebits::names(0x14),
+            vec!["no-setuid-fixup", "keep-caps"]
+        );
     }
 }

@@ -219,7 +219,11 @@ struct ShowOut<'a> {
 fn show(pid: Option<i32>, json: bool) -> Result<i32> {
     let st = kernel::read_status(pid)?;
     let own = pid.is_none() || pid == Some(std::process::id() as i32);
-    let bits = if own { Some(kernel::securebits()?) } else { None };
+    let bits = if own {
+        Some(kernel::securebits()?)
+    } else {
+        None
+    };
     if json {
         print_json(&ShowOut {
             status: &st,
@@ -444,7 +448,10 @@ fn explain(a: ExplainArgs) -> Result<i32> {
     match &outcome {
         Outcome::Fails { errno, why } => println!("after execve(): fails with {errno}: {why}"),
         Outcome::Runs(after) => {
-            println!("after execve(): uid {}/{} gid {}/{}", after.ruid, after.euid, after.rgid, after.egid);
+            println!(
+                "after execve(): uid {}/{} gid {}/{}",
+                after.ruid, after.euid, after.rgid, after.egid
+            );
             print_sets(&after.sets, known);
             // Group capabilities that share a reason, in first-seen order.
             let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
@@ -478,7 +485,11 @@ fn probe(json: bool) -> Result<i32> {
     }
     println!("{:<24} {:<11} DETAIL", "CAPABILITY", "RESULT");
     for r in &results {
-        let errno = r.errno.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+        let errno = r
+            .errno
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
         println!(
             "{:<24} {:<11} {}{}",
             r.capability.lower_name(),

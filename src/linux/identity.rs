@@ -121,7 +121,16 @@ mod tests {
         assert_eq!((i.uid, i.gid), (1000, 1000));
         let i = Identity::parse("1000:100", &["27,4".into(), "5".into()]).unwrap();
         assert_eq!((i.uid, i.gid, i.groups), (1000, 100, vec![27, 4, 5]));
-        for bad in ["bob", "1000:staff", "", ":1", "1:", "-1", "4294967295", "1:2:3"] {
+        for bad in [
+            "bob",
+            "1000:staff",
+            "",
+            ":1",
+            "1:",
+            "-1",
+            "4294967295",
+            "1:2:3",
+        ] {
             assert!(Identity::parse(bad, &[]).is_err(), "{bad}");
         }
         assert!(Identity::parse("1", &["wheel".into()]).is_err());

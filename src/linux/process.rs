@@ -76,9 +76,18 @@ mod tests {
 
     #[test]
     fn resolves_like_execvp() {
-        assert_eq!(resolve("sh", Some("/nonexistent:/bin")).unwrap(), PathBuf::from("/bin/sh"));
-        assert!(matches!(resolve("no-such-cmd-xyz", None), Err(Error::NotFound(_))));
-        assert!(matches!(resolve("./no/such", None), Err(Error::NotFound(_))));
+        assert_eq!(
+            resolve("sh", Some("/nonexistent:/bin")).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        assert!(matches!(
+            resolve("no-such-cmd-xyz", None),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            resolve("./no/such", None),
+            Err(Error::NotFound(_))
+        ));
         assert!(matches!(resolve("", None), Err(Error::NotFound(_))));
         // /etc/passwd exists but is not executable: PATH search skips it.
         assert!(resolve("passwd", Some("/etc")).is_err());

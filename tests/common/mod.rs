@@ -1,0 +1,130 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const NUCLEUS: &str = env!("CARGO_BIN_EXE_nucleus");
+
+/// True when the test may change credentials: root with the capabilities the capability
+/// tests use. Otherwise prints the SKIPPED line and returns false.
+pub fn privileged(name: &str) -> bool {
+    let st = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let eff = st
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).expect("hex CapEff"))
+        .expect("CapEff line");
+    // chown, dac_override, fowner, setgid, setuid, setpcap, net_raw, setfcap
+    let needed: u64 =
+        (1 << 0) | (1 << 1) | (1 << 3) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 13) | (1 << 31);
+    if nix::unistd::geteuid().is_root() && eff & needed == needed {
+        true
+    } else {
+        println!("SKIPPED (needs root): {name}");
+        false
+    }
+}
+
+pub fn nucleus(args: &[&str]) -> Output {
+    Command::new(NUCLEUS)
+        .args(args)
+        .output()
+        .expect("run nucleus")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs nucleus and insists on success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = nucleus(args);
+    assert!(
+        o.status.success(),
+        "nucleus {args:?} failed ({:?}): {}",
+        o.status,
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Parses the capability lines and ids of a /proc/PID/status text: CapInh..CapAmb as u64,
+/// plus "Uid" (effective uid).
+pub fn status_caps(text: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in text.lines() {
+        if let Some((k, v)) = l.split_once(':') {
+            if k.starts_with("Cap") {
+                m.insert(
+                    k.to_string(),
+                    u64::from_str_radix(v.trim(), 16).expect("hex"),
+                );
+            }
+            if k == "Uid" {
+                let euid = v.split_whitespace().nth(1).expect("euid");
+                m.insert("Euid".to_string(), euid.parse().expect("uid"));
+            }
+        }
+    }
+    m
+}
+
+/// A world-readable temporary directory removed on drop (also when a test panics).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::temp_dir().join(format!(
+            "nucleus-test-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir(&base).expect("create temp dir");
+        set_mode(&base, 0o755);
+        TempDir(base)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Copies `src` into the directory as `name`, mode 0755; returns the new path.
+    pub fn copy(&self, src: &str, name: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::copy(src, &p).expect("copy");
+        set_mode(&p, 0o755);
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.0).expect("remove temp dir");
+    }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// Runs `setcap SPEC PATH` (libcap2-bin), insisting on success.
+pub fn setcap(args: &[&str]) {
+    let o = Command::new("setcap")
+        .args(args)
+        .output()
+        .expect("run setcap");
+    assert!(
+        o.status.success(),
+        "setcap {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
