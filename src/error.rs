@@ -17,6 +17,10 @@ pub enum Error {
     Mask(#[from] set::BadMask),
     #[error(transparent)]
     Process(#[from] process::Error),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::sandbox::SpecError),
+    #[error(transparent)]
+    Run(#[from] crate::container::run::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -31,6 +35,8 @@ impl Error {
             Error::List(set::ListError::Unknown(_)) => {
                 Some("`nucleus caps decode 0x1ffffffffff` lists every capability name".into())
             }
+            Error::Spec(e) => e.hint(),
+            Error::Run(e) => e.hint(),
             Error::Process(process::Error::NotFound(_)) => {
                 Some("give the full path, or check PATH".into())
             }
@@ -41,6 +47,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Process(e) => e.exit_code(),
+            Error::Run(e) => e.exit_code(),
             _ => 1,
         }
     }

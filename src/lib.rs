@@ -5,7 +5,9 @@
 
 pub mod caps;
 pub mod cli;
+pub mod container;
 pub mod error;
 pub mod linux;
+pub mod spec;
 
 pub use error::{Error, Result};

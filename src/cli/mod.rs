@@ -1,6 +1,7 @@
 //! The command line: clap definitions and output formatting. No syscalls here.
 
 pub mod caps;
+pub mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -18,12 +19,15 @@ pub enum Command {
     /// command under a capability policy.
     #[command(subcommand)]
     Caps(caps::CapsCmd),
+    /// Run a command in a one-shot sandbox (no image, no daemon).
+    Run(run::RunArgs),
 }
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> crate::Result<i32> {
     match cli.command {
         Command::Caps(c) => caps::run(c),
+        Command::Run(a) => run::run(a),
     }
 }
 

@@ -86,10 +86,18 @@ impl Identity {
 /// privilege the earlier ones need).
 pub fn switch(id: &Identity) -> Result<(), Error> {
     let groups: Vec<Gid> = id.groups.iter().map(|g| Gid::from_raw(*g)).collect();
-    nix::unistd::setgroups(&groups).map_err(|errno| Error::Syscall {
-        what: format!("setgroups({:?})", id.groups),
-        errno,
-    })?;
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // In a user namespace with setgroups denied there are no supplementary groups to
+        // clear: an empty list is already the state.
+        Err(nix::errno::Errno::EPERM) if groups.is_empty() && setgroups_denied() => {}
+        Err(errno) => {
+            return Err(Error::Syscall {
+                what: format!("setgroups({:?})", id.groups),
+                errno,
+            })
+        }
+    }
     let g = Gid::from_raw(id.gid);
     nix::unistd::setresgid(g, g, g).map_err(|errno| Error::Syscall {
         what: format!("setresgid({})", id.gid),
@@ -101,6 +109,10 @@ pub fn switch(id: &Identity) -> Result<(), Error> {
         errno,
     })?;
     Ok(())
+}
+
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// PR_SET_NO_NEW_PRIVS: execve() can no longer add privileges (set-id bits, file caps).

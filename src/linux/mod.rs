@@ -1,4 +1,9 @@
 //! Kernel plumbing, one concern per file.
 
+pub mod cgroups;
 pub mod identity;
+pub mod init;
+pub mod namespaces;
 pub mod process;
+pub mod rootfs;
+pub mod seccomp;

@@ -94,3 +94,22 @@ mod tests {
         assert_eq!(Error::NotFound("x".into()).exit_code(), 127);
     }
 }
+
+/// Like `exec`, with exactly the environment `env` (NAME=VALUE entries).
+pub fn exec_env(prog: &Path, argv: &[String], env: &[String]) -> Result<Infallible, Error> {
+    let c = |s: &[u8], name: &str| CString::new(s).map_err(|_| Error::Nul(name.to_string()));
+    let p = c(prog.as_os_str().as_bytes(), &prog.display().to_string())?;
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| c(a.as_bytes(), a))
+        .collect::<Result<_, _>>()?;
+    let envs: Vec<CString> = env
+        .iter()
+        .map(|a| c(a.as_bytes(), a))
+        .collect::<Result<_, _>>()?;
+    let errno = nix::unistd::execve(&p, &args, &envs).unwrap_err();
+    Err(Error::Exec {
+        cmd: prog.display().to_string(),
+        errno,
+    })
+}

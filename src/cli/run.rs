@@ -1,0 +1,133 @@
+//! `nucleus run [OPTIONS] -- CMD…`: the one-shot sandbox.
+
+use crate::container::run;
+use crate::spec::sandbox::{self, SandboxOptions};
+use crate::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Run CMD in a fresh container in the foreground and exit with its status.
+///
+/// No image needed: without --rootfs the root is a tmpfs holding read-only binds of the
+/// host's /usr, /bin, /sbin, /lib* and a minimal /etc. All capabilities are dropped unless
+/// retained, no_new_privs is set, a default seccomp profile is loaded, and the program gets
+/// new mount, pid, uts, ipc, network (only lo) and cgroup namespaces. When it returns,
+/// nothing is left behind.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Use this directory as the root filesystem (e.g. a busybox tree) instead of the
+    /// embedded default.
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Make the root filesystem read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Bind mount SRC (host, absolute) at DST (container, absolute); read-only unless :rw.
+    #[arg(long, short = 'v', value_name = "SRC:DST[:ro|rw]")]
+    volume: Vec<String>,
+    /// Copy DIR into a writable tmpfs at /context.
+    #[arg(long, value_name = "DIR")]
+    context: Option<PathBuf>,
+    /// Hostname inside the container (default: nucleus).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// `host` shares the host's network; the default is a private namespace with only lo.
+    #[arg(long, value_name = "MODE", value_parser = ["host", "none"])]
+    network: Option<String>,
+    /// Run as UID[:GID] inside the container (default 0:0).
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Set an environment variable (repeatable).
+    #[arg(long, short = 'e', value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Working directory inside the container (default /).
+    #[arg(long, short = 'w', value_name = "DIR")]
+    workdir: Option<String>,
+    /// Keep only these capabilities (retain-set; comma list, repeatable).
+    #[arg(long, value_name = "CAPS")]
+    caps_retain: Vec<String>,
+    /// Start from the default set (0xa80425fb) and remove these (remove-set).
+    #[arg(long, value_name = "CAPS")]
+    caps_remove: Vec<String>,
+    /// Docker style: start from the default set and add these.
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+    /// Docker style: start from the default set and drop these (ALL for every one).
+    #[arg(long, value_name = "CAP")]
+    cap_drop: Vec<String>,
+    /// Do not set no_new_privs (set-uid binaries and file capabilities work again).
+    #[arg(long)]
+    allow_new_privs: bool,
+    /// `unconfined` disables seccomp; `default` is the built-in profile.
+    #[arg(long, value_name = "MODE")]
+    seccomp: Option<String>,
+    /// An OCI seccomp profile (JSON) instead of the built-in one.
+    #[arg(long, value_name = "FILE")]
+    seccomp_profile: Option<PathBuf>,
+    /// Memory limit (e.g. 32m); the program is OOM-killed above it.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Maximum number of processes and threads.
+    #[arg(long, value_name = "N")]
+    pids: Option<u64>,
+    /// CPU limit in CPUs (e.g. 0.5).
+    #[arg(long, value_name = "N")]
+    cpus: Option<String>,
+    /// Resource limit NAME=SOFT[:HARD] (nofile, nproc, core, stack, as, cpu, fsize, …).
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    rlimit: Vec<String>,
+    /// Run a tiny PID 1 that reaps zombies and forwards signals; CMD becomes PID 2.
+    #[arg(long)]
+    init: bool,
+    /// The command and its arguments.
+    #[arg(last = true, value_name = "CMD")]
+    cmd: Vec<String>,
+}
+
+pub fn run(a: RunArgs) -> Result<i32> {
+    let rootless = !nix::unistd::geteuid().is_root();
+    let passwd_path = match &a.rootfs {
+        Some(r) => r.join("etc/passwd"),
+        None => PathBuf::from("/etc/passwd"),
+    };
+    let seccomp_profile =
+        match &a.seccomp_profile {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                crate::Error::Usage(format!("seccomp profile {}: {e}", p.display()))
+            })?),
+            None => None,
+        };
+    let opts = SandboxOptions {
+        rootfs: a.rootfs,
+        read_only: a.read_only,
+        volumes: a.volume,
+        context: a.context,
+        hostname: a.hostname,
+        network_host: a.network.as_deref() == Some("host"),
+        user: a.user,
+        env: a.env,
+        workdir: a.workdir,
+        caps_retain: a.caps_retain,
+        caps_remove: a.caps_remove,
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        allow_new_privs: a.allow_new_privs,
+        seccomp: a.seccomp,
+        seccomp_profile,
+        memory: a.memory,
+        pids: a.pids,
+        cpus: a.cpus,
+        rlimits: a.rlimit,
+        init: a.init,
+        rootless,
+        passwd: std::fs::read_to_string(passwd_path).unwrap_or_default(),
+        term: std::env::var("TERM").ok(),
+        args: a.cmd,
+    };
+    let cfg = sandbox::build(&opts)?;
+    let prep = run::prepare(&cfg)?;
+    for w in &prep.warnings {
+        eprintln!("nucleus: warning: {w}");
+    }
+    Ok(run::run(&cfg, &prep)?)
+}

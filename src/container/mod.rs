@@ -1,0 +1,3 @@
+//! Container lifecycles. `run` is the foreground one-shot: create, start, wait, clean up.
+
+pub mod run;

@@ -1,0 +1,187 @@
+//! The foreground run: set everything up, start the program, forward signals, wait, and
+//! leave nothing behind (the namespaces die with their last process; the cgroup is removed).
+
+use crate::linux::init::{self, Failure};
+use crate::linux::{cgroups, namespaces, rootfs, seccomp};
+use crate::spec::config::{Config, Seccomp};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::Error),
+    #[error(transparent)]
+    Namespaces(#[from] namespaces::Error),
+    #[error(transparent)]
+    Cgroup(#[from] cgroups::Error),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::Error),
+    #[error("{message}")]
+    Child {
+        code: i32,
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Child { hint, .. } => hint.clone(),
+            Error::Cgroup(e) => e.hint(),
+            _ => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Child { code, .. } => *code,
+            _ => 1,
+        }
+    }
+}
+
+/// Warnings the caller should print (e.g. skipped seccomp syscall names).
+pub struct Prepared {
+    filters: Vec<seccompiler::BpfProgram>,
+    pub warnings: Vec<String>,
+}
+
+/// Everything that can be checked or compiled before a process exists.
+pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
+    rootfs::check_root(cfg)?;
+    let (filters, warnings) = match &cfg.seccomp {
+        Seccomp::Unconfined => (vec![], vec![]),
+        Seccomp::Default => (seccomp::default_compiled()?, vec![]),
+        Seccomp::Oci(text) => {
+            let (p, skipped) = seccomp::from_oci(text)?;
+            let w = skipped
+                .into_iter()
+                .map(|n| format!("seccomp: syscall '{n}' is unknown on this architecture; skipped"))
+                .collect();
+            (seccomp::compile(&p)?, w)
+        }
+    };
+    Ok(Prepared { filters, warnings })
+}
+
+/// Kills and reaps the child if set-up fails half-way.
+struct ChildGuard(Option<Pid>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
+}
+
+fn clone_flags(cfg: &Config) -> CloneFlags {
+    let n = &cfg.namespaces;
+    let mut f = CloneFlags::empty();
+    f.set(CloneFlags::CLONE_NEWNS, n.mount);
+    f.set(CloneFlags::CLONE_NEWPID, n.pid);
+    f.set(CloneFlags::CLONE_NEWUTS, n.uts);
+    f.set(CloneFlags::CLONE_NEWIPC, n.ipc);
+    f.set(CloneFlags::CLONE_NEWNET, n.net);
+    f.set(CloneFlags::CLONE_NEWUSER, n.user);
+    f
+}
+
+fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Setup(format!("pipe: {e}")))
+}
+
+/// Runs the container in the foreground; returns the program's exit status (128+N when
+/// killed by signal N).
+pub fn run(cfg: &Config, prep: &Prepared) -> Result<i32, Error> {
+    let mut cgroup = if cfg.resources.any() {
+        let mp = Path::new("/sys/fs/cgroup");
+        let name = format!("nucleus-{}", std::process::id());
+        Some(cgroups::Cgroup::create(
+            mp,
+            &cgroups::detect(mp),
+            &name,
+            &cfg.resources,
+        )?)
+    } else {
+        None
+    };
+
+    let set = init::supervised_set();
+    let mut old = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+        .map_err(|e| Error::Setup(format!("sigprocmask: {e}")))?;
+    let result = (|| {
+        let (go_r, go_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
+        let mut slot = (Some(go_r), Some(err_w));
+        let pid = namespaces::spawn(
+            clone_flags(cfg),
+            Box::new(|| {
+                let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
+                init::child_main(cfg, &prep.filters, g, e, &close)
+            }),
+        )?;
+        drop(slot);
+        let mut guard = ChildGuard(Some(pid));
+        if cfg.namespaces.user {
+            namespaces::write_id_maps(pid, cfg.user.uid, cfg.user.gid)?;
+        }
+        if let Some(cg) = &cgroup {
+            cg.add(pid.as_raw())?;
+        }
+        std::fs::File::from(go_w)
+            .write_all(b"1")
+            .map_err(|e| Error::Setup(format!("starting the container: {e}")))?;
+        let mut msg = String::new();
+        std::fs::File::from(err_r)
+            .read_to_string(&mut msg)
+            .map_err(|e| Error::Setup(format!("reading set-up result: {e}")))?;
+        if !msg.is_empty() {
+            let f = Failure::decode(&msg);
+            return Err(Error::Child {
+                code: f.code,
+                message: f.message,
+                hint: f.hint,
+            });
+        }
+        let code = supervise(pid, &set);
+        guard.0 = None;
+        Ok(code)
+    })();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    if let Some(cg) = cgroup.as_mut() {
+        cg.remove();
+    }
+    result
+}
+
+/// Forwards signals to `pid` until it exits; returns its status.
+fn supervise(pid: Pid, set: &nix::sys::signal::SigSet) -> i32 {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, c)) => return c,
+            Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
+            Ok(_) => {}
+            Err(nix::errno::Errno::ECHILD) => return 1,
+            Err(_) => {}
+        }
+        match set.wait() {
+            Ok(Signal::SIGCHLD) | Err(_) => {}
+            Ok(sig) => {
+                let _ = nix::sys::signal::kill(pid, sig);
+            }
+        }
+    }
+}

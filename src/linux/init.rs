@@ -1,0 +1,224 @@
+//! The container's init sequence (DESIGN.md §4), run in the cloned child, in this order:
+//! namespaces and rootfs, hostname, loopback, rlimits, working directory, program lookup;
+//! then capabilities (bounding drop, identity switch, capset, ambient, read-back),
+//! no_new_privs, seccomp last, execve. Any failure is reported to the parent through a
+//! close-on-exec pipe and the child exits; EOF on that pipe means execve() succeeded.
+
+use super::{identity, namespaces, process, rootfs, seccomp};
+use crate::caps::kernel as capk;
+use crate::spec::config::Config;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+/// Signals nucleus forwards to the container (and the init forwards to the program).
+pub const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// The forwarded signals plus SIGCHLD: blocked in the parent before clone and waited for
+/// with sigwait.
+pub fn supervised_set() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in FORWARDED {
+        s.add(*sig);
+    }
+    s.add(Signal::SIGCHLD);
+    s
+}
+
+/// A failure inside the child: exit status for nucleus, message, optional hint.
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Failure {
+    fn new(message: impl std::fmt::Display) -> Failure {
+        Failure {
+            code: 1,
+            message: message.to_string(),
+            hint: None,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}\n{}\n{}",
+            self.code,
+            self.message,
+            self.hint.as_deref().unwrap_or("")
+        )
+    }
+
+    pub fn decode(s: &str) -> Failure {
+        let mut it = s.splitn(3, '\n');
+        let code = it.next().and_then(|c| c.parse().ok()).unwrap_or(1);
+        let message = it.next().unwrap_or("container set-up failed").to_string();
+        let hint = it.next().filter(|h| !h.is_empty()).map(String::from);
+        Failure {
+            code,
+            message,
+            hint,
+        }
+    }
+}
+
+fn fail<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Failure {
+    move |e| Failure::new(format!("{what}: {e}"))
+}
+
+/// Entry point of the cloned child. Only returns by exiting.
+pub fn child_main(
+    cfg: &Config,
+    filters: &[seccompiler::BpfProgram],
+    go: OwnedFd,
+    err: OwnedFd,
+    close: &[i32],
+) -> isize {
+    for fd in close {
+        // SAFETY: these are the parent's ends of our pipes, duplicated by clone; closing
+        // them here affects only this process.
+        unsafe { libc::close(*fd) };
+    }
+    let Err(f) = init(cfg, filters, go, &err);
+    let mut w = std::fs::File::from(err);
+    let _ = w.write_all(f.encode().as_bytes());
+    // SAFETY: leave without running the parent's destructors (this is a copy of it).
+    unsafe { libc::_exit(f.code) }
+}
+
+fn init(
+    cfg: &Config,
+    filters: &[seccompiler::BpfProgram],
+    go: OwnedFd,
+    err: &OwnedFd,
+) -> Result<std::convert::Infallible, Failure> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    // Wait for the parent: id maps written, cgroup joined. EOF means it died.
+    let mut b = [0u8; 1];
+    let mut go = std::fs::File::from(go);
+    if go.read(&mut b).map_err(fail("waiting for the runtime"))? != 1 {
+        // SAFETY: the runtime is gone; leave quietly.
+        unsafe { libc::_exit(1) }
+    }
+    drop(go);
+    if cfg.namespaces.cgroup {
+        namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
+    }
+    if cfg.namespaces.mount {
+        rootfs::setup(cfg).map_err(fail("rootfs"))?;
+    }
+    if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
+        rootfs::set_hostname(h).map_err(fail("hostname"))?;
+    }
+    if cfg.namespaces.net {
+        namespaces::loopback_up().map_err(fail("network"))?;
+    }
+    for r in &cfg.rlimits {
+        // SAFETY: setrlimit reads one struct of the stated type.
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
+            return Err(Failure::new(format!(
+                "setrlimit({}): {}",
+                r.resource,
+                nix::errno::Errno::last()
+            )));
+        }
+    }
+    nix::unistd::chdir(&cfg.cwd)
+        .map_err(|e| Failure::new(format!("working directory {}: {e}", cfg.cwd.display())))?;
+    let path = cfg.env.iter().find_map(|e| e.strip_prefix("PATH="));
+    let prog: PathBuf = process::resolve(&cfg.args[0], path).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+        hint: Some("the command is looked up inside the container's root filesystem".into()),
+    })?;
+
+    if cfg.init {
+        // SAFETY: single-threaded; the child continues the sequence, the parent becomes init.
+        match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
+            nix::unistd::ForkResult::Parent { child } => run_init(child, err),
+            nix::unistd::ForkResult::Child => {}
+        }
+    }
+
+    if !cfg.no_new_privs {
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while held.
+        seccomp::load(filters).map_err(fail("seccomp"))?;
+    }
+    capk::apply(&cfg.caps, Some(&cfg.user)).map_err(|e| Failure {
+        code: 1,
+        message: format!("capabilities: {e}"),
+        hint: e.hint(),
+    })?;
+    // Changing credentials cleared the parent-death signal: set it again.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    if cfg.no_new_privs {
+        identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
+        seccomp::load(filters).map_err(fail("seccomp"))?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(fail("sigprocmask"))?;
+    let e = process::exec_env(&prog, &cfg.args, &cfg.env).unwrap_err();
+    Err(Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+        hint: None,
+    })
+}
+
+extern "C" fn noop(_: libc::c_int) {}
+
+/// PID 1 of the container with --init: forwards signals to `main`, reaps every child, and
+/// exits with `main`'s status (128+N when it was killed by signal N).
+fn run_init(main: Pid, err: &OwnedFd) -> ! {
+    // SAFETY: closing our copy of the error pipe lets the runtime see EOF at the program's exec.
+    unsafe { libc::close(err.as_raw_fd()) };
+    // The kernel drops default-action signals sent to a namespace's init: install handlers
+    // (the signals stay blocked and are taken with sigwait).
+    let handler = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(noop),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in FORWARDED {
+        // SAFETY: a handler that does nothing is async-signal-safe.
+        let _ = unsafe { nix::sys::signal::sigaction(*sig, &handler) };
+    }
+    // The init keeps no capabilities.
+    let _ = capk::apply(&crate::caps::Sets::default(), None);
+    let set = supervised_set();
+    loop {
+        let Ok(sig) = set.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = nix::sys::signal::kill(main, sig);
+            continue;
+        }
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == main => exit_now(code),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == main => exit_now(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    }
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: plain process exit; the namespace's other processes are killed by the kernel.
+    unsafe { libc::_exit(code) }
+}

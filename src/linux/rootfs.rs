@@ -1,0 +1,588 @@
+//! The container's filesystem: the root (embedded tmpfs or a directory), mounts whose
+//! destinations are resolved inside the root without following symlinks out of it
+//! (openat2 RESOLVE_IN_ROOT), /dev, pivot_root, masked and read-only paths.
+//!
+//! Runs in the container's init process, inside its private mount namespace.
+
+use crate::spec::config::{Config, Mount, MountKind, RootFs};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::Mode;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} {path}: {errno}")]
+    Sys {
+        what: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn sys<T>(what: &'static str, path: &Path, r: Result<T, Errno>) -> Result<T, Error> {
+    r.map_err(|errno| Error::Sys {
+        what,
+        path: path.to_path_buf(),
+        errno,
+    })
+}
+
+/// The magic-link path of an open file: mount(2) follows it to the object itself.
+fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+fn open_path(p: &Path) -> Result<OwnedFd, Error> {
+    sys(
+        "open",
+        p,
+        nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()),
+    )
+}
+
+/// Opens `rel` (relative to `root`) as if `root` were `/`: `..` and symlinks, absolute or
+/// not, cannot leave it.
+fn open_in_root(root: &OwnedFd, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    nix::fcntl::openat2(root.as_fd(), rel, how)
+}
+
+/// Resolves `dest` inside `root`, creating missing components (directories, and a file as
+/// the last one when `file` is set); returns an O_PATH descriptor of the result.
+fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Error> {
+    let rel: PathBuf = dest.components().skip(1).collect();
+    let comps: Vec<_> = rel.components().collect();
+    let mut cur = PathBuf::new();
+    for (i, c) in comps.iter().enumerate() {
+        let parent = cur.clone();
+        cur.push(c);
+        match open_in_root(root, &cur, OFlag::O_PATH) {
+            Ok(_) => continue,
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(sys("resolve", dest, Err(e))?),
+        }
+        let parent = if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent
+        };
+        let pfd = sys(
+            "resolve",
+            dest,
+            open_in_root(root, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY),
+        )?;
+        let last = i + 1 == comps.len();
+        if last && file {
+            let fd = nix::fcntl::openat(
+                pfd.as_fd(),
+                c.as_os_str(),
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            );
+            match fd {
+                Ok(_) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys("create", dest, Err(e))?),
+            }
+        } else {
+            match nix::sys::stat::mkdirat(
+                pfd.as_fd(),
+                c.as_os_str(),
+                Mode::from_bits_truncate(0o755),
+            ) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys("mkdir", dest, Err(e))?),
+            }
+        }
+    }
+    let rel = if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    };
+    sys("resolve", dest, open_in_root(root, &rel, OFlag::O_PATH))
+}
+
+fn flags_of(m: &Mount) -> MsFlags {
+    let mut f = MsFlags::empty();
+    f.set(MsFlags::MS_RDONLY, m.readonly);
+    f.set(MsFlags::MS_NOSUID, m.nosuid);
+    f.set(MsFlags::MS_NODEV, m.nodev);
+    f.set(MsFlags::MS_NOEXEC, m.noexec);
+    f
+}
+
+/// Remounts the bind mount at `target` with `extra` flags, keeping the flags the kernel
+/// locks on it (a user namespace may not clear nosuid/nodev/noexec/ro/atime of its source).
+fn remount_bind(target: &Path, extra: MsFlags) -> Result<(), Error> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let have = sys("statvfs", target, statvfs(target))?.flags();
+    let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
+    for (st, ms) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if have.contains(st) {
+            f |= ms;
+        }
+    }
+    sys(
+        "remount",
+        target,
+        mount(None::<&str>, target, None::<&str>, f, None::<&str>),
+    )
+}
+
+/// Bind-mounts the object open as `src` onto the object open as `dst`.
+fn bind(
+    src: &OwnedFd,
+    dst: &OwnedFd,
+    recursive: bool,
+    flags: MsFlags,
+    shown: &Path,
+) -> Result<(), Error> {
+    let mut f = MsFlags::MS_BIND;
+    f.set(MsFlags::MS_REC, recursive);
+    let target = fd_path(dst);
+    sys(
+        "bind",
+        shown,
+        mount(Some(&fd_path(src)), &target, None::<&str>, f, None::<&str>),
+    )?;
+    if !flags.is_empty() {
+        // The descriptor still names the old (covered) directory; reopen through the path.
+        remount_bind(&target, flags).or_else(|_| remount_bind(shown, flags))?;
+    }
+    Ok(())
+}
+
+/// Host files the embedded root takes from /etc, read-only.
+const ETC_FILES: &[&str] = &[
+    "passwd",
+    "group",
+    "hosts",
+    "resolv.conf",
+    "nsswitch.conf",
+    "host.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "localtime",
+];
+const ETC_DIRS: &[&str] = &["ld.so.conf.d", "alternatives", "ssl/certs"];
+const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32"];
+const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Sources opened before anything is mounted, so later mounts cannot redirect them.
+struct Sources {
+    volumes: Vec<Option<OwnedFd>>,
+    system: Vec<(&'static str, SystemEntry)>,
+    etc: Vec<(&'static str, OwnedFd, bool)>,
+    devices: Vec<(&'static str, OwnedFd)>,
+}
+
+enum SystemEntry {
+    Dir(OwnedFd),
+    Link(PathBuf),
+}
+
+fn open_sources(cfg: &Config) -> Result<Sources, Error> {
+    let mut volumes = Vec::new();
+    for m in &cfg.mounts {
+        volumes.push(match &m.kind {
+            MountKind::Bind { source, .. } | MountKind::CopyOf { source } => {
+                Some(open_path(source).map_err(|_| {
+                    Error::Other(format!(
+                        "mount source {} does not exist (or is not reachable)",
+                        source.display()
+                    ))
+                })?)
+            }
+            _ => None,
+        });
+    }
+    let mut system = Vec::new();
+    let mut etc = Vec::new();
+    if cfg.root == RootFs::Embedded {
+        for d in SYSTEM_DIRS {
+            let host = Path::new("/").join(d);
+            match std::fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    let t = sys("readlink", &host, nix::fcntl::readlink(&host))?;
+                    system.push((*d, SystemEntry::Link(PathBuf::from(t))));
+                }
+                Ok(m) if m.is_dir() => system.push((*d, SystemEntry::Dir(open_path(&host)?))),
+                _ => {}
+            }
+        }
+        for f in ETC_FILES {
+            let p = Path::new("/etc").join(f);
+            if p.is_file() {
+                etc.push((*f, open_path(&p)?, false));
+            }
+        }
+        for d in ETC_DIRS {
+            let p = Path::new("/etc").join(d);
+            if p.is_dir() {
+                etc.push((*d, open_path(&p)?, true));
+            }
+        }
+    }
+    let mut devices = Vec::new();
+    for d in DEVICES {
+        let p = Path::new("/dev").join(d);
+        if p.exists() {
+            devices.push((*d, open_path(&p)?));
+        }
+    }
+    Ok(Sources {
+        volumes,
+        system,
+        etc,
+        devices,
+    })
+}
+
+/// The directory the embedded root tmpfs is staged on, inside the private mount namespace.
+/// Every bind source is opened before it is covered.
+const STAGING: &str = "/tmp";
+
+/// Builds the root filesystem and pivots into it. After this, `/` is the container's root.
+pub fn setup(cfg: &Config) -> Result<(), Error> {
+    let slash = Path::new("/");
+    sys(
+        "make private",
+        slash,
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ),
+    )?;
+    let src = open_sources(cfg)?;
+    let root_path = match &cfg.root {
+        RootFs::Embedded => {
+            let p = PathBuf::from(STAGING);
+            sys(
+                "mount tmpfs on",
+                &p,
+                mount(
+                    Some("tmpfs"),
+                    &p,
+                    Some("tmpfs"),
+                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    Some("mode=755,size=65536k"),
+                ),
+            )?;
+            p
+        }
+        RootFs::Dir(d) => {
+            sys(
+                "bind root",
+                d,
+                mount(
+                    Some(d),
+                    d,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+            )?;
+            d.clone()
+        }
+    };
+    let root = open_path(&root_path)?;
+
+    // The embedded root: host system directories read-only, a minimal /etc.
+    for (name, entry) in &src.system {
+        let dest = Path::new("/").join(name);
+        match entry {
+            SystemEntry::Link(t) => {
+                sys(
+                    "symlink",
+                    &dest,
+                    nix::unistd::symlinkat(t, root.as_fd(), *name),
+                )?;
+            }
+            SystemEntry::Dir(fd) => {
+                let d = resolve_create(&root, &dest, false)?;
+                bind(
+                    fd,
+                    &d,
+                    true,
+                    MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                    &root_path.join(name),
+                )?;
+            }
+        }
+    }
+    for (name, fd, dir) in &src.etc {
+        let dest = Path::new("/etc").join(name);
+        let d = resolve_create(&root, &dest, !dir)?;
+        bind(
+            fd,
+            &d,
+            *dir,
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            &root_path.join("etc").join(name),
+        )?;
+    }
+    if let (RootFs::Embedded, Some(h)) = (&cfg.root, &cfg.hostname) {
+        let path = Path::new("/etc/hostname");
+        resolve_create(&root, path, true)?;
+        let fd = sys(
+            "open",
+            path,
+            open_in_root(
+                &root,
+                Path::new("etc/hostname"),
+                OFlag::O_WRONLY | OFlag::O_TRUNC,
+            ),
+        )?;
+        sys(
+            "write",
+            path,
+            nix::unistd::write(&fd, format!("{h}\n").as_bytes()),
+        )?;
+    }
+
+    for (m, source) in cfg.mounts.iter().zip(&src.volumes) {
+        mount_one(&root, &root_path, m, source.as_ref(), &src.devices)?;
+    }
+
+    pivot(&root_path)?;
+    for p in &cfg.masked_paths {
+        mask(p)?;
+    }
+    for p in &cfg.readonly_paths {
+        if p.exists() {
+            sys(
+                "bind",
+                p,
+                mount(
+                    Some(p),
+                    p,
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                ),
+            )?;
+            remount_bind(
+                p,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+        }
+    }
+    if cfg.readonly_root {
+        remount_bind(slash, MsFlags::MS_RDONLY)?;
+    }
+    Ok(())
+}
+
+fn mount_one(
+    root: &OwnedFd,
+    root_path: &Path,
+    m: &Mount,
+    source: Option<&OwnedFd>,
+    devices: &[(&'static str, OwnedFd)],
+) -> Result<(), Error> {
+    let shown = root_path.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
+    let fs = |fstype: &str, flags: MsFlags, data: &str| -> Result<(), Error> {
+        let d = resolve_create(root, &m.destination, false)?;
+        let data = (!data.is_empty()).then_some(data);
+        sys(
+            "mount",
+            &shown,
+            mount(Some(fstype), &fd_path(&d), Some(fstype), flags, data),
+        )
+    };
+    match &m.kind {
+        MountKind::Proc => fs("proc", flags_of(m), &m.data)?,
+        MountKind::Tmpfs => {
+            fs("tmpfs", flags_of(m), &m.data)?;
+            if m.destination == Path::new("/dev") {
+                populate_dev(root, &shown, devices)?;
+            }
+        }
+        MountKind::Mqueue => fs("mqueue", flags_of(m), &m.data)?,
+        MountKind::Devpts => {
+            fs("devpts", flags_of(m), &m.data)?;
+            let dev = sys(
+                "open /dev",
+                &shown,
+                open_in_root(root, Path::new("dev"), OFlag::O_PATH | OFlag::O_DIRECTORY),
+            )?;
+            match nix::unistd::symlinkat("pts/ptmx", dev.as_fd(), "ptmx") {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(sys("symlink", Path::new("/dev/ptmx"), Err(e))?),
+            }
+        }
+        MountKind::Sysfs => {
+            if let Err(e) = fs("sysfs", flags_of(m), &m.data) {
+                // Without its own network namespace a user namespace may not mount sysfs:
+                // bind the host's read-only instead.
+                let host = open_path(Path::new("/sys"))?;
+                let d = resolve_create(root, &m.destination, false)?;
+                bind(
+                    &host,
+                    &d,
+                    true,
+                    MsFlags::MS_RDONLY
+                        | MsFlags::MS_NOSUID
+                        | MsFlags::MS_NODEV
+                        | MsFlags::MS_NOEXEC,
+                    &shown,
+                )
+                .map_err(|_| e)?;
+            }
+        }
+        MountKind::Bind { recursive, .. } => {
+            let src = source.expect("bind sources are opened in order");
+            let is_dir = std::fs::metadata(fd_path(src))
+                .map(|md| md.is_dir())
+                .unwrap_or(true);
+            let d = resolve_create(root, &m.destination, !is_dir)?;
+            bind(src, &d, *recursive, flags_of(m), &shown)?;
+        }
+        MountKind::CopyOf { .. } => {
+            let src = source.expect("copy sources are opened in order");
+            fs("tmpfs", flags_of(m), &m.data)?;
+            copy_tree(&fd_path(src), &shown)?;
+        }
+    }
+    Ok(())
+}
+
+fn populate_dev(
+    root: &OwnedFd,
+    shown: &Path,
+    devices: &[(&'static str, OwnedFd)],
+) -> Result<(), Error> {
+    for (name, fd) in devices {
+        let dest = Path::new("/dev").join(name);
+        let d = resolve_create(root, &dest, true)?;
+        bind(fd, &d, false, MsFlags::empty(), &shown.join(name))?;
+    }
+    let dev = sys(
+        "open /dev",
+        shown,
+        open_in_root(root, Path::new("dev"), OFlag::O_PATH | OFlag::O_DIRECTORY),
+    )?;
+    for (target, link) in [
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+        ("/proc/kcore", "core"),
+    ] {
+        match nix::unistd::symlinkat(target, dev.as_fd(), link) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(sys("symlink", &shown.join(link), Err(e))?),
+        }
+    }
+    Ok(())
+}
+
+/// Copies a directory tree (files, directories, symlinks; modes kept).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
+    let err =
+        |e: std::io::Error| Error::Other(format!("copying {} into /context: {e}", from.display()));
+    for entry in std::fs::read_dir(from).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let ft = entry.file_type().map_err(err)?;
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).map_err(err)?, &dst)
+                .map_err(err)?;
+        } else if ft.is_dir() {
+            std::fs::create_dir(&dst).map_err(err)?;
+            copy_tree(&src, &dst)?;
+            std::fs::set_permissions(&dst, std::fs::metadata(&src).map_err(err)?.permissions())
+                .map_err(err)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// pivot_root into `new_root` and detach the old root (the pivot_root(".", ".") idiom).
+fn pivot(new_root: &Path) -> Result<(), Error> {
+    sys("chdir", new_root, nix::unistd::chdir(new_root))?;
+    sys("pivot_root", new_root, nix::unistd::pivot_root(".", "."))?;
+    sys(
+        "detach old root",
+        new_root,
+        umount2(".", MntFlags::MNT_DETACH),
+    )?;
+    sys("chdir", Path::new("/"), nix::unistd::chdir("/"))
+}
+
+/// Hides `p`: /dev/null over a file, an empty read-only tmpfs over a directory.
+fn mask(p: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => sys(
+            "mask",
+            p,
+            mount(
+                Some("tmpfs"),
+                p,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0"),
+            ),
+        ),
+        Ok(_) => sys(
+            "mask",
+            p,
+            mount(
+                Some("/dev/null"),
+                p,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            ),
+        ),
+    }
+}
+
+/// Sets the hostname of the (new) UTS namespace.
+pub fn set_hostname(h: &str) -> Result<(), Error> {
+    sys("sethostname", Path::new(h), nix::unistd::sethostname(h))
+}
+
+/// Checks before any namespace exists that a --rootfs directory is usable.
+pub fn check_root(cfg: &Config) -> Result<(), Error> {
+    if let RootFs::Dir(d) = &cfg.root {
+        if !d.is_dir() {
+            return Err(Error::Other(format!(
+                "rootfs {} is not a directory",
+                d.display()
+            )));
+        }
+    }
+    for m in &cfg.mounts {
+        if let MountKind::Bind { source, .. } | MountKind::CopyOf { source } = &m.kind {
+            if std::fs::metadata(source).is_err() {
+                return Err(Error::Other(format!(
+                    "volume source {} does not exist",
+                    source.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}

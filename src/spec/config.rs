@@ -1,0 +1,169 @@
+//! The container as nucleus executes it: one validated, explicit description that both the
+//! one-shot sandbox (`nucleus run`) and, later, OCI config.json translate into, so that
+//! container set-up has exactly one code path (linux::process).
+
+use crate::caps::Sets;
+use crate::linux::identity::Identity;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootFs {
+    /// A tmpfs root assembled from read-only binds of host directories.
+    Embedded,
+    /// An existing directory, pivoted into.
+    Dir(PathBuf),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountKind {
+    /// Bind `source` (recursively when `recursive`).
+    Bind {
+        source: PathBuf,
+        recursive: bool,
+    },
+    Tmpfs,
+    Proc,
+    Sysfs,
+    Devpts,
+    Mqueue,
+    /// A tmpfs filled with a copy of `source` (the sandbox's --context).
+    CopyOf {
+        source: PathBuf,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Absolute path inside the container.
+    pub destination: PathBuf,
+    pub readonly: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+    /// Filesystem data, e.g. `mode=755,size=64m`.
+    pub data: String,
+}
+
+impl Mount {
+    pub fn new(kind: MountKind, destination: &str) -> Mount {
+        Mount {
+            kind,
+            destination: PathBuf::from(destination),
+            readonly: false,
+            nosuid: true,
+            nodev: true,
+            noexec: false,
+            data: String::new(),
+        }
+    }
+
+    pub fn ro(mut self) -> Mount {
+        self.readonly = true;
+        self
+    }
+
+    pub fn data(mut self, d: &str) -> Mount {
+        self.data = d.to_string();
+        self
+    }
+
+    pub fn noexec(mut self) -> Mount {
+        self.noexec = true;
+        self
+    }
+
+    pub fn dev(mut self) -> Mount {
+        self.nodev = false;
+        self
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Which namespaces are new (true) or shared with the host (false).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Namespaces {
+    pub mount: bool,
+    pub pid: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub net: bool,
+    pub cgroup: bool,
+    pub user: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    /// CPU quota in microseconds per `cpu_period`.
+    pub cpu_quota: Option<u64>,
+    pub cpu_period: u64,
+}
+
+impl Resources {
+    pub fn any(&self) -> bool {
+        self.memory.is_some() || self.pids.is_some() || self.cpu_quota.is_some()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seccomp {
+    Unconfined,
+    Default,
+    /// An OCI `linux.seccomp` JSON document.
+    Oci(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub root: RootFs,
+    pub readonly_root: bool,
+    /// In order; destinations are resolved inside the root without leaving it.
+    pub mounts: Vec<Mount>,
+    pub masked_paths: Vec<PathBuf>,
+    pub readonly_paths: Vec<PathBuf>,
+    pub hostname: Option<String>,
+    pub namespaces: Namespaces,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub user: Identity,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub seccomp: Seccomp,
+    pub resources: Resources,
+    /// A tiny PID 1 that reaps zombies and forwards signals.
+    pub init: bool,
+}
+
+/// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// runc's read-only paths.
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];

@@ -1,0 +1,4 @@
+//! Container descriptions: the internal `Config`, and the builders that produce it.
+
+pub mod config;
+pub mod sandbox;
