@@ -144,25 +144,34 @@ fn remount_bind(target: &Path, extra: MsFlags) -> Result<(), Error> {
     )
 }
 
-/// Bind-mounts the object open as `src` onto the object open as `dst`.
+/// Bind-mounts the object open as `src` at `dest` inside `root` (created as a directory, or
+/// a file when `file`), then applies `flags` with a remount.
 fn bind(
     src: &OwnedFd,
-    dst: &OwnedFd,
+    root: &OwnedFd,
+    dest: &Path,
+    file: bool,
     recursive: bool,
     flags: MsFlags,
-    shown: &Path,
 ) -> Result<(), Error> {
+    let d = resolve_create(root, dest, file)?;
     let mut f = MsFlags::MS_BIND;
     f.set(MsFlags::MS_REC, recursive);
-    let target = fd_path(dst);
     sys(
         "bind",
-        shown,
-        mount(Some(&fd_path(src)), &target, None::<&str>, f, None::<&str>),
+        dest,
+        mount(
+            Some(&fd_path(src)),
+            &fd_path(&d),
+            None::<&str>,
+            f,
+            None::<&str>,
+        ),
     )?;
     if !flags.is_empty() {
-        // The descriptor still names the old (covered) directory; reopen through the path.
-        remount_bind(&target, flags).or_else(|_| remount_bind(shown, flags))?;
+        // `d` still names the covered directory: resolve again to reach the new mount.
+        let top = resolve_create(root, dest, file)?;
+        remount_bind(&fd_path(&top), flags)?;
     }
     Ok(())
 }
@@ -317,27 +326,15 @@ pub fn setup(cfg: &Config) -> Result<(), Error> {
                 )?;
             }
             SystemEntry::Dir(fd) => {
-                let d = resolve_create(&root, &dest, false)?;
-                bind(
-                    fd,
-                    &d,
-                    true,
-                    MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                    &root_path.join(name),
-                )?;
+                let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+                bind(fd, &root, &dest, false, true, ro)?;
             }
         }
     }
     for (name, fd, dir) in &src.etc {
         let dest = Path::new("/etc").join(name);
-        let d = resolve_create(&root, &dest, !dir)?;
-        bind(
-            fd,
-            &d,
-            *dir,
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            &root_path.join("etc").join(name),
-        )?;
+        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+        bind(fd, &root, &dest, !dir, *dir, ro)?;
     }
     if let (RootFs::Embedded, Some(h)) = (&cfg.root, &cfg.hostname) {
         let path = Path::new("/etc/hostname");
@@ -434,18 +431,11 @@ fn mount_one(
                 // Without its own network namespace a user namespace may not mount sysfs:
                 // bind the host's read-only instead.
                 let host = open_path(Path::new("/sys"))?;
-                let d = resolve_create(root, &m.destination, false)?;
-                bind(
-                    &host,
-                    &d,
-                    true,
-                    MsFlags::MS_RDONLY
-                        | MsFlags::MS_NOSUID
-                        | MsFlags::MS_NODEV
-                        | MsFlags::MS_NOEXEC,
-                    &shown,
-                )
-                .map_err(|_| e)?;
+                let ro = MsFlags::MS_RDONLY
+                    | MsFlags::MS_NOSUID
+                    | MsFlags::MS_NODEV
+                    | MsFlags::MS_NOEXEC;
+                bind(&host, root, &m.destination, false, true, ro).map_err(|_| e)?;
             }
         }
         MountKind::Bind { recursive, .. } => {
@@ -453,8 +443,7 @@ fn mount_one(
             let is_dir = std::fs::metadata(fd_path(src))
                 .map(|md| md.is_dir())
                 .unwrap_or(true);
-            let d = resolve_create(root, &m.destination, !is_dir)?;
-            bind(src, &d, *recursive, flags_of(m), &shown)?;
+            bind(src, root, &m.destination, !is_dir, *recursive, flags_of(m))?;
         }
         MountKind::CopyOf { .. } => {
             let src = source.expect("copy sources are opened in order");
@@ -472,8 +461,7 @@ fn populate_dev(
 ) -> Result<(), Error> {
     for (name, fd) in devices {
         let dest = Path::new("/dev").join(name);
-        let d = resolve_create(root, &dest, true)?;
-        bind(fd, &d, false, MsFlags::empty(), &shown.join(name))?;
+        bind(fd, root, &dest, true, false, MsFlags::empty())?;
     }
     let dev = sys(
         "open /dev",

@@ -1,0 +1,412 @@
+//! `nucleus run`: the one-shot sandbox. Every claim is observed from inside the container
+//! (/proc/self/status, the syscall that must fail) or from the host (files, cgroups).
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn run(args: &[&str]) -> std::process::Output {
+    let mut full = vec!["run"];
+    full.extend_from_slice(args);
+    nucleus(&full)
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "nucleus run {args:?}: {:?}\n{}",
+        o.status,
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+#[test]
+fn defaults_drop_everything() {
+    if !privileged("defaults_drop_everything") {
+        return;
+    }
+    let out = run_ok(&[
+        "--",
+        "sh",
+        "-c",
+        r#"grep -E "Cap|NoNewPrivs|Seccomp:" /proc/self/status; echo pid=$$; hostname"#,
+    ]);
+    for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert!(
+            out.contains(&format!("{k}:\t0000000000000000")),
+            "{k}\n{out}"
+        );
+    }
+    assert!(out.contains("NoNewPrivs:\t1"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(out.contains("pid=1\n"), "{out}");
+    assert!(out.ends_with("nucleus\n"), "{out}");
+    let out = run_ok(&["--hostname", "box", "--", "hostname"]);
+    assert_eq!(out, "box\n");
+}
+
+#[test]
+fn retained_capability_works_for_a_non_root_user_and_nothing_else_does() {
+    if !privileged("retained_capability_works_for_a_non_root_user_and_nothing_else_does") {
+        return;
+    }
+    let py = r#"
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 80)); print("bind80 ok")
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP); print("raw ok")
+except PermissionError:
+    print("raw EPERM")
+"#;
+    let out = run_ok(&[
+        "--caps-retain",
+        "net_bind_service",
+        "--user",
+        "1000",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        py,
+    ]);
+    assert_eq!(out, "bind80 ok\nraw EPERM\n");
+    let o = run(&["--user", "1000", "--", "/usr/bin/python3", "-c", py]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("Permission denied"),
+        "{}",
+        stderr(&o)
+    );
+    // The probe, bind-mounted in, finds every probed capability denied.
+    let tmp = TempDir::new("runprobe");
+    let n = tmp.copy(NUCLEUS, "nucleus");
+    let vol = format!("{}:/opt/nucleus", n.display());
+    let out = run_ok(&["-v", &vol, "--", "/opt/nucleus", "caps", "probe", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let verdicts: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["verdict"].as_str().unwrap())
+        .collect();
+    assert!(!verdicts.contains(&"held"), "{out}");
+    assert!(
+        verdicts.iter().filter(|x| **x == "denied").count() >= 18,
+        "{out}"
+    );
+}
+
+#[test]
+fn exit_status_and_signals_propagate() {
+    if !privileged("exit_status_and_signals_propagate") {
+        return;
+    }
+    assert_eq!(run(&["--", "sh", "-c", "exit 7"]).status.code(), Some(7));
+    // With --init the program is PID 2 and dies of its own SIGTERM: 128+15.
+    assert_eq!(
+        run(&["--init", "--", "sh", "-c", "kill -TERM $$; sleep 5"])
+            .status
+            .code(),
+        Some(143)
+    );
+    // Without --init, PID 1 ignores signals it has no handler for (kernel rule).
+    let out = run_ok(&["--", "sh", "-c", "kill -TERM $$; echo survived"]);
+    assert_eq!(out, "survived\n");
+    // SIGINT to nucleus reaches the program.
+    for init in [false, true] {
+        let mut args = vec!["run"];
+        if init {
+            args.push("--init");
+        }
+        args.extend([
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-INT; exit 3' INT; echo ready; sleep 10 & wait",
+        ]);
+        let mut child = Command::new(NUCLEUS)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .unwrap();
+        assert_eq!(lines.next().unwrap().unwrap(), "got-INT");
+        assert_eq!(child.wait().unwrap().code(), Some(3), "init={init}");
+    }
+}
+
+#[test]
+fn isolation_holds() {
+    if !privileged("isolation_holds") {
+        return;
+    }
+    let out = run_ok(&[
+        "--",
+        "sh",
+        "-c",
+        "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '",
+    ]);
+    assert_eq!(out, "lo\n");
+    let script = r#"
+mount -t tmpfs none /tmp 2>/dev/null && echo mount-ok
+unshare -U true 2>/dev/null && echo unshare-ok
+swapoff /dev/null 2>/dev/null && echo swapoff-ok
+echo x > /proc/sys/kernel/domainname 2>/dev/null && echo procsys-ok
+echo x > /usr/nucleus-test 2>/dev/null && echo usr-ok
+/usr/bin/python3 -c 'import ctypes,sys; r=ctypes.CDLL(None).syscall(169, 0, 0, 0, 0); sys.exit(0 if r == 0 else 1)' && echo reboot-ok
+echo done
+"#;
+    assert_eq!(run_ok(&["--", "sh", "-c", script]), "done\n");
+    // Masked paths read as empty (those this kernel has).
+    for p in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/proc/sched_debug",
+    ] {
+        if std::path::Path::new(p).exists() {
+            let out = run_ok(&["--", "sh", "-c", &format!("wc -c < {p}")]);
+            assert_eq!(out.trim(), "0", "{p} is not masked");
+        }
+    }
+    let out = run_ok(&[
+        "--",
+        "sh",
+        "-c",
+        "ls -A /proc/acpi /sys/firmware 2>/dev/null | grep -v : | grep -c . || true",
+    ]);
+    assert_eq!(out.trim(), "0");
+}
+
+/// A busybox root filesystem in a temporary directory.
+fn busybox_root(tmp: &TempDir) -> std::path::PathBuf {
+    let r = tmp.path("root");
+    std::fs::create_dir_all(r.join("bin")).unwrap();
+    std::fs::create_dir_all(r.join("etc")).unwrap();
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("busybox-static is installed by .ci/run");
+    std::fs::copy(bb, r.join("bin/busybox")).unwrap();
+    for c in [
+        "sh", "ls", "cat", "echo", "touch", "id", "hostname", "wc", "sleep",
+    ] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(c)).unwrap();
+    }
+    set_mode(&r, 0o755);
+    r
+}
+
+#[test]
+fn volumes_cannot_escape_the_rootfs_through_symlinks() {
+    if !privileged("volumes_cannot_escape_the_rootfs_through_symlinks") {
+        return;
+    }
+    let tmp = TempDir::new("escape");
+    let root = busybox_root(&tmp);
+    std::os::unix::fs::symlink("/etc", root.join("data")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../etc", root.join("rel")).unwrap();
+    let vol = tmp.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::fs::write(vol.join("f"), "secret").unwrap();
+    let name = format!("nucleus-escape-{}", std::process::id());
+    let r = root.to_str().unwrap();
+    let v1 = format!("{}:/data/{name}", vol.display());
+    let v2 = format!("{}:/rel/{name}-2", vol.display());
+    let out = run_ok(&[
+        "--rootfs",
+        r,
+        "-v",
+        &v1,
+        "-v",
+        &v2,
+        "--",
+        "sh",
+        "-c",
+        &format!("cat /etc/{name}/f /etc/{name}-2/f"),
+    ]);
+    assert_eq!(out, "secretsecret");
+    assert!(
+        !std::path::Path::new("/etc").join(&name).exists(),
+        "a volume escaped onto the host's /etc"
+    );
+    assert!(
+        root.join("etc").join(&name).is_dir(),
+        "the mount point belongs inside the rootfs"
+    );
+    // Read-only by default, rw on request, and --read-only for the root.
+    let o = run(&[
+        "--rootfs",
+        r,
+        "-v",
+        &v1,
+        "--",
+        "touch",
+        &format!("/data/{name}/new"),
+    ]);
+    assert!(!o.status.success());
+    let rw = format!("{}:/vol:rw", vol.display());
+    run_ok(&["--rootfs", r, "-v", &rw, "--", "touch", "/vol/new"]);
+    assert!(vol.join("new").exists());
+    let o = run(&["--rootfs", r, "--read-only", "--", "touch", "/x"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("Read-only"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!root.join("x").exists());
+}
+
+#[test]
+fn options_reach_the_program() {
+    if !privileged("options_reach_the_program") {
+        return;
+    }
+    let tmp = TempDir::new("opts");
+    let ctx = tmp.path("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("sub/a.txt"), "context!").unwrap();
+    let c = ctx.to_str().unwrap();
+    let out = run_ok(&[
+        "--context", c, "-e", "FOO=bar", "-w", "/tmp", "--rlimit", "nofile=123:456", "--",
+        "sh", "-c", "cat /context/sub/a.txt; echo; echo $FOO; pwd; ulimit -n; ulimit -Hn; echo x > /context/w && echo writable",
+    ]);
+    assert_eq!(out, "context!\nbar\n/tmp\n123\n456\nwritable\n");
+    assert!(!ctx.join("w").exists(), "--context is a copy");
+}
+
+#[test]
+fn memory_and_pids_limits_are_enforced() {
+    if !privileged("memory_and_pids_limits_are_enforced") {
+        return;
+    }
+    let o = run(&[
+        "--memory",
+        "32m",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        "b = bytearray(100 * 1024 * 1024); print('allocated')",
+    ]);
+    assert_eq!(o.status.code(), Some(137), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("allocated"));
+    // Within the limit the same program runs.
+    run_ok(&[
+        "--memory",
+        "256m",
+        "--",
+        "/usr/bin/python3",
+        "-c",
+        "b = bytearray(100 * 1024 * 1024)",
+    ]);
+    // A fork bomb stops at the limit: count the forks that succeed.
+    let bomb = "import os, time\nn = 0\nfor i in range(60):\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n    if pid == 0:\n        time.sleep(2)\n        os._exit(0)\n    n += 1\nprint(n)\n";
+    let out = run_ok(&["--pids", "20", "--", "/usr/bin/python3", "-c", bomb]);
+    let forked: u32 = out.trim().parse().unwrap();
+    assert!(
+        (10..20).contains(&forked),
+        "pids limit not enforced: {forked} forks succeeded"
+    );
+    let out = run_ok(&["--", "/usr/bin/python3", "-c", bomb]);
+    assert_eq!(out.trim(), "60", "without the limit every fork succeeds");
+    // The host can still fork.
+    assert!(Command::new("true").status().unwrap().success());
+}
+
+#[test]
+fn bad_input_fails_cleanly() {
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&[], "no command given", 1),
+        (
+            &["--rootfs", "/no/such/dir", "--", "true"],
+            "not a directory",
+            1,
+        ),
+        (&["-v", "rel/src:/x", "--", "true"], "relative", 1),
+        (&["-v", "/tmp:rel", "--", "true"], "destination", 1),
+        (
+            &["-v", "/no/such/src:/x", "--", "true"],
+            "does not exist",
+            1,
+        ),
+        (&["--memory", "lots", "--", "true"], "memory size", 1),
+        (
+            &["--caps-retain", "net_rwa", "--", "true"],
+            "did you mean CAP_NET_RAW",
+            1,
+        ),
+        (
+            &[
+                "--caps-retain",
+                "chown",
+                "--caps-remove",
+                "kill",
+                "--",
+                "true",
+            ],
+            "mutually exclusive",
+            1,
+        ),
+        (&["--user", "bob", "--", "true"], "invalid user", 1),
+    ];
+    for (args, needle, code) in cases {
+        let o = run(args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(
+            err.lines().next().unwrap_or("").starts_with("nucleus: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+    let o = run(&["--network", "bogus", "--", "true"]);
+    assert!(!o.status.success());
+    if privileged("bad_input_fails_cleanly (missing command)") {
+        let o = run(&["--", "/no/such/cmd"]);
+        assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+        assert!(stderr(&o).contains("command not found"));
+    }
+}
+
+#[test]
+fn rootless_run_as_an_unprivileged_user() {
+    if !privileged("rootless_run_as_an_unprivileged_user") {
+        return;
+    }
+    let tmp = TempDir::new("rootless");
+    let n = tmp.copy(NUCLEUS, "nucleus");
+    let n = n.to_str().unwrap();
+    let out = ok(&[
+        "caps",
+        "exec",
+        "--user",
+        "1000",
+        "--",
+        n,
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; grep CapEff /proc/self/status; echo $$; hostname",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1000", "1"]
+    );
+    assert_eq!(lines[2], "CapEff:\t0000000000000000");
+    assert_eq!(&lines[3..], ["1", "nucleus"]);
+    // What needs real root says so in one line.
+    let o = nucleus(&[
+        "caps", "exec", "--user", "1000", "--", n, "run", "--memory", "32m", "--", "true",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("need root"), "{}", stderr(&o));
+}
