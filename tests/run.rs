@@ -410,3 +410,109 @@ fn rootless_run_as_an_unprivileged_user() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("need root"), "{}", stderr(&o));
 }
+
+#[test]
+fn seccomp_network_and_capability_styles() {
+    if !privileged("seccomp_network_and_capability_styles") {
+        return;
+    }
+    let status = |args: &[&str], key: &str| -> String {
+        let mut a = args.to_vec();
+        a.extend(["--", "grep", key, "/proc/self/status"]);
+        run_ok(&a)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(status(&["--seccomp", "unconfined"], "Seccomp:"), "0");
+    assert_eq!(status(&["--allow-new-privs"], "NoNewPrivs:"), "0");
+    assert_eq!(status(&["--allow-new-privs"], "Seccomp:"), "2");
+    assert_eq!(
+        status(&["--cap-drop", "ALL", "--cap-add", "net_raw"], "CapEff:"),
+        "0000000000002000"
+    );
+    assert_eq!(
+        status(&["--cap-drop", "net_raw"], "CapEff:"),
+        "00000000a80405fb"
+    );
+    assert_eq!(
+        status(&["--caps-remove", "net_raw"], "CapBnd:"),
+        "00000000a80405fb"
+    );
+    // An OCI profile: mkdir answers EACCES (13), the rest is allowed.
+    let tmp = TempDir::new("seccomp");
+    let prof = tmp.path("p.json");
+    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#).unwrap();
+    let o = run(&[
+        "--seccomp-profile",
+        prof.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "mkdir /tmp/d && echo made; echo ok",
+    ]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o), "ok\n");
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+    std::fs::write(&prof, r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#).unwrap();
+    let o = run(&["--seccomp-profile", prof.to_str().unwrap(), "--", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+    // --network host sees the host's interfaces.
+    let host_ifs = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .count();
+    let out = run_ok(&["--network", "host", "--", "cat", "/proc/net/dev"]);
+    assert_eq!(out.lines().count(), host_ifs);
+}
+
+#[test]
+fn sigterm_to_nucleus_ends_a_program_that_ignores_it() {
+    if !privileged("sigterm_to_nucleus_ends_a_program_that_ignores_it") {
+        return;
+    }
+    let mut child = Command::new(NUCLEUS)
+        .args(["run", "--stop-timeout", "1", "--", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(137));
+    let took = start.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn init_reaps_orphaned_zombies() {
+    if !privileged("init_reaps_orphaned_zombies") {
+        return;
+    }
+    // python starts a shell that leaves an orphan `sleep 0.1` behind; the orphan is
+    // re-parented to PID 1 and exits. python never waits for it, the init does.
+    let py = "import os, time, glob\nos.system('(sleep 0.1 &)')\ntime.sleep(0.6)\nz = [p for p in glob.glob('/proc/[0-9]*/status') if 'State:\\tZ' in open(p).read()]\nprint(len(z))\n";
+    assert_eq!(
+        run_ok(&["--init", "--", "/usr/bin/python3", "-c", py]).trim(),
+        "0",
+        "the init left a zombie"
+    );
+    // Without --init python is PID 1 and the zombie stays: the check above can fail.
+    assert_eq!(run_ok(&["--", "/usr/bin/python3", "-c", py]).trim(), "1");
+    let out = run_ok(&[
+        "--init",
+        "--",
+        "sh",
+        "-c",
+        "echo $$; cat /proc/1/cmdline | tr '\\0' ' '",
+    ]);
+    assert!(out.starts_with("2\n"), "{out}");
+}

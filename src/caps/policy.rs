@@ -68,9 +68,26 @@ impl Policy {
         }
     }
 
-    /// Docker's flags: the default set, plus `add`, minus `drop` (`ALL` allowed in either).
+    /// Docker's flags: the default set, plus `add`, minus `drop`. As in Docker, `--cap-drop
+    /// ALL` starts from nothing (then adds), and `--cap-add ALL` from everything (then drops).
     pub fn docker(add: &[String], drop: &[String]) -> Result<Policy, PolicyError> {
-        let set = (CapSet::default_set() | CapSet::parse_lists(add)?) - CapSet::parse_lists(drop)?;
+        let is_all = |v: &[String]| {
+            v.iter()
+                .any(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case("all")))
+        };
+        let (add_set, drop_set) = (CapSet::parse_lists(add)?, CapSet::parse_lists(drop)?);
+        let set = if is_all(add) {
+            let named: Vec<String> = drop
+                .iter()
+                .filter(|s| !s.eq_ignore_ascii_case("all"))
+                .cloned()
+                .collect();
+            CapSet::all_known() - CapSet::parse_lists(&named)?
+        } else if is_all(drop) {
+            add_set
+        } else {
+            (CapSet::default_set() | add_set) - drop_set
+        };
         Ok(Policy::Retain(set))
     }
 
@@ -223,6 +240,11 @@ mod tests {
         assert_eq!(s.len(), 14);
         let p = Policy::docker(&[], &strs(&["ALL"])).unwrap();
         assert_eq!(p, Policy::Retain(CapSet::EMPTY));
+        let p = Policy::docker(&strs(&["net_raw"]), &strs(&["ALL"])).unwrap();
+        assert_eq!(p, Policy::Retain(CapSet::from_bits(1 << 13)));
+        let p = Policy::docker(&strs(&["ALL"]), &strs(&["sys_admin"])).unwrap();
+        let Policy::Retain(s) = p else { panic!() };
+        assert_eq!(s.len(), 40);
     }
 
     #[test]

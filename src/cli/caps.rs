@@ -552,5 +552,5 @@ fn exec(a: ExecArgs) -> Result<i32> {
         };
         eprintln!("{}", serde_json::to_string(&out).expect("serializes"));
     }
-    match process::exec(&prog, &a.cmd)? {}
+    match process::exec(&prog, &a.cmd, None)? {}
 }

@@ -20,14 +20,14 @@ pub enum Command {
     #[command(subcommand)]
     Caps(caps::CapsCmd),
     /// Run a command in a one-shot sandbox (no image, no daemon).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
 }
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> crate::Result<i32> {
     match cli.command {
         Command::Caps(c) => caps::run(c),
-        Command::Run(a) => run::run(a),
+        Command::Run(a) => run::run(*a),
     }
 }
 

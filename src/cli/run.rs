@@ -79,6 +79,9 @@ pub struct RunArgs {
     /// Run a tiny PID 1 that reaps zombies and forwards signals; CMD becomes PID 2.
     #[arg(long)]
     init: bool,
+    /// Seconds a program has to exit after nucleus forwards it SIGTERM, before SIGKILL.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    stop_timeout: u64,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -97,6 +100,7 @@ pub fn run(a: RunArgs) -> Result<i32> {
             })?),
             None => None,
         };
+    let grace = std::time::Duration::from_secs(a.stop_timeout);
     let opts = SandboxOptions {
         rootfs: a.rootfs,
         read_only: a.read_only,
@@ -129,5 +133,5 @@ pub fn run(a: RunArgs) -> Result<i32> {
     for w in &prep.warnings {
         eprintln!("nucleus: warning: {w}");
     }
-    Ok(run::run(&cfg, &prep)?)
+    Ok(run::run(&cfg, &prep, grace)?)
 }

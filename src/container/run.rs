@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -103,7 +104,7 @@ fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when
 /// killed by signal N).
-pub fn run(cfg: &Config, prep: &Prepared) -> Result<i32, Error> {
+pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error> {
     let mut cgroup = if cfg.resources.any() {
         let mp = Path::new("/sys/fs/cgroup");
         let name = format!("nucleus-{}", std::process::id());
@@ -156,7 +157,7 @@ pub fn run(cfg: &Config, prep: &Prepared) -> Result<i32, Error> {
                 hint: f.hint,
             });
         }
-        let code = supervise(pid, &set);
+        let code = supervise(pid, &set, grace);
         guard.0 = None;
         Ok(code)
     })();
@@ -167,8 +168,11 @@ pub fn run(cfg: &Config, prep: &Prepared) -> Result<i32, Error> {
     result
 }
 
-/// Forwards signals to `pid` until it exits; returns its status.
-fn supervise(pid: Pid, set: &nix::sys::signal::SigSet) -> i32 {
+/// Forwards signals to `pid` until it exits; returns its status. After a forwarded
+/// SIGTERM the program has `grace` to exit before it is killed (a PID 1 without a TERM
+/// handler never sees the signal).
+fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i32 {
+    let mut deadline: Option<Instant> = None;
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, c)) => return c,
@@ -177,10 +181,26 @@ fn supervise(pid: Pid, set: &nix::sys::signal::SigSet) -> i32 {
             Err(nix::errno::Errno::ECHILD) => return 1,
             Err(_) => {}
         }
-        match set.wait() {
-            Ok(Signal::SIGCHLD) | Err(_) => {}
-            Ok(sig) => {
-                let _ = nix::sys::signal::kill(pid, sig);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            deadline = None;
+        }
+        let wait = deadline.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let ts = libc::timespec {
+            tv_sec: wait.as_secs() as libc::time_t,
+            tv_nsec: wait.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: sigtimedwait reads the set and the timeout, and may write nothing (null info).
+        let sig = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+        if sig <= 0 || sig == libc::SIGCHLD {
+            continue;
+        }
+        if let Ok(sig) = Signal::try_from(sig) {
+            let _ = nix::sys::signal::kill(pid, sig);
+            if sig == Signal::SIGTERM && deadline.is_none() {
+                deadline = Some(Instant::now() + grace);
             }
         }
     }

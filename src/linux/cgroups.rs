@@ -48,7 +48,7 @@ pub enum Version {
 pub fn detect(mountpoint: &Path) -> Version {
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     match nix::sys::statfs::statfs(mountpoint) {
-        Ok(s) if s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC => Version::V2,
+        Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => Version::V2,
         _ => Version::V1,
     }
 }

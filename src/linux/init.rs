@@ -172,7 +172,7 @@ fn init(
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(fail("sigprocmask"))?;
-    let e = process::exec_env(&prog, &cfg.args, &cfg.env).unwrap_err();
+    let e = process::exec(&prog, &cfg.args, Some(&cfg.env)).unwrap_err();
     Err(Failure {
         code: e.exit_code(),
         message: e.to_string(),

@@ -55,15 +55,19 @@ pub fn resolve(cmd: &str, path: Option<&str>) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::NotFound(cmd.to_string()))
 }
 
-/// Replaces this process with `prog` (already resolved), arguments `argv` (argv[0] first).
-pub fn exec(prog: &Path, argv: &[String]) -> Result<Infallible, Error> {
+/// Replaces this process with `prog` (already resolved), arguments `argv` (argv[0]
+/// first), and the environment `env` (NAME=VALUE) or, when None, this process's own.
+pub fn exec(prog: &Path, argv: &[String], env: Option<&[String]>) -> Result<Infallible, Error> {
     let c = |s: &[u8], name: &str| CString::new(s).map_err(|_| Error::Nul(name.to_string()));
+    let all = |v: &[String]| -> Result<Vec<CString>, Error> {
+        v.iter().map(|a| c(a.as_bytes(), a)).collect()
+    };
     let p = c(prog.as_os_str().as_bytes(), &prog.display().to_string())?;
-    let args: Vec<CString> = argv
-        .iter()
-        .map(|a| c(a.as_bytes(), a))
-        .collect::<Result<_, _>>()?;
-    let errno = nix::unistd::execv(&p, &args).unwrap_err();
+    let args = all(argv)?;
+    let errno = match env {
+        Some(e) => nix::unistd::execve(&p, &args, &all(e)?).unwrap_err(),
+        None => nix::unistd::execv(&p, &args).unwrap_err(),
+    };
     Err(Error::Exec {
         cmd: prog.display().to_string(),
         errno,
@@ -93,23 +97,4 @@ mod tests {
         assert!(resolve("passwd", Some("/etc")).is_err());
         assert_eq!(Error::NotFound("x".into()).exit_code(), 127);
     }
-}
-
-/// Like `exec`, with exactly the environment `env` (NAME=VALUE entries).
-pub fn exec_env(prog: &Path, argv: &[String], env: &[String]) -> Result<Infallible, Error> {
-    let c = |s: &[u8], name: &str| CString::new(s).map_err(|_| Error::Nul(name.to_string()));
-    let p = c(prog.as_os_str().as_bytes(), &prog.display().to_string())?;
-    let args: Vec<CString> = argv
-        .iter()
-        .map(|a| c(a.as_bytes(), a))
-        .collect::<Result<_, _>>()?;
-    let envs: Vec<CString> = env
-        .iter()
-        .map(|a| c(a.as_bytes(), a))
-        .collect::<Result<_, _>>()?;
-    let errno = nix::unistd::execve(&p, &args, &envs).unwrap_err();
-    Err(Error::Exec {
-        cmd: prog.display().to_string(),
-        errno,
-    })
 }

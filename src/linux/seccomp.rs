@@ -626,10 +626,27 @@ pub fn default_compiled() -> Result<Vec<seccompiler::BpfProgram>, Error> {
     compile(&p)
 }
 
-/// Installs the programs on the calling thread (needs no_new_privs or CAP_SYS_ADMIN).
+/// Installs the programs on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN; unlike
+/// seccompiler's own loader it does not set no_new_privs (that is the caller's decision).
 pub fn load(progs: &[seccompiler::BpfProgram]) -> Result<(), Error> {
     for p in progs {
-        seccompiler::apply_filter(p).map_err(|e| Error::Load(e.to_string()))?;
+        let prog = libc::sock_fprog {
+            len: p.len() as libc::c_ushort,
+            filter: p.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the kernel copies `len` instructions from `filter`, which lives through the
+        // call; seccompiler's sock_filter has the kernel's layout.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &prog as *const libc::sock_fprog,
+            )
+        };
+        if r != 0 {
+            return Err(Error::Load(nix::errno::Errno::last().to_string()));
+        }
     }
     Ok(())
 }
