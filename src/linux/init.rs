@@ -116,7 +116,11 @@ fn init(
         namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
     }
     if cfg.namespaces.mount {
-        rootfs::setup(cfg).map_err(fail("rootfs"))?;
+        rootfs::setup(cfg).map_err(|e| Failure {
+            code: 1,
+            message: format!("rootfs: {e}"),
+            hint: e.hint(),
+        })?;
     }
     if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
         rootfs::set_hostname(h).map_err(fail("hostname"))?;

@@ -24,6 +24,23 @@ pub enum Error {
     Other(String),
 }
 
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Sys {
+                what: "mkdir" | "create",
+                errno: Errno::EACCES | Errno::EPERM | Errno::EROFS,
+                ..
+            } => Some(
+                "a mount point is missing and cannot be created there: add it to the root \
+                 filesystem, mount somewhere writable, or (rootless) use a rootfs you own"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 fn sys<T>(what: &'static str, path: &Path, r: Result<T, Errno>) -> Result<T, Error> {
     r.map_err(|errno| Error::Sys {
         what,
