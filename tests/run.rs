@@ -516,3 +516,100 @@ fn init_reaps_orphaned_zombies() {
     ]);
     assert!(out.starts_with("2\n"), "{out}");
 }
+
+/// DESIGN.md §5: each item fails without its fix.
+#[test]
+fn security_checklist() {
+    if !privileged("security_checklist") {
+        return;
+    }
+    // No inherited descriptor reaches the program (fd 7 is open in the calling shell).
+    let o = Command::new("bash")
+        .args([
+            "-c",
+            &format!("exec 7</etc/hostname; {NUCLEUS} run -- sh -c 'ls /proc/$$/fd'"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "0\n1\n2\n", "{}", stderr(&o));
+    // The init (a copy of the runtime) cannot be reached through /proc/1/exe.
+    let out = run_ok(&[
+        "--init",
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/1/exe > /dev/null 2>&1 && echo reachable; echo done",
+    ]);
+    assert_eq!(out, "done\n");
+    // A device node made inside /dev or /tmp cannot be opened (nodev).
+    let out = run_ok(&["--caps-retain", "mknod", "--", "sh", "-c",
+        "mknod /dev/n c 1 3 && mknod /tmp/n c 1 3 && echo made; (echo x > /dev/n) 2>/dev/null && echo dev-open; (echo x > /tmp/n) 2>/dev/null && echo tmp-open; echo done"]);
+    assert_eq!(out, "made\ndone\n");
+
+    let tmp = TempDir::new("checklist");
+    let root = busybox_root(&tmp);
+    let r = root.to_str().unwrap();
+    // procfs only on a real directory: a rootfs whose /proc is a symlink is refused.
+    std::fs::create_dir(root.join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink("/elsewhere", root.join("proc")).unwrap();
+    let o = run(&["--rootfs", r, "--", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("refusing to mount on /proc"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_file(root.join("proc")).unwrap();
+    // A set-uid-root binary regains nothing, even without no_new_privs: the bounding set
+    // is empty (and for a retained capability it is all there is). The binary is a copy of
+    // nucleus (busybox would drop its set-uid privileges by itself).
+    std::fs::create_dir(root.join("suid")).unwrap();
+    let suid = root.join("suid/nucleus");
+    copy_with_libs(NUCLEUS, &root, &suid);
+    set_mode(&suid, 0o4755);
+    let show = |extra: &[&str]| -> serde_json::Value {
+        let mut a = vec!["--rootfs", r, "--user", "1000", "--allow-new-privs"];
+        a.extend_from_slice(extra);
+        a.extend(["--", "/suid/nucleus", "caps", "show", "--json"]);
+        serde_json::from_str(&run_ok(&a)).unwrap()
+    };
+    let v = show(&[]);
+    assert_eq!(
+        v["uids"][1], 0,
+        "the set-uid bit works without no_new_privs: {v}"
+    );
+    for set in ["permitted", "effective", "bounding"] {
+        assert_eq!(v["sets"][set]["hex"], "0000000000000000", "{set}: {v}");
+    }
+    let v = show(&["--caps-retain", "chown"]);
+    assert_eq!(v["sets"]["permitted"]["hex"], "0000000000000001", "{v}");
+    assert_eq!(v["sets"]["effective"]["hex"], "0000000000000001", "{v}");
+    // With no_new_privs (the default) the set-uid bit does nothing at all.
+    let v: serde_json::Value = serde_json::from_str(&run_ok(&[
+        "--rootfs",
+        r,
+        "--user",
+        "1000",
+        "--",
+        "/suid/nucleus",
+        "caps",
+        "show",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(v["uids"][1], 1000, "{v}");
+}
+
+/// Copies a dynamically linked binary into `root` at `dest`, with the libraries ldd lists.
+fn copy_with_libs(bin: &str, root: &std::path::Path, dest: &std::path::Path) {
+    std::fs::copy(bin, dest).unwrap();
+    let out = Command::new("ldd").arg(bin).output().expect("ldd");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) else {
+            continue;
+        };
+        let target = root.join(lib.trim_start_matches('/'));
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(lib, &target).unwrap();
+    }
+}

@@ -174,6 +174,23 @@ fn init(
         identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }
+    // No descriptor of the runtime or of whoever started it reaches the program, except
+    // stdin, stdout and stderr (the CVE-2024-21626 class).
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } != 0
+    {
+        return Err(Failure::new(format!(
+            "close_range: {}",
+            nix::errno::Errno::last()
+        )));
+    }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(fail("sigprocmask"))?;
     let e = process::exec(&prog, &cfg.args, Some(&cfg.env)).unwrap_err();
@@ -191,6 +208,9 @@ extern "C" fn noop(_: libc::c_int) {}
 fn run_init(main: Pid, err: &OwnedFd) -> ! {
     // SAFETY: closing our copy of the error pipe lets the runtime see EOF at the program's exec.
     unsafe { libc::close(err.as_raw_fd()) };
+    // The init is a copy of the runtime: the program must not reach it through /proc/1
+    // (its exe is the runtime's binary, the CVE-2019-5736 class).
+    let _ = nix::sys::prctl::set_dumpable(false);
     // The kernel drops default-action signals sent to a namespace's init: install handlers
     // (the signals stay blocked and are taken with sigwait).
     let handler = nix::sys::signal::SigAction::new(

@@ -126,6 +126,23 @@ fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Er
     sys("resolve", dest, open_in_root(root, &rel, OFlag::O_PATH))
 }
 
+/// Refuses a destination reached through a symlink, or that is not a directory: procfs and
+/// sysfs go only on real directories (the CVE-2019-16884 class).
+fn real_dir(root: &OwnedFd, dest: &Path) -> Result<(), Error> {
+    let rel: PathBuf = dest.components().skip(1).collect();
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    match nix::fcntl::openat2(root.as_fd(), &rel, how) {
+        Ok(_) => Ok(()),
+        Err(Errno::ELOOP | Errno::ENOTDIR) => Err(Error::Other(format!(
+            "refusing to mount on {}: it is a symlink or not a directory in the root filesystem",
+            dest.display()
+        ))),
+        Err(e) => sys("resolve", dest, Err(e)),
+    }
+}
+
 fn flags_of(m: &Mount) -> MsFlags {
     let mut f = MsFlags::empty();
     f.set(MsFlags::MS_RDONLY, m.readonly);
@@ -326,6 +343,8 @@ pub fn setup(cfg: &Config) -> Result<(), Error> {
                     None::<&str>,
                 ),
             )?;
+            // Device nodes in the image do not work: /dev is ours.
+            remount_bind(d, MsFlags::MS_NODEV)?;
             d.clone()
         }
     };
@@ -415,6 +434,9 @@ fn mount_one(
     let shown = root_path.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
     let fs = |fstype: &str, flags: MsFlags, data: &str| -> Result<(), Error> {
         let d = resolve_create(root, &m.destination, false)?;
+        if matches!(m.kind, MountKind::Proc | MountKind::Sysfs) {
+            real_dir(root, &m.destination)?;
+        }
         let data = (!data.is_empty()).then_some(data);
         sys(
             "mount",

@@ -72,11 +72,6 @@ impl Mount {
         self.noexec = true;
         self
     }
-
-    pub fn dev(mut self) -> Mount {
-        self.nodev = false;
-        self
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -286,8 +286,9 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
 
     let mut mounts = vec![
         Mount::new(MountKind::Proc, "/proc").noexec(),
+        // nodev: only the bind-mounted devices work (their binds keep the host's flags);
+        // a node made with mknod inside cannot be opened.
         Mount::new(MountKind::Tmpfs, "/dev")
-            .dev()
             .noexec()
             .data("mode=755,size=65536k"),
         Mount::new(MountKind::Devpts, "/dev/pts")
