@@ -141,14 +141,9 @@ impl FileCaps {
 /// Whether a v3 rootid is root in the user namespace described by `uid_map` (the text of
 /// /proc/PID/uid_map): some line maps inside uid 0 to exactly `rootid` outside.
 pub fn rootid_is_root(rootid: u32, uid_map: &str) -> bool {
-    uid_map.lines().any(|l| {
-        let n: Vec<u64> = l
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        matches!(n.as_slice(), [inside, outside, count]
-            if *inside == 0 && *count > 0 && *outside == u64::from(rootid))
-    })
+    crate::linux::identity::parse_id_map(uid_map)
+        .iter()
+        .any(|r| r.inside == 0 && r.count > 0 && r.outside == u64::from(rootid))
 }
 
 #[cfg(test)]

@@ -115,15 +115,12 @@ impl Ctx {
     /// A uid (or gid) that is none of `ids` and is mapped in this user namespace.
     fn other_id(ids: &[u32; 4], map: &str) -> Result<u32, String> {
         let text = std::fs::read_to_string(map).map_err(|e| format!("{map}: {e}"))?;
+        let ranges = crate::linux::identity::parse_id_map(&text);
         let mapped = |id: u32| {
-            text.lines().any(|l| {
-                let n: Vec<u64> = l
-                    .split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect();
-                matches!(n.as_slice(), [inside, _, count]
-                    if u64::from(id) >= *inside && u64::from(id) < inside + count)
-            })
+            let id = u64::from(id);
+            ranges
+                .iter()
+                .any(|r| id >= r.inside && id < r.inside + r.count)
         };
         [65534u32, 65533, 1, 2, 1000, 1001]
             .into_iter()

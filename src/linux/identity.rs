@@ -111,6 +111,35 @@ pub fn switch(id: &Identity) -> Result<(), Error> {
     Ok(())
 }
 
+/// One line of /proc/PID/uid_map or gid_map: ids `inside..inside+count` of the namespace
+/// are `outside..outside+count` of its parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u64,
+    pub outside: u64,
+    pub count: u64,
+}
+
+/// Parses the text of an id map (malformed lines are skipped).
+pub fn parse_id_map(text: &str) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|l| {
+            let n: Vec<u64> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            match n.as_slice() {
+                [inside, outside, count] => Some(IdRange {
+                    inside: *inside,
+                    outside: *outside,
+                    count: *count,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
@@ -146,5 +175,8 @@ mod tests {
             assert!(Identity::parse(bad, &[]).is_err(), "{bad}");
         }
         assert!(Identity::parse("1", &["wheel".into()]).is_err());
+        let m = parse_id_map("         0       1000          1\n 1 100000 65536\nbad line\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!((m[1].inside, m[1].outside, m[1].count), (1, 100000, 65536));
     }
 }
