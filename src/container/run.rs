@@ -63,12 +63,12 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
         Seccomp::Unconfined => (vec![], vec![]),
         Seccomp::Default => (seccomp::default_compiled()?, vec![]),
         Seccomp::Oci(text) => {
-            let (p, skipped) = seccomp::from_oci(text)?;
+            let (progs, skipped) = seccomp::compile(&seccomp::from_oci(text)?)?;
             let w = skipped
                 .into_iter()
                 .map(|n| format!("seccomp: syscall '{n}' is unknown on this architecture; skipped"))
                 .collect();
-            (seccomp::compile(&p)?, w)
+            (progs, w)
         }
     };
     Ok(Prepared { filters, warnings })
