@@ -124,6 +124,10 @@ pub fn run(a: RunArgs) -> Result<i32> {
         rlimits: a.rlimit,
         init: a.init,
         rootless,
+        host_ids: (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        ),
         passwd: std::fs::read_to_string(passwd_path).unwrap_or_default(),
         term: std::env::var("TERM").ok(),
         args: a.cmd,

@@ -136,8 +136,8 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
         )?;
         drop(slot);
         let mut guard = ChildGuard(Some(pid));
-        if cfg.namespaces.user {
-            namespaces::write_id_maps(pid, cfg.user.uid, cfg.user.gid)?;
+        if let Some((uids, gids)) = &cfg.id_maps {
+            namespaces::write_id_maps(pid, uids, gids)?;
         }
         if let Some(cg) = &cgroup {
             cg.add(pid.as_raw())?;

@@ -29,12 +29,8 @@ pub fn spawn(flags: CloneFlags, child: Box<dyn FnMut() -> isize + '_>) -> Result
     })
 }
 
-/// Writes a one-id user namespace mapping for `pid`: `inside` maps to this process's ids.
-pub fn write_id_maps(pid: Pid, uid_inside: u32, gid_inside: u32) -> Result<(), Error> {
-    let (uid, gid) = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    );
+/// Writes the user namespace id maps of `pid` (uid_map/gid_map text), setgroups denied.
+pub fn write_id_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), Error> {
     let w = |file: &str, text: String| {
         let path = format!("/proc/{pid}/{file}");
         std::fs::write(&path, text).map_err(|e| Error::Sys {
@@ -43,8 +39,8 @@ pub fn write_id_maps(pid: Pid, uid_inside: u32, gid_inside: u32) -> Result<(), E
         })
     };
     w("setgroups", "deny".into())?;
-    w("uid_map", format!("{uid_inside} {uid} 1\n"))?;
-    w("gid_map", format!("{gid_inside} {gid} 1\n"))
+    w("uid_map", uid_map.to_string())?;
+    w("gid_map", gid_map.to_string())
 }
 
 /// Brings the loopback interface of this network namespace up.

@@ -453,6 +453,15 @@ fn mount_one(
             }
         }
         MountKind::Mqueue => fs("mqueue", flags_of(m), &m.data)?,
+        MountKind::Cgroup => {
+            if super::cgroups::detect(Path::new("/sys/fs/cgroup")) == super::cgroups::Version::V2 {
+                fs("cgroup2", flags_of(m), "")?;
+            } else {
+                let host = open_path(Path::new("/sys/fs/cgroup"))?;
+                let ro = flags_of(m) | MsFlags::MS_RDONLY;
+                bind(&host, root, &m.destination, false, true, ro)?;
+            }
+        }
         MountKind::Devpts => {
             fs("devpts", flags_of(m), &m.data)?;
             let dev = sys(

@@ -26,6 +26,8 @@ pub enum MountKind {
     Sysfs,
     Devpts,
     Mqueue,
+    /// The cgroup hierarchy: cgroup2 on a v2 host, else the host's v1 tree bound read-only.
+    Cgroup,
     /// A tmpfs filled with a copy of `source` (the sandbox's --context).
     CopyOf {
         source: PathBuf,
@@ -137,6 +139,8 @@ pub struct Config {
     pub resources: Resources,
     /// A tiny PID 1 that reaps zombies and forwards signals.
     pub init: bool,
+    /// uid_map and gid_map text for a new user namespace.
+    pub id_maps: Option<(String, String)>,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -31,6 +31,8 @@ pub struct SandboxOptions {
     pub init: bool,
     /// nucleus runs without root: a user namespace maps the caller.
     pub rootless: bool,
+    /// The caller's effective uid and gid (mapped into the user namespace when rootless).
+    pub host_ids: (u32, u32),
     /// The text of the root's /etc/passwd, to find the user's home.
     pub passwd: String,
     /// The host's TERM, passed on when set.
@@ -383,6 +385,12 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         Some(w) => clean_abs(w)?,
         None => PathBuf::from("/"),
     };
+    let id_maps = o.rootless.then(|| {
+        (
+            format!("{} {} 1\n", user.uid, o.host_ids.0),
+            format!("{} {} 1\n", user.gid, o.host_ids.1),
+        )
+    });
     Ok(Config {
         root,
         readonly_root: o.read_only,
@@ -413,6 +421,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         seccomp,
         resources,
         init: o.init,
+        id_maps,
     })
 }
 

@@ -1,0 +1,471 @@
+//! OCI runtime-spec config.json (parsed with oci-spec) into the `Config` nucleus executes,
+//! the same description the one-shot sandbox builds: one set-up path for both.
+//!
+//! What nucleus does not implement yet is refused at create time with a clear error, never
+//! accepted silently. Capability names no kernel knows are warned about and skipped.
+
+use super::config::*;
+use crate::caps::{CapSet, Capability, Sets};
+use crate::linux::identity::Identity;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    #[error("cannot read {path}: {why}")]
+    Read { path: PathBuf, why: String },
+    #[error("{path}: invalid config: {why}")]
+    Invalid { path: PathBuf, why: String },
+    #[error("config.json: {0} is not supported by nucleus yet")]
+    Unsupported(String),
+}
+
+impl OciError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            OciError::Read { .. } => {
+                Some("give the bundle directory with --bundle (it holds config.json)".into())
+            }
+            OciError::Invalid { .. } => {
+                Some("`nucleus spec` writes a valid config.json to start from".into())
+            }
+            OciError::Unsupported(_) => Some("remove that setting from config.json".into()),
+        }
+    }
+}
+
+/// A translated bundle: what to run, plus what `state` reports.
+#[derive(Debug)]
+pub struct Bundle {
+    pub config: Config,
+    pub annotations: HashMap<String, String>,
+    pub warnings: Vec<String>,
+    pub oci_version: String,
+}
+
+/// Removes capability names nucleus does not know from process.capabilities, with a
+/// warning each, so that oci-spec's parser accepts the rest.
+fn strip_unknown_caps(v: &mut Value, warnings: &mut Vec<String>) {
+    let Some(caps) = v
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        if let Some(arr) = list.as_array_mut() {
+            arr.retain(|n| {
+                let name = n.as_str().unwrap_or("");
+                let ok = Capability::parse(name).is_ok();
+                if !ok {
+                    warnings.push(format!("unknown capability {name} in {set}: skipped"));
+                }
+                ok
+            });
+        }
+    }
+}
+
+fn caps_of(list: Option<&oci_spec::runtime::Capabilities>) -> CapSet {
+    let mut s = CapSet::EMPTY;
+    for c in list.into_iter().flatten() {
+        // oci-spec prints the canonical CAP_ name.
+        if let Ok(cap) = Capability::parse(&c.to_string()) {
+            s.insert(cap);
+        }
+    }
+    s
+}
+
+const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+];
+
+/// Mount options: flags nucleus applies, the rest passed to the filesystem as data.
+fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
+    let dest = m.destination().display().to_string();
+    let destination = super::sandbox::clean_abs(&dest).map_err(|_| OciError::Invalid {
+        path: "config.json".into(),
+        why: format!("mount destination '{dest}' must be absolute, without '..'"),
+    })?;
+    let opts: Vec<String> = m.options().clone().unwrap_or_default();
+    let typ = m.typ().clone().unwrap_or_default();
+    let is_bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+    let kind = if is_bind {
+        let source = m.source().clone().ok_or_else(|| OciError::Invalid {
+            path: "config.json".into(),
+            why: format!("bind mount {dest} has no source"),
+        })?;
+        MountKind::Bind {
+            source,
+            recursive: opts.iter().any(|o| o == "rbind"),
+        }
+    } else {
+        match typ.as_str() {
+            "tmpfs" => MountKind::Tmpfs,
+            "proc" => MountKind::Proc,
+            "sysfs" => MountKind::Sysfs,
+            "devpts" => MountKind::Devpts,
+            "mqueue" => MountKind::Mqueue,
+            "cgroup" | "cgroup2" => MountKind::Cgroup,
+            other => {
+                return Err(OciError::Unsupported(format!(
+                    "mount type '{other}' (at {dest})"
+                )))
+            }
+        }
+    };
+    let mut mnt = Mount {
+        kind,
+        destination,
+        readonly: false,
+        nosuid: false,
+        nodev: false,
+        noexec: false,
+        data: String::new(),
+    };
+    let mut data = Vec::new();
+    for o in &opts {
+        match o.as_str() {
+            "ro" => mnt.readonly = true,
+            "rw" => mnt.readonly = false,
+            "nosuid" => mnt.nosuid = true,
+            "suid" => mnt.nosuid = false,
+            "nodev" => mnt.nodev = true,
+            "dev" => mnt.nodev = false,
+            "noexec" => mnt.noexec = true,
+            "exec" => mnt.noexec = false,
+            "bind" | "rbind" | "private" | "rprivate" | "slave" | "rslave" | "shared"
+            | "rshared" | "unbindable" | "runbindable" | "relatime" | "norelatime"
+            | "strictatime" | "nostrictatime" | "noatime" | "atime" | "sync" | "async"
+            | "dirsync" | "remount" | "mand" | "nomand" => {}
+            other => data.push(other.to_string()),
+        }
+    }
+    mnt.data = data.join(",");
+    Ok(mnt)
+}
+
+/// Reads and translates `bundle/config.json`.
+pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| OciError::Read {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    translate(&text, bundle)
+}
+
+/// Translates the text of a config.json whose bundle directory is `bundle`.
+pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
+    let path = bundle.join("config.json");
+    let invalid = |why: String| OciError::Invalid {
+        path: path.clone(),
+        why,
+    };
+    let mut v: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let mut warnings = Vec::new();
+    strip_unknown_caps(&mut v, &mut warnings);
+    let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
+
+    if spec.hooks().as_ref().is_some_and(|h| {
+        serde_json::to_value(h).is_ok_and(|v| {
+            v.as_object().is_some_and(|o| {
+                o.values()
+                    .any(|x| x.as_array().is_some_and(|a| !a.is_empty()))
+            })
+        })
+    }) {
+        return Err(OciError::Unsupported("hooks".into()));
+    }
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| invalid("no root".into()))?;
+    let root_path = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("no process".into()))?;
+    if process.terminal().unwrap_or(false) {
+        return Err(OciError::Unsupported(
+            "process.terminal (console sockets)".into(),
+        ));
+    }
+    let args = process.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(invalid("process.args is empty".into()));
+    }
+    let user = process.user();
+    let caps = process.capabilities().as_ref();
+    let sets = Sets {
+        bounding: caps_of(caps.and_then(|c| c.bounding().as_ref())),
+        permitted: caps_of(caps.and_then(|c| c.permitted().as_ref())),
+        effective: caps_of(caps.and_then(|c| c.effective().as_ref())),
+        inheritable: caps_of(caps.and_then(|c| c.inheritable().as_ref())),
+        ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
+    };
+    let mut rlimits = Vec::new();
+    for r in process.rlimits().clone().unwrap_or_default() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let resource = RLIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
+        rlimits.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+
+    let linux = spec.linux().clone().unwrap_or_default();
+    let mut ns = Namespaces {
+        mount: false,
+        pid: false,
+        uts: false,
+        ipc: false,
+        net: false,
+        cgroup: false,
+        user: false,
+    };
+    for n in linux.namespaces().clone().unwrap_or_default() {
+        if n.path().is_some() {
+            return Err(OciError::Unsupported(format!(
+                "joining an existing namespace ({:?} path)",
+                n.typ()
+            )));
+        }
+        match n.typ() {
+            LinuxNamespaceType::Mount => ns.mount = true,
+            LinuxNamespaceType::Pid => ns.pid = true,
+            LinuxNamespaceType::Uts => ns.uts = true,
+            LinuxNamespaceType::Ipc => ns.ipc = true,
+            LinuxNamespaceType::Network => ns.net = true,
+            LinuxNamespaceType::Cgroup => ns.cgroup = true,
+            LinuxNamespaceType::User => ns.user = true,
+            other => return Err(OciError::Unsupported(format!("namespace {other:?}"))),
+        }
+    }
+    if !ns.mount {
+        return Err(OciError::Unsupported(
+            "running without a mount namespace".into(),
+        ));
+    }
+    let map = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        m.iter()
+            .flatten()
+            .map(|r| format!("{} {} {}\n", r.container_id(), r.host_id(), r.size()))
+            .collect()
+    };
+    let id_maps = if ns.user {
+        let (u, g) = (map(linux.uid_mappings()), map(linux.gid_mappings()));
+        if u.is_empty() || g.is_empty() {
+            return Err(invalid(
+                "a user namespace needs linux.uidMappings and linux.gidMappings".into(),
+            ));
+        }
+        Some((u, g))
+    } else {
+        None
+    };
+    let mut resources = Resources {
+        cpu_period: 100_000,
+        ..Resources::default()
+    };
+    if let Some(r) = linux.resources() {
+        resources.memory = r
+            .memory()
+            .as_ref()
+            .and_then(|m| m.limit())
+            .filter(|l| *l > 0)
+            .map(|l| l as u64);
+        resources.pids = r
+            .pids()
+            .as_ref()
+            .map(|p| p.limit())
+            .filter(|l| *l > 0)
+            .map(|l| l as u64);
+        if let Some(cpu) = r.cpu() {
+            resources.cpu_quota = cpu.quota().filter(|q| *q > 0).map(|q| q as u64);
+            resources.cpu_period = cpu.period().unwrap_or(100_000);
+        }
+    }
+    let seccomp = match linux.seccomp() {
+        None => Seccomp::Unconfined,
+        Some(s) => Seccomp::Oci(serde_json::to_string(s).map_err(|e| invalid(e.to_string()))?),
+    };
+    let mounts = spec
+        .mounts()
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(mount_of)
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(Bundle {
+        config: Config {
+            root: RootFs::Dir(root_path),
+            readonly_root: root.readonly().unwrap_or(false),
+            mounts,
+            masked_paths: linux
+                .masked_paths()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            readonly_paths: linux
+                .readonly_paths()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            hostname: spec.hostname().clone(),
+            namespaces: ns,
+            args,
+            env: process.env().clone().unwrap_or_default(),
+            cwd: process.cwd().clone(),
+            user: Identity {
+                uid: user.uid(),
+                gid: user.gid(),
+                groups: user.additional_gids().clone().unwrap_or_default(),
+            },
+            caps: sets,
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            rlimits,
+            seccomp,
+            resources,
+            init: false,
+            id_maps,
+        },
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        warnings,
+        oci_version: spec.version().clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs", "readonly": true},
+            "process": {
+                "args": ["sh"], "cwd": "/", "env": ["PATH=/bin"],
+                "user": {"uid": 1000, "gid": 100, "additionalGids": [5]},
+                "noNewPrivileges": true,
+                "capabilities": {"bounding": ["CAP_CHOWN", "CAP_NO_SUCH_THING", "CAP_KILL"], "effective": ["CAP_KILL"],
+                                 "permitted": ["CAP_KILL"], "inheritable": [], "ambient": []},
+                "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 512}]
+            },
+            "hostname": "box",
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "ro", "nosuid"]},
+                {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}
+            ],
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
+                "resources": {"memory": {"limit": 33554432}, "pids": {"limit": 20}},
+                "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]
+            },
+            "annotations": {"a": "b"}
+        })
+    }
+
+    #[test]
+    fn translates_a_config() {
+        let b = translate(&base().to_string(), Path::new("/b")).unwrap();
+        let c = &b.config;
+        assert_eq!(c.root, RootFs::Dir(PathBuf::from("/b/rootfs")));
+        assert!(c.readonly_root);
+        assert_eq!(
+            (c.user.uid, c.user.gid, c.user.groups.clone()),
+            (1000, 100, vec![5])
+        );
+        assert_eq!(c.caps.bounding, CapSet::parse_list("chown,kill").unwrap());
+        assert_eq!(c.caps.effective, CapSet::parse_list("kill").unwrap());
+        assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
+        assert!(c.namespaces.pid && c.namespaces.mount && c.namespaces.net && !c.namespaces.uts);
+        assert_eq!(c.resources.memory, Some(32 << 20));
+        assert_eq!(c.resources.pids, Some(20));
+        assert_eq!(c.rlimits[0].soft, 512);
+        let data = &c.mounts[1];
+        assert!(data.readonly && data.nosuid && !data.nodev);
+        assert_eq!(
+            data.kind,
+            MountKind::Bind {
+                source: "/srv".into(),
+                recursive: true
+            }
+        );
+        assert_eq!(c.mounts[2].data, "mode=755,size=65536k");
+        assert_eq!(c.seccomp, Seccomp::Unconfined);
+        assert_eq!(b.annotations["a"], "b");
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_implement() {
+        let cases: Vec<(&str, Value)> = vec![
+            ("/process/terminal", Value::Bool(true)),
+            (
+                "/linux/namespaces",
+                serde_json::json!([{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}]),
+            ),
+            (
+                "/mounts",
+                serde_json::json!([{"destination": "/x", "type": "nfs", "source": "srv:/"}]),
+            ),
+            (
+                "/hooks",
+                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
+            ),
+            (
+                "/mounts",
+                serde_json::json!([{"destination": "rel", "type": "tmpfs"}]),
+            ),
+            ("/process/args", serde_json::json!([])),
+        ];
+        for (ptr, val) in cases {
+            let mut v = base();
+            let (parent, key) = ptr.rsplit_once('/').unwrap();
+            let target = if parent.is_empty() {
+                &mut v
+            } else {
+                v.pointer_mut(parent).unwrap()
+            };
+            target.as_object_mut().unwrap().insert(key.to_string(), val);
+            assert!(translate(&v.to_string(), Path::new("/b")).is_err(), "{ptr}");
+        }
+        assert!(translate("{", Path::new("/b")).is_err());
+    }
+}
