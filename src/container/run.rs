@@ -102,76 +102,116 @@ fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Setup(format!("pipe: {e}")))
 }
 
-/// Runs the container in the foreground; returns the program's exit status (128+N when
-/// killed by signal N).
-pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error> {
-    let mut cgroup = if cfg.resources.any() {
+/// How the container's first process is started.
+pub struct Launch<'a> {
+    /// An exec FIFO: the process sets everything up, reports ready and waits there until
+    /// `start` opens it (OCI create). None: straight on to execve (one-shot run).
+    pub gate: Option<&'a Path>,
+    /// The process outlives nucleus (no parent-death signal).
+    pub detached: bool,
+    /// Name of the cgroup created when the config has limits.
+    pub cgroup_name: String,
+}
+
+/// A started container process and the cgroup it is in.
+pub struct Launched {
+    pub pid: Pid,
+    pub cgroup: Option<cgroups::Cgroup>,
+}
+
+/// Creates the container's process and waits until it is at the gate (or has exec'd).
+/// On failure nothing is left: the process is killed and the cgroup removed.
+pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
+    let cgroup = if cfg.resources.any() {
         let mp = Path::new("/sys/fs/cgroup");
-        let name = format!("nucleus-{}", std::process::id());
         Some(cgroups::Cgroup::create(
             mp,
             &cgroups::detect(mp),
-            &name,
+            &how.cgroup_name,
             &cfg.resources,
         )?)
     } else {
         None
     };
+    let gate = match how.gate {
+        Some(p) => Some(
+            nix::fcntl::open(
+                p,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::Setup(format!("open {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let (go_r, go_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
+    let mut slot = (Some(go_r), Some(err_w));
+    let gate_fd = gate.as_ref().map(|g| g.as_raw_fd());
+    let detached = how.detached;
+    let pid = namespaces::spawn(
+        clone_flags(cfg),
+        Box::new(|| {
+            let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
+            init::child_main(cfg, &prep.filters, g, e, &close, gate_fd, detached)
+        }),
+    )?;
+    drop(slot);
+    drop(gate);
+    let mut guard = ChildGuard(Some(pid));
+    if let Some((uids, gids)) = &cfg.id_maps {
+        namespaces::write_id_maps(pid, uids, gids)?;
+    }
+    if let Some(cg) = &cgroup {
+        cg.add(pid.as_raw())?;
+    }
+    std::fs::File::from(go_w)
+        .write_all(b"1")
+        .map_err(|e| Error::Setup(format!("starting the container: {e}")))?;
+    let mut msg = String::new();
+    std::fs::File::from(err_r)
+        .read_to_string(&mut msg)
+        .map_err(|e| Error::Setup(format!("reading set-up result: {e}")))?;
+    if !msg.is_empty() && msg != init::READY {
+        let f = Failure::decode(&msg);
+        return Err(Error::Child {
+            code: f.code,
+            message: f.message,
+            hint: f.hint,
+        });
+    }
+    guard.0 = None;
+    Ok(Launched { pid, cgroup })
+}
 
+/// Runs the container in the foreground; returns the program's exit status (128+N when
+/// killed by signal N).
+pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error> {
     let set = init::supervised_set();
     let mut old = nix::sys::signal::SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
         .map_err(|e| Error::Setup(format!("sigprocmask: {e}")))?;
-    let result = (|| {
-        let (go_r, go_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
-        let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
-        let mut slot = (Some(go_r), Some(err_w));
-        let pid = namespaces::spawn(
-            clone_flags(cfg),
-            Box::new(|| {
-                let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-                init::child_main(cfg, &prep.filters, g, e, &close)
-            }),
-        )?;
-        drop(slot);
-        let mut guard = ChildGuard(Some(pid));
-        if let Some((uids, gids)) = &cfg.id_maps {
-            namespaces::write_id_maps(pid, uids, gids)?;
+    let how = Launch {
+        gate: None,
+        detached: false,
+        cgroup_name: format!("nucleus-{}", std::process::id()),
+    };
+    let result = launch(cfg, prep, &how).map(|mut l| {
+        let code = supervise(l.pid, &set, grace);
+        if let Some(cg) = l.cgroup.as_mut() {
+            cg.remove();
         }
-        if let Some(cg) = &cgroup {
-            cg.add(pid.as_raw())?;
-        }
-        std::fs::File::from(go_w)
-            .write_all(b"1")
-            .map_err(|e| Error::Setup(format!("starting the container: {e}")))?;
-        let mut msg = String::new();
-        std::fs::File::from(err_r)
-            .read_to_string(&mut msg)
-            .map_err(|e| Error::Setup(format!("reading set-up result: {e}")))?;
-        if !msg.is_empty() {
-            let f = Failure::decode(&msg);
-            return Err(Error::Child {
-                code: f.code,
-                message: f.message,
-                hint: f.hint,
-            });
-        }
-        let code = supervise(pid, &set, grace);
-        guard.0 = None;
-        Ok(code)
-    })();
+        code
+    });
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    if let Some(cg) = cgroup.as_mut() {
-        cg.remove();
-    }
     result
 }
 
 /// Forwards signals to `pid` until it exits; returns its status. After a forwarded
 /// SIGTERM the program has `grace` to exit before it is killed (a PID 1 without a TERM
 /// handler never sees the signal).
-fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i32 {
+pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i32 {
     let mut deadline: Option<Instant> = None;
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {

@@ -11,7 +11,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 /// Signals nucleus forwards to the container (and the init forwards to the program).
@@ -77,22 +77,31 @@ fn fail<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Failure {
     move |e| Failure::new(format!("{what}: {e}"))
 }
 
-/// Entry point of the cloned child. Only returns by exiting.
+/// What the child writes on the error pipe when it waits at the exec gate.
+pub const READY: &str = "READY";
+
+/// Entry point of the cloned child. Only returns by exiting. `gate`: an O_PATH descriptor
+/// of the exec FIFO to wait at before execve; `detached`: no parent-death signal.
 pub fn child_main(
     cfg: &Config,
     filters: &[seccompiler::BpfProgram],
     go: OwnedFd,
     err: OwnedFd,
     close: &[i32],
+    gate: Option<i32>,
+    detached: bool,
 ) -> isize {
     for fd in close {
         // SAFETY: these are the parent's ends of our pipes, duplicated by clone; closing
         // them here affects only this process.
         unsafe { libc::close(*fd) };
     }
-    let Err(f) = init(cfg, filters, go, &err);
-    let mut w = std::fs::File::from(err);
-    let _ = w.write_all(f.encode().as_bytes());
+    let mut err = Some(err);
+    let Err(f) = init(cfg, filters, go, &mut err, gate, detached);
+    // After the gate there is nobody to tell: the error pipe is already closed.
+    if let Some(e) = err {
+        let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
+    }
     // SAFETY: leave without running the parent's destructors (this is a copy of it).
     unsafe { libc::_exit(f.code) }
 }
@@ -101,9 +110,13 @@ fn init(
     cfg: &Config,
     filters: &[seccompiler::BpfProgram],
     go: OwnedFd,
-    err: &OwnedFd,
+    err: &mut Option<OwnedFd>,
+    gate: Option<i32>,
+    detached: bool,
 ) -> Result<std::convert::Infallible, Failure> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    if !detached {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    }
     // Wait for the parent: id maps written, cgroup joined. EOF means it died.
     let mut b = [0u8; 1];
     let mut go = std::fs::File::from(go);
@@ -154,7 +167,7 @@ fn init(
     if cfg.init {
         // SAFETY: single-threaded; the child continues the sequence, the parent becomes init.
         match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
-            nix::unistd::ForkResult::Parent { child } => run_init(child, err),
+            nix::unistd::ForkResult::Parent { child } => run_init(child, err.take()),
             nix::unistd::ForkResult::Child => {}
         }
     }
@@ -168,10 +181,17 @@ fn init(
         message: format!("capabilities: {e}"),
         hint: e.hint(),
     })?;
-    // Changing credentials cleared the parent-death signal: set it again.
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    if !detached {
+        // Changing credentials cleared the parent-death signal: set it again.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    }
     if cfg.no_new_privs {
         identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
+    }
+    if let Some(fd) = gate {
+        wait_at_gate(fd, err)?;
+    }
+    if cfg.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }
     // No descriptor of the runtime or of whoever started it reaches the program, except
@@ -201,13 +221,33 @@ fn init(
     })
 }
 
+/// Reports "ready" to the runtime (which then exits: `create` is done), and blocks until
+/// `start` opens the exec FIFO for reading. The FIFO was opened O_PATH before pivot_root;
+/// opening it for writing goes through /proc/self/fd.
+fn wait_at_gate(fd: i32, err: &mut Option<OwnedFd>) -> Result<(), Failure> {
+    if let Some(e) = err.take() {
+        std::fs::File::from(e)
+            .write_all(READY.as_bytes())
+            .map_err(fail("reporting ready"))?;
+    }
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .map_err(fail("opening the exec fifo"))?;
+    fifo.write_all(b"0")
+        .map_err(fail("writing the exec fifo"))?;
+    // SAFETY: the O_PATH descriptor is not needed any more; nothing else uses this number.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 extern "C" fn noop(_: libc::c_int) {}
 
 /// PID 1 of the container with --init: forwards signals to `main`, reaps every child, and
 /// exits with `main`'s status (128+N when it was killed by signal N).
-fn run_init(main: Pid, err: &OwnedFd) -> ! {
-    // SAFETY: closing our copy of the error pipe lets the runtime see EOF at the program's exec.
-    unsafe { libc::close(err.as_raw_fd()) };
+fn run_init(main: Pid, err: Option<OwnedFd>) -> ! {
+    // Closing our copy of the error pipe lets the runtime see EOF at the program's exec.
+    drop(err);
     // The init is a copy of the runtime: the program must not reach it through /proc/1
     // (its exe is the runtime's binary, the CVE-2019-5736 class).
     let _ = nix::sys::prctl::set_dumpable(false);
