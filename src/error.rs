@@ -21,6 +21,10 @@ pub enum Error {
     Spec(#[from] crate::spec::sandbox::SpecError),
     #[error(transparent)]
     Run(#[from] crate::container::run::Error),
+    #[error(transparent)]
+    Container(#[from] crate::container::oci::Error),
+    #[error(transparent)]
+    State(#[from] crate::container::state::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -37,6 +41,8 @@ impl Error {
             }
             Error::Spec(e) => e.hint(),
             Error::Run(e) => e.hint(),
+            Error::Container(e) => e.hint(),
+            Error::State(e) => e.hint(),
             Error::Process(process::Error::NotFound(_)) => {
                 Some("give the full path, or check PATH".into())
             }
@@ -48,6 +54,7 @@ impl Error {
         match self {
             Error::Process(e) => e.exit_code(),
             Error::Run(e) => e.exit_code(),
+            Error::Container(e) => e.exit_code(),
             _ => 1,
         }
     }

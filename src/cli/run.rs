@@ -79,6 +79,30 @@ pub struct RunArgs {
     /// Run a tiny PID 1 that reaps zombies and forwards signals; CMD becomes PID 2.
     #[arg(long)]
     init: bool,
+    /// OCI form: the bundle directory (holds config.json).
+    #[arg(long, short = 'b', value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// OCI form: return once the container is started.
+    #[arg(long, short = 'd')]
+    detach: bool,
+    /// OCI form: write the container process's PID here.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// OCI form: accepted for runc compatibility (terminals are not supported yet).
+    #[arg(long, value_name = "SOCK")]
+    console_socket: Option<PathBuf>,
+    /// OCI form: accepted for runc compatibility.
+    #[arg(long)]
+    no_pivot: bool,
+    /// OCI form: accepted for runc compatibility.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// OCI form: must be 0 (not supported yet).
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// OCI form: the container ID (run the bundle's config.json instead of -- CMD).
+    #[arg(value_name = "ID")]
+    id: Option<String>,
     /// Seconds a program has to exit after nucleus forwards it SIGTERM, before SIGKILL.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
@@ -87,7 +111,29 @@ pub struct RunArgs {
     cmd: Vec<String>,
 }
 
-pub fn run(a: RunArgs) -> Result<i32> {
+pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
+    match (&a.id, a.cmd.is_empty()) {
+        (Some(_), false) => {
+            return Err(crate::Error::Usage(
+                "give either a container ID (OCI bundle) or -- CMD (sandbox), not both".into(),
+            ))
+        }
+        (Some(id), true) => {
+            super::oci::check_preserve(a.preserve_fds)?;
+            let bundle = a.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+            let o = crate::container::oci::CreateOpts {
+                bundle: &bundle,
+                pid_file: a.pid_file.as_deref(),
+            };
+            return super::oci::run_oci(g, id, &o, a.detach);
+        }
+        (None, _) if a.bundle.is_some() || a.detach || a.pid_file.is_some() => {
+            return Err(crate::Error::Usage(
+                "--bundle, --detach and --pid-file need a container ID".into(),
+            ));
+        }
+        _ => {}
+    }
     let rootless = !nix::unistd::geteuid().is_root();
     let passwd_path = match &a.rootfs {
         Some(r) => r.join("etc/passwd"),

@@ -1,3 +1,6 @@
-//! Container lifecycles. `run` is the foreground one-shot: create, start, wait, clean up.
+//! Container lifecycles. `run` is the foreground one-shot (and the shared launch path);
+//! `oci` the runc-compatible verbs over the state in `state`.
 
+pub mod oci;
 pub mod run;
+pub mod state;

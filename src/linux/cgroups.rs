@@ -165,6 +165,12 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Keeps the cgroup past this value (a created container owns it): returns its
+    /// directories, which are then no longer removed on drop.
+    pub fn keep(mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.dirs)
+    }
+
     /// Moves process `pid` into the cgroup.
     pub fn add(&self, pid: i32) -> Result<(), Error> {
         for d in &self.dirs {

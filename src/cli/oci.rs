@@ -1,0 +1,362 @@
+//! runc's command line: the OCI verbs, so Podman and containerd can drive nucleus.
+
+use super::print_json;
+use crate::container::oci::{self, CreateOpts};
+use crate::container::state::{OciState, Status, Store};
+use crate::{Error, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// runc's global flags.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// Root directory for container state (default /run/nucleus, or
+    /// $XDG_RUNTIME_DIR/nucleus when not root).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Also write errors and warnings to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Format of --log: text or json.
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    /// Accepted for runc compatibility; cgroups are managed through cgroupfs.
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility.
+    #[arg(long, global = true)]
+    pub debug: bool,
+}
+
+impl Global {
+    pub fn store(&self) -> Store {
+        Store::new(self.root.clone().unwrap_or_else(Store::default_root))
+    }
+
+    /// Appends one record to --log (what containerd and Podman read errors from).
+    pub fn log(&self, level: &str, msg: &str) {
+        let Some(path) = &self.log else { return };
+        let line = if self.log_format == "json" {
+            serde_json::json!({"level": level, "msg": msg, "time": crate::container::state::now_rfc3339()}).to_string()
+        } else {
+            format!("{level}: {msg}")
+        };
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+
+    fn warn(&self, msg: &str) {
+        eprintln!("nucleus: warning: {msg}");
+        self.log("warning", msg);
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// The bundle directory (holds config.json).
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// Write the container process's PID here.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Unix socket for the terminal's master (only with process.terminal, not supported yet).
+    #[arg(long, value_name = "SOCK")]
+    console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility (nucleus always uses pivot_root).
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted for runc compatibility (nucleus creates no session keyring).
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass N extra descriptors (3…3+N-1) to the process (not supported yet: must be 0).
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Container ID.
+    id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OciCmd {
+    /// Write a default config.json into the bundle directory (runc spec).
+    Spec {
+        /// A spec for a non-root user: a user namespace maps the caller to root.
+        #[arg(long)]
+        rootless: bool,
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Create a container: set everything up and wait before running the program.
+    Create(CreateArgs),
+    /// Run the program of a created container.
+    Start { id: String },
+    /// Print the OCI state of a container (JSON).
+    State { id: String },
+    /// List containers.
+    List {
+        /// table or json
+        #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        /// Only the IDs.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Send a signal (default TERM) to a container.
+    Kill {
+        /// To every process of the container.
+        #[arg(long, short = 'a')]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a container (--force: kill it first if it runs).
+    Delete {
+        #[arg(long, short = 'f')]
+        force: bool,
+        id: String,
+    },
+    /// List the processes of a container.
+    Ps {
+        /// table or json
+        #[arg(long, short = 'f', default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        id: String,
+        /// Accepted for runc compatibility.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print the features this runtime supports (OCI features JSON).
+    Features,
+    /// Not supported yet.
+    Pause { id: String },
+    /// Not supported yet.
+    Resume { id: String },
+    /// Not supported yet.
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported.
+    Events {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Not supported.
+    Update {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn create_opts(a: &CreateArgs) -> Result<CreateOpts<'_>> {
+    check_preserve(a.preserve_fds)?;
+    Ok(CreateOpts {
+        bundle: &a.bundle,
+        pid_file: a.pid_file.as_deref(),
+    })
+}
+
+pub fn check_preserve(n: u32) -> Result<()> {
+    if n > 0 {
+        return Err(Error::Usage(
+            "--preserve-fds is not supported by nucleus yet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// OCI `run ID`: create and start; wait for the container unless `detach`.
+pub fn run_oci(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
+    let r = oci::run_container(
+        &g.store(),
+        id,
+        o,
+        detach,
+        std::time::Duration::from_secs(10),
+    );
+    match r {
+        Ok((code, warnings)) => {
+            warnings.iter().for_each(|w| g.warn(w));
+            Ok(code)
+        }
+        Err(e) => {
+            g.log("error", &e.to_string());
+            Err(e.into())
+        }
+    }
+}
+
+fn print_state(st: &crate::container::state::State, status: Status) {
+    let pid = if status == Status::Stopped { 0 } else { st.pid };
+    print_json(&OciState {
+        oci_version: &st.oci_version,
+        id: &st.id,
+        status,
+        pid,
+        bundle: &st.bundle,
+        rootfs: &st.rootfs,
+        created: &st.created,
+        owner: &st.owner,
+        annotations: &st.annotations,
+    });
+}
+
+/// Runs one OCI verb; errors are also written to --log.
+pub fn run(g: &Global, cmd: OciCmd) -> Result<i32> {
+    let r = run_inner(g, cmd);
+    if let Err(e) = &r {
+        g.log("error", &e.to_string());
+    }
+    r
+}
+
+fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
+    let store = g.store();
+    match cmd {
+        OciCmd::Spec { rootless, bundle } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(Error::Usage(format!(
+                    "{} already exists; remove it first",
+                    path.display()
+                )));
+            }
+            let text = serde_json::to_string_pretty(&crate::spec::default::default_spec(rootless))
+                .expect("serializes");
+            std::fs::write(&path, text + "\n")
+                .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+            Ok(0)
+        }
+        OciCmd::Create(a) => {
+            let (_, warnings) = oci::create(&store, &a.id, &create_opts(&a)?, false)?;
+            warnings.iter().for_each(|w| g.warn(w));
+            Ok(0)
+        }
+        OciCmd::Start { id } => {
+            oci::start(&store, &id)?;
+            Ok(0)
+        }
+        OciCmd::State { id } => {
+            let (st, status) = oci::state(&store, &id)?;
+            match st {
+                Some(st) => print_state(&st, status),
+                None => print_json(
+                    &serde_json::json!({"ociVersion": "1.0.2", "id": id, "status": "creating", "pid": 0, "bundle": ""}),
+                ),
+            }
+            Ok(0)
+        }
+        OciCmd::List { format, quiet } => {
+            let mut rows = Vec::new();
+            for id in store.ids()? {
+                if let Ok((Some(st), status)) = oci::state(&store, &id) {
+                    rows.push((st, status));
+                }
+            }
+            if quiet {
+                rows.iter().for_each(|(st, _)| println!("{}", st.id));
+            } else if format == "json" {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(st, status)| serde_json::json!({"ociVersion": st.oci_version, "id": st.id, "pid": if *status == Status::Stopped { 0 } else { st.pid }, "status": status, "bundle": st.bundle, "rootfs": st.rootfs, "created": st.created, "owner": st.owner, "annotations": st.annotations}))
+                    .collect();
+                print_json(&v);
+            } else {
+                println!(
+                    "{:<20} {:<8} {:<10} {:<40} {:<22} OWNER",
+                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                );
+                for (st, status) in &rows {
+                    let pid = if *status == Status::Stopped {
+                        0
+                    } else {
+                        st.pid
+                    };
+                    println!(
+                        "{:<20} {:<8} {:<10} {:<40} {:<22} {}",
+                        st.id,
+                        pid,
+                        status.as_str(),
+                        st.bundle.display(),
+                        st.created,
+                        st.owner
+                    );
+                }
+            }
+            Ok(0)
+        }
+        OciCmd::Kill { all, id, signal } => {
+            let sig = oci::parse_signal(&signal)?;
+            oci::kill(&store, &id, sig, all)?;
+            Ok(0)
+        }
+        OciCmd::Delete { force, id } => {
+            oci::delete(&store, &id, force)?;
+            Ok(0)
+        }
+        OciCmd::Ps { format, id, .. } => {
+            let (st, status) = oci::state(&store, &id)?;
+            let pids = match (st, status) {
+                (Some(st), Status::Created | Status::Running | Status::Paused) => oci::pids(&st),
+                _ => vec![],
+            };
+            if format == "json" {
+                print_json(&pids);
+            } else {
+                println!("{:>8} CMD", "PID");
+                for p in pids {
+                    let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+                    let cmd: Vec<String> = cmd
+                        .split(|b| *b == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect();
+                    println!("{p:>8} {}", cmd.join(" "));
+                }
+            }
+            Ok(0)
+        }
+        OciCmd::Features => {
+            print_json(&features());
+            Ok(0)
+        }
+        OciCmd::Pause { .. } | OciCmd::Resume { .. } | OciCmd::Exec { .. } => Err(Error::Usage(
+            "this verb is not supported by nucleus yet".into(),
+        )),
+        OciCmd::Events { .. } | OciCmd::Update { .. } => {
+            Err(Error::Usage("not supported by nucleus".into()))
+        }
+    }
+}
+
+/// The OCI features document: what config.json settings this runtime implements.
+fn features() -> serde_json::Value {
+    let caps: Vec<&str> = crate::caps::CapSet::all_known().names();
+    serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": [],
+        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
+            "private", "rprivate", "slave", "rslave", "shared", "rshared", "relatime", "strictatime", "noatime"],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_LOG", "SCMP_ACT_TRAP"],
+                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ"],
+                "archs": [if cfg!(target_arch = "aarch64") { "SCMP_ARCH_AARCH64" } else { "SCMP_ARCH_X86_64" }]
+            },
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false}
+        },
+        "annotations": {"org.opencontainers.runc.version": "nucleus"}
+    })
+}

@@ -1,0 +1,382 @@
+//! The OCI lifecycle with runc's semantics: create (set up, wait at the exec FIFO), start,
+//! state, kill, delete, run, list, ps. Container set-up is `run::launch`, the same path the
+//! one-shot sandbox uses.
+
+use super::run::{self, Launch, Prepared};
+use super::state::{self, live_start_time, now_rfc3339, State, Status, Store};
+use crate::spec::oci::{self, OciError};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    State(#[from] state::Error),
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(transparent)]
+    Run(#[from] run::Error),
+    #[error("container '{id}' is {status}: {why}")]
+    Status {
+        id: String,
+        status: &'static str,
+        why: String,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::State(e) => e.hint(),
+            Error::Oci(e) => e.hint(),
+            Error::Run(e) => e.hint(),
+            _ => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Run(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+fn status_err(id: &str, status: Status, why: &str) -> Error {
+    Error::Status {
+        id: id.to_string(),
+        status: status.as_str(),
+        why: why.to_string(),
+    }
+}
+
+/// Removes a half-made container (state directory, process, cgroups) unless disarmed.
+struct CreateGuard<'a> {
+    store: &'a Store,
+    id: &'a str,
+    pid: Option<Pid>,
+    cgroup_dirs: Vec<PathBuf>,
+    armed: bool,
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        remove_cgroups(&self.cgroup_dirs);
+        let _ = self.store.remove(self.id);
+    }
+}
+
+fn remove_cgroups(dirs: &[PathBuf]) {
+    let mut cg = crate::linux::cgroups::Cgroup {
+        dirs: dirs.to_vec(),
+    };
+    cg.remove();
+}
+
+/// Options of `create` (and `run`).
+pub struct CreateOpts<'a> {
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+}
+
+/// Loads and checks a bundle; nothing is created yet.
+fn prepare(bundle: &Path) -> Result<(oci::Bundle, Prepared, PathBuf), Error> {
+    let bundle = std::fs::canonicalize(bundle).map_err(|e| OciError::Read {
+        path: bundle.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    let b = oci::load(&bundle)?;
+    let prep = run::prepare(&b.config)?;
+    Ok((b, prep, bundle))
+}
+
+/// `create`: the container's process is set up and waits at the exec FIFO; returns its
+/// warnings (skipped capabilities and syscalls).
+pub fn create(
+    store: &Store,
+    id: &str,
+    o: &CreateOpts,
+    foreground: bool,
+) -> Result<(State, Vec<String>), Error> {
+    Store::check_id(id)?;
+    let (b, prep, bundle) = prepare(o.bundle)?;
+    store.create_dir(id)?;
+    let mut guard = CreateGuard {
+        store,
+        id,
+        pid: None,
+        cgroup_dirs: vec![],
+        armed: true,
+    };
+    let fifo = store.fifo(id);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::Other(format!("mkfifo {}: {e}", fifo.display())))?;
+    // mkfifo honours the umask; the process may run as another user and must open it.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::Other(format!("chmod {}: {e}", fifo.display())))?;
+    let how = Launch {
+        gate: Some(&fifo),
+        detached: !foreground,
+        cgroup_name: format!("nucleus-{id}"),
+    };
+    let launched = run::launch(&b.config, &prep, &how)?;
+    guard.pid = Some(launched.pid);
+    guard.cgroup_dirs = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
+    let pid = launched.pid.as_raw();
+    let st = State {
+        oci_version: b.oci_version.clone(),
+        id: id.to_string(),
+        pid,
+        start_time: live_start_time(pid)
+            .ok_or_else(|| Error::Other("the container process died during create".into()))?,
+        bundle: bundle.clone(),
+        rootfs: match &b.config.root {
+            crate::spec::config::RootFs::Dir(d) => d.clone(),
+            crate::spec::config::RootFs::Embedded => PathBuf::from("/"),
+        },
+        annotations: b.annotations.clone(),
+        created: now_rfc3339(),
+        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
+        cgroup_dirs: guard.cgroup_dirs.clone(),
+    };
+    store.save(&st)?;
+    if let Some(p) = o.pid_file {
+        std::fs::write(p, pid.to_string())
+            .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
+    }
+    let mut warnings = b.warnings;
+    warnings.extend(prep.warnings);
+    guard.armed = false;
+    Ok((st, warnings))
+}
+
+/// `start`: lets a created container's process continue to execve.
+pub fn start(store: &Store, id: &str) -> Result<(), Error> {
+    let _lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    let Some(st) = st.filter(|_| status == Status::Created) else {
+        return Err(status_err(
+            id,
+            status,
+            "only a created container can be started",
+        ));
+    };
+    let fifo = store.fifo(id);
+    let f = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::Other(format!("open {}: {e}", fifo.display())))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            f.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        let mut b = [0u8; 1];
+        if let Ok(1) = nix::unistd::read(&f, &mut b) {
+            break;
+        }
+        if live_start_time(st.pid) != Some(st.start_time) {
+            return Err(Error::Other(format!(
+                "container '{id}' exited before it could start"
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "container '{id}' did not reach its exec fifo in 10 s"
+            )));
+        }
+    }
+    std::fs::remove_file(&fifo)
+        .map_err(|e| Error::Other(format!("remove {}: {e}", fifo.display())))?;
+    Ok(())
+}
+
+/// The stored state with its live status.
+pub fn state(store: &Store, id: &str) -> Result<(Option<State>, Status), Error> {
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    Ok((st, status))
+}
+
+/// Parses `TERM`, `SIGTERM`, `15`.
+pub fn parse_signal(s: &str) -> Result<Signal, Error> {
+    let bad = || {
+        Error::Other(format!(
+            "unknown signal '{s}' (use a name like TERM or KILL, or a number)"
+        ))
+    };
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>().map_err(|_| bad())
+}
+
+/// Processes in the container: those in the same PID namespace as its first process.
+pub fn pids(st: &State) -> Vec<i32> {
+    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", st.pid)) else {
+        return vec![];
+    };
+    let mut out: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `kill`: sends `sig` to the container's process (`all`: to every process in it).
+pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Error> {
+    let _lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    let st = match (st, status) {
+        (Some(st), Status::Created | Status::Running | Status::Paused) => st,
+        (_, s) => return Err(status_err(id, s, "there is no process to signal")),
+    };
+    let targets = if all { pids(&st) } else { vec![st.pid] };
+    for p in targets {
+        nix::sys::signal::kill(Pid::from_raw(p), sig)
+            .map_err(|e| Error::Other(format!("kill {p}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn wait_gone(pid: i32, start_time: u64, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while live_start_time(pid) == Some(start_time) {
+        // Our own child (foreground run) must be reaped to disappear.
+        let _ = nix::sys::wait::waitpid(
+            Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
+/// `delete`: removes a stopped (or created) container; `force` kills a running one first.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
+    let lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    match (status, force) {
+        (Status::Running | Status::Paused, false) => {
+            return Err(status_err(
+                id,
+                status,
+                "stop it first, or use delete --force",
+            ));
+        }
+        (Status::Creating, false) => {
+            return Err(status_err(
+                id,
+                status,
+                "its create did not finish; use delete --force to clean it up",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(st) = &st {
+        if status != Status::Stopped {
+            for d in &st.cgroup_dirs {
+                let _ = std::fs::write(d.join("freezer.state"), "THAWED");
+                let _ = std::fs::write(d.join("cgroup.freeze"), "0");
+            }
+            let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
+            if !wait_gone(st.pid, st.start_time, Duration::from_secs(10)) {
+                return Err(Error::Other(format!(
+                    "container '{id}' did not die after SIGKILL"
+                )));
+            }
+        }
+        remove_cgroups(&st.cgroup_dirs);
+    } else {
+        // A crashed create: its cgroups carry the container's name.
+        for v in ["memory", "pids", "cpu", "freezer", "unified", ""] {
+            let d = Path::new("/sys/fs/cgroup")
+                .join(v)
+                .join(format!("nucleus-{id}"));
+            if d.is_dir() {
+                remove_cgroups(&[d]);
+            }
+        }
+    }
+    drop(lock);
+    store.remove(id)?;
+    Ok(())
+}
+
+/// `run`: create and start; in the foreground, wait and return the exit status, then
+/// delete. Detached: return once started.
+pub fn run_container(
+    store: &Store,
+    id: &str,
+    o: &CreateOpts,
+    detach: bool,
+    grace: Duration,
+) -> Result<(i32, Vec<String>), Error> {
+    if detach {
+        let (_, w) = create(store, id, o, false)?;
+        start(store, id)?;
+        return Ok((0, w));
+    }
+    let set = crate::linux::init::supervised_set();
+    let mut old = nix::sys::signal::SigSet::empty();
+    nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&set),
+        Some(&mut old),
+    )
+    .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
+    let result = (|| {
+        let (st, w) = create(store, id, o, true)?;
+        if let Err(e) = start(store, id) {
+            let _ = delete(store, id, true);
+            return Err(e);
+        }
+        let code = run::supervise(Pid::from_raw(st.pid), &set, grace);
+        delete(store, id, true)?;
+        Ok((code, w))
+    })();
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    result
+}

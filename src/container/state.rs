@@ -1,0 +1,355 @@
+//! Container state under the runtime root: one directory per container, created
+//! atomically (a duplicate ID fails), a lock file for concurrent verbs, state.json, and the
+//! exec FIFO while the container is `created`. The status is never stored: it is read from
+//! the kernel each time (is the process alive, is it still the same process, is the FIFO
+//! still there, is the cgroup frozen).
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("container '{0}' does not exist")]
+    NotFound(String),
+    #[error("container '{0}' already exists")]
+    Exists(String),
+    #[error(
+        "invalid container ID '{0}': use letters, digits, '_', '-' and '.', not starting with '.'"
+    )]
+    BadId(String),
+    #[error("{path}: {why}")]
+    Io { path: PathBuf, why: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NotFound(_) => {
+                Some("`nucleus list` shows the containers under this --root".into())
+            }
+            Error::Exists(_) => {
+                Some("pick another ID, or `nucleus delete` the old container first".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    }
+}
+
+/// What is stored about a container.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    /// The process's start time (field 22 of /proc/PID/stat): tells a reused PID apart.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub owner: String,
+    #[serde(default)]
+    pub cgroup_dirs: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The OCI state document (`nucleus state`).
+#[derive(Serialize)]
+pub struct OciState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    pub owner: &'a str,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// The process start time from /proc/PID/stat, if the process exists and is not a zombie.
+pub fn live_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// The runtime root: where containers' state lives.
+pub struct Store {
+    pub root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: PathBuf) -> Store {
+        Store { root }
+    }
+
+    /// `/run/nucleus` for root, `$XDG_RUNTIME_DIR/nucleus` otherwise (as runc does).
+    pub fn default_root() -> PathBuf {
+        if nix::unistd::geteuid().is_root() {
+            PathBuf::from("/run/nucleus")
+        } else {
+            match std::env::var_os("XDG_RUNTIME_DIR") {
+                Some(d) => PathBuf::from(d).join("nucleus"),
+                None => PathBuf::from(format!("/tmp/nucleus-{}", nix::unistd::geteuid())),
+            }
+        }
+    }
+
+    pub fn check_id(id: &str) -> Result<(), Error> {
+        let ok = !id.is_empty()
+            && id.len() <= 1024
+            && !id.starts_with('.')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::BadId(id.to_string()))
+        }
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    pub fn fifo(&self, id: &str) -> PathBuf {
+        self.dir(id).join("exec.fifo")
+    }
+
+    /// Creates the container's directory (atomically: a second create of the ID fails).
+    pub fn create_dir(&self, id: &str) -> Result<PathBuf, Error> {
+        Store::check_id(id)?;
+        std::fs::create_dir_all(&self.root).map_err(|e| io(&self.root, e))?;
+        let d = self.dir(id);
+        match std::fs::create_dir(&d) {
+            Ok(()) => Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => Err(io(&d, e)),
+        }
+    }
+
+    /// Takes the container's lock (blocking): verbs on one ID run one at a time.
+    pub fn lock(&self, id: &str) -> Result<Lock, Error> {
+        Store::check_id(id)?;
+        let d = self.dir(id);
+        if !d.is_dir() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let p = d.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| io(&p, e))?;
+        let fd = OwnedFd::from(f);
+        nix::fcntl::Flock::lock(fd, nix::fcntl::FlockArg::LockExclusive)
+            .map(|l| Lock { _flock: l })
+            .map_err(|(_, e)| io(&p, e))
+    }
+
+    pub fn save(&self, st: &State) -> Result<(), Error> {
+        let d = self.dir(&st.id);
+        let tmp = d.join("state.json.tmp");
+        let text = serde_json::to_string(st).expect("state serializes");
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, d.join("state.json")).map_err(|e| io(&d, e))
+    }
+
+    /// The stored state; None while `create` has not written it yet (or crashed before).
+    pub fn load(&self, id: &str) -> Result<Option<State>, Error> {
+        Store::check_id(id)?;
+        let d = self.dir(id);
+        if !d.is_dir() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        let p = d.join("state.json");
+        match std::fs::read_to_string(&p) {
+            Ok(t) => serde_json::from_str(&t).map(Some).map_err(|e| io(&p, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&p, e)),
+        }
+    }
+
+    pub fn ids(&self) -> Result<Vec<String>, Error> {
+        let mut ids: Vec<String> = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(io(&self.root, e)),
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub fn remove(&self, id: &str) -> Result<(), Error> {
+        let d = self.dir(id);
+        std::fs::remove_dir_all(&d).map_err(|e| io(&d, e))
+    }
+
+    /// The status, read from the kernel: the process alive and the same one, the FIFO,
+    /// the freezer.
+    pub fn status(&self, st: Option<&State>) -> Status {
+        let Some(st) = st else {
+            return Status::Creating;
+        };
+        if st.pid <= 0 || live_start_time(st.pid) != Some(st.start_time) {
+            return Status::Stopped;
+        }
+        if self.fifo(&st.id).exists() {
+            return Status::Created;
+        }
+        let frozen = st.cgroup_dirs.iter().any(|d| {
+            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+                || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+        });
+        if frozen {
+            Status::Paused
+        } else {
+            Status::Running
+        }
+    }
+}
+
+/// An exclusive lock on one container, released on drop.
+pub struct Lock {
+    _flock: nix::fcntl::Flock<OwnedFd>,
+}
+
+impl AsFd for Lock {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self._flock.as_fd()
+    }
+}
+
+/// Now, as RFC 3339 UTC (seconds), without a date crate.
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_times() {
+        for ok in ["a", "web-1", "x.y_z", "ABC123"] {
+            assert!(Store::check_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".hidden", "a/b", "../x", "a b", "é"] {
+            assert!(Store::check_id(bad).is_err(), "{bad}");
+        }
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
+        let me = std::process::id() as i32;
+        assert!(live_start_time(me).is_some());
+        assert!(live_start_time(i32::MAX).is_none());
+    }
+
+    #[test]
+    fn store_round_trip_and_duplicates() {
+        let root = std::env::temp_dir().join(format!("nucleus-store-{}", std::process::id()));
+        let s = Store::new(root.clone());
+        s.create_dir("c1").unwrap();
+        assert!(matches!(s.create_dir("c1"), Err(Error::Exists(_))));
+        assert!(s.load("c1").unwrap().is_none());
+        assert_eq!(s.status(None), Status::Creating);
+        let st = State {
+            oci_version: "1.0.2".into(),
+            id: "c1".into(),
+            pid: std::process::id() as i32,
+            start_time: live_start_time(std::process::id() as i32).unwrap(),
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            annotations: HashMap::new(),
+            created: now_rfc3339(),
+            owner: "root".into(),
+            cgroup_dirs: vec![],
+        };
+        s.save(&st).unwrap();
+        let back = s.load("c1").unwrap().unwrap();
+        assert_eq!(back.pid, st.pid);
+        assert_eq!(s.status(Some(&back)), Status::Running);
+        let dead = State {
+            start_time: back.start_time + 1,
+            ..back
+        };
+        assert_eq!(
+            s.status(Some(&dead)),
+            Status::Stopped,
+            "a reused pid is not our process"
+        );
+        let _l = s.lock("c1").unwrap();
+        assert_eq!(s.ids().unwrap(), vec!["c1".to_string()]);
+        assert!(matches!(s.load("nope"), Err(Error::NotFound(_))));
+        s.remove("c1").unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,369 @@
+//! The runc-compatible verbs: spec, create, start, state, run, list, kill, delete, ps,
+//! features; errors leave nothing behind.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A bundle with a busybox rootfs and nucleus's default config, `args` as the program;
+/// plus a private --root for state.
+struct Bundle {
+    tmp: TempDir,
+}
+
+impl Bundle {
+    fn new(tag: &str, args: &[&str]) -> Bundle {
+        let tmp = TempDir::new(tag);
+        let rootfs = tmp.path("bundle/rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        let bb = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("busybox-static is installed by .ci/run");
+        std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
+        for c in ["sh", "sleep", "cat", "echo", "id", "true", "grep"] {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(c)).unwrap();
+        }
+        let b = Bundle { tmp };
+        let out = b.nucleus(&["spec", "-b", b.bundle().to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        b.edit(|c| c["process"]["args"] = serde_json::json!(args));
+        b
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.tmp.path("bundle")
+    }
+
+    fn root(&self) -> PathBuf {
+        self.tmp.path("state")
+    }
+
+    fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let p = self.bundle().join("config.json");
+        let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        f(&mut c);
+        std::fs::write(&p, c.to_string()).unwrap();
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(NUCLEUS);
+        c.arg("--root").arg(self.root()).args(args);
+        c
+    }
+
+    fn nucleus(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// `create` with the container's stdio sent to a file (a created container keeps its
+    /// stdio open, so the caller must not wait for EOF on it).
+    fn create(&self, id: &str) -> std::process::Output {
+        let log = std::fs::File::create(self.tmp.path(&format!("{id}.out"))).unwrap();
+        let b = self.bundle();
+        self.cmd(&["create", "-b", b.to_str().unwrap(), id])
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .status()
+            .map(|s| std::process::Output {
+                status: s,
+                stdout: vec![],
+                stderr: self.output(id).into_bytes(),
+            })
+            .unwrap()
+    }
+
+    fn output(&self, id: &str) -> String {
+        std::fs::read_to_string(self.tmp.path(&format!("{id}.out"))).unwrap_or_default()
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let o = self.nucleus(&["state", id]);
+        assert!(o.status.success(), "state {id}: {}", stderr(&o));
+        serde_json::from_str(&stdout(&o)).unwrap()
+    }
+
+    fn wait_status(&self, id: &str, want: &str) {
+        for _ in 0..500 {
+            if self.state(id)["status"] == want {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{id} never became {want}: {}", self.state(id));
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        // Whatever a failed test left running under this root goes.
+        if let Ok(rd) = std::fs::read_dir(self.root()) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = self.nucleus(&["delete", "--force", &id]);
+            }
+        }
+    }
+}
+
+#[test]
+fn spec_writes_a_config_run_accepts() {
+    if !privileged("spec_writes_a_config_run_accepts") {
+        return;
+    }
+    let b = Bundle::new("ocispec", &["sh", "-c", "echo hi; exit 4"]);
+    let o = b.nucleus(&["run", "-b", b.bundle().to_str().unwrap(), "s1"]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi\n");
+    assert!(
+        !b.root().join("s1").exists(),
+        "a foreground run deletes its state"
+    );
+    // spec does not overwrite.
+    let o = b.nucleus(&["spec", "-b", b.bundle().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"));
+}
+
+#[test]
+fn create_start_state_delete() {
+    if !privileged("create_start_state_delete") {
+        return;
+    }
+    let b = Bundle::new(
+        "ocilife",
+        &[
+            "sh",
+            "-c",
+            "echo started; grep -E 'CapEff|CapBnd|CapInh' /proc/self/status; sleep 1",
+        ],
+    );
+    b.edit(|c| {
+        c["process"]["capabilities"] = serde_json::json!({
+            "bounding": ["CAP_CHOWN", "CAP_NET_RAW", "CAP_NO_SUCH_CAP"],
+            "permitted": ["CAP_CHOWN", "CAP_NET_RAW"], "effective": ["CAP_CHOWN"], "inheritable": [], "ambient": []});
+    });
+    let pid_file = b.tmp.path("pid");
+    let log = std::fs::File::create(b.tmp.path("c1.out")).unwrap();
+    let st = b
+        .cmd(&[
+            "create",
+            "-b",
+            b.bundle().to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "c1",
+        ])
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .status()
+        .unwrap();
+    assert!(st.success(), "{}", b.output("c1"));
+    assert!(
+        b.output("c1")
+            .contains("unknown capability CAP_NO_SUCH_CAP"),
+        "{}",
+        b.output("c1")
+    );
+    let s = b.state("c1");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["ociVersion"], "1.0.2");
+    let pid = s["pid"].as_i64().unwrap();
+    assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(
+        !b.output("c1").contains("started"),
+        "the program must not run before start"
+    );
+    let o = b.nucleus(&["start", "c1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(b.state("c1")["status"], "running");
+    let o = b.nucleus(&["start", "c1"]);
+    assert_eq!(o.status.code(), Some(1), "a second start fails");
+    let ps = b.nucleus(&["ps", "--format", "json", "c1"]);
+    let pids: Vec<i64> = serde_json::from_str(&stdout(&ps)).unwrap();
+    assert!(pids.contains(&pid), "{pids:?}");
+    let o = b.nucleus(&["delete", "c1"]);
+    assert_eq!(o.status.code(), Some(1), "running: delete needs --force");
+    b.wait_status("c1", "stopped");
+    let out = b.output("c1");
+    assert!(out.contains("started"), "{out}");
+    // Root's execve() makes permitted and effective the bounding set (capabilities(7)):
+    // the program has both bounding capabilities although effective listed one.
+    assert!(out.contains("CapEff:\t0000000000002001"), "{out}");
+    assert!(out.contains("CapBnd:\t0000000000002001"), "{out}");
+    assert!(out.contains("CapInh:\t0000000000000000"), "{out}");
+    let o = b.nucleus(&["delete", "c1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!b.root().join("c1").exists());
+    let o = b.nucleus(&["state", "c1"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn detached_run_kill_and_forced_delete() {
+    if !privileged("detached_run_kill_and_forced_delete") {
+        return;
+    }
+    let b = Bundle::new("ocikill", &["sleep", "60"]);
+    let bun = b.bundle();
+    let o = b
+        .cmd(&["run", "-d", "-b", bun.to_str().unwrap(), "k1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    assert_eq!(b.state("k1")["status"], "running");
+    let o = b.nucleus(&["kill", "k1", "KILL"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    b.wait_status("k1", "stopped");
+    let o = b.nucleus(&["kill", "k1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "nothing to signal in a stopped container"
+    );
+    assert!(b.nucleus(&["delete", "k1"]).status.success());
+    // delete --force kills a running container.
+    let o = b
+        .cmd(&["run", "-d", "-b", bun.to_str().unwrap(), "k2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let pid = b.state("k2")["pid"].as_i64().unwrap();
+    let list = stdout(&b.nucleus(&["list", "--format", "json"]));
+    let v: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["id"], "k2");
+    assert!(b.nucleus(&["delete", "--force", "k2"]).status.success());
+    assert!(
+        !Path::new(&format!("/proc/{pid}/status")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap()
+                .contains("State:\tZ")
+    );
+    assert!(!b.root().join("k2").exists());
+    // Signals by name and number.
+    let o = b.create("k3");
+    assert!(o.status.success(), "{}", b.output("k3"));
+    assert!(b.nucleus(&["kill", "k3", "9"]).status.success());
+    b.wait_status("k3", "stopped");
+    assert_eq!(b.nucleus(&["kill", "k3", "BOGUS"]).status.code(), Some(1));
+    assert!(b.nucleus(&["delete", "k3"]).status.success());
+}
+
+#[test]
+fn bad_input_leaves_nothing_behind() {
+    let b = Bundle::new("ocibad", &["true"]);
+    for verb in [
+        &["start", "ghost"][..],
+        &["state", "ghost"],
+        &["kill", "ghost"],
+        &["delete", "ghost"],
+        &["ps", "ghost"],
+    ] {
+        let o = b.nucleus(verb);
+        assert_eq!(o.status.code(), Some(1), "{verb:?}");
+        assert!(
+            stderr(&o).starts_with("nucleus: container 'ghost' does not exist"),
+            "{verb:?}: {}",
+            stderr(&o)
+        );
+    }
+    let bun = b.bundle();
+    let bun = bun.to_str().unwrap();
+    // Malformed config.
+    let good = std::fs::read_to_string(b.bundle().join("config.json")).unwrap();
+    std::fs::write(b.bundle().join("config.json"), "{not json").unwrap();
+    let o = b.nucleus(&["create", "-b", bun, "m1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("invalid config"), "{}", stderr(&o));
+    assert!(!b.root().join("m1").exists());
+    std::fs::write(b.bundle().join("config.json"), &good).unwrap();
+    // Unsupported settings are refused, not ignored.
+    b.edit(|c| c["process"]["terminal"] = Value::Bool(true));
+    let o = b.nucleus(&["create", "-b", bun, "m2"]);
+    assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+    assert!(!b.root().join("m2").exists());
+    std::fs::write(b.bundle().join("config.json"), &good).unwrap();
+    // Missing rootfs.
+    b.edit(|c| c["root"]["path"] = Value::String("no-such-rootfs".into()));
+    let o = b.nucleus(&["create", "-b", bun, "m3"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no-such-rootfs"), "{}", stderr(&o));
+    assert!(!b.root().join("m3").exists());
+    std::fs::write(b.bundle().join("config.json"), &good).unwrap();
+    // Invalid IDs.
+    assert!(stderr(&b.nucleus(&["create", "-b", bun, "../x"])).contains("invalid container ID"));
+    // The sandbox and the OCI form do not mix.
+    let o = b.nucleus(&["run", "x", "--", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    // --log json records the error for containerd/Podman.
+    let log = b.tmp.path("log.json");
+    let o = b.nucleus(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "start",
+        "ghost",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let line: Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("ghost"));
+    // Features: every capability nucleus knows.
+    let f: Value = serde_json::from_str(&stdout(&b.nucleus(&["features"]))).unwrap();
+    assert_eq!(f["linux"]["capabilities"].as_array().unwrap().len(), 41);
+    for verb in ["events", "update", "pause"] {
+        let o = b.nucleus(&[verb, "x"]);
+        assert_eq!(o.status.code(), Some(1), "{verb}");
+        assert!(stderr(&o).contains("not supported"), "{verb}");
+    }
+}
+
+#[test]
+fn duplicates_and_crashed_creates() {
+    if !privileged("duplicates_and_crashed_creates") {
+        return;
+    }
+    let b = Bundle::new("ocidup", &["sleep", "30"]);
+    assert!(b.create("d1").status.success(), "{}", b.output("d1"));
+    let pid = b.state("d1")["pid"].as_i64().unwrap();
+    let o = b.create("d1");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        b.output("d1").contains("already exists"),
+        "{}",
+        b.output("d1")
+    );
+    assert_eq!(
+        b.state("d1")["pid"].as_i64().unwrap(),
+        pid,
+        "the first container is untouched"
+    );
+    // A created container can be deleted (its waiting process is killed).
+    assert!(b.nucleus(&["delete", "d1"]).status.success());
+    assert!(!b.root().join("d1").exists());
+    // A create that died before writing its state: delete needs --force, then cleans.
+    std::fs::create_dir_all(b.root().join("crashed")).unwrap();
+    let o = b.nucleus(&["delete", "crashed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert!(b
+        .nucleus(&["delete", "--force", "crashed"])
+        .status
+        .success());
+    assert!(!b.root().join("crashed").exists());
+}
