@@ -125,6 +125,9 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     drop(go);
+    for (flag, path) in &cfg.join {
+        namespaces::join(*flag, path).map_err(fail("namespace"))?;
+    }
     if cfg.namespaces.cgroup {
         namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
     }
@@ -134,6 +137,14 @@ fn init(
             message: format!("rootfs: {e}"),
             hint: e.hint(),
         })?;
+    }
+    rootfs::sysctls(cfg).map_err(fail("sysctl"))?;
+    if cfg.namespaces.mount {
+        rootfs::finish(cfg).map_err(fail("rootfs"))?;
+    }
+    if let Some(adj) = cfg.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(fail("oom_score_adj"))?;
     }
     if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
         rootfs::set_hostname(h).map_err(fail("hostname"))?;
@@ -148,11 +159,18 @@ fn init(
             rlim_max: r.hard,
         };
         if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
-            return Err(Failure::new(format!(
-                "setrlimit({}): {}",
-                r.resource,
-                nix::errno::Errno::last()
-            )));
+            let e = nix::errno::Errno::last();
+            return Err(Failure {
+                code: 1,
+                message: format!(
+                    "setrlimit(resource {}, soft {}, hard {}): {e}",
+                    r.resource, r.soft, r.hard
+                ),
+                hint: (e == nix::errno::Errno::EPERM).then(|| {
+                    "raising a hard limit above the runtime's own needs CAP_SYS_RESOURCE; ask for less"
+                        .into()
+                }),
+            });
         }
     }
     nix::unistd::chdir(&cfg.cwd)

@@ -43,6 +43,18 @@ pub fn write_id_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), Error
     w("gid_map", gid_map.to_string())
 }
 
+/// Joins the namespace at `path` (of kind `flag`, a CLONE_NEW* value).
+pub fn join(flag: i32, path: &std::path::Path) -> Result<(), Error> {
+    let f = std::fs::File::open(path).map_err(|e| Error::Sys {
+        what: format!("open namespace {}", path.display()),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    sys(
+        format!("setns({})", path.display()),
+        nix::sched::setns(f, CloneFlags::from_bits_retain(flag)),
+    )
+}
+
 /// Brings the loopback interface of this network namespace up.
 pub fn loopback_up() -> Result<(), Error> {
     use nix::sys::socket::{socket, AddressFamily, SockFlag, SockType};

@@ -396,6 +396,21 @@ pub fn setup(cfg: &Config) -> Result<(), Error> {
     }
 
     pivot(&root_path)?;
+    Ok(())
+}
+
+/// Writes namespaced sysctls (/proc/sys is still writable here).
+pub fn sysctls(cfg: &Config) -> Result<(), Error> {
+    for (k, v) in &cfg.sysctl {
+        let p = Path::new("/proc/sys").join(k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| Error::Other(format!("sysctl {k}={v}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The last filesystem steps, after sysctls: masked paths, read-only paths, read-only root.
+pub fn finish(cfg: &Config) -> Result<(), Error> {
+    let slash = Path::new("/");
     for p in &cfg.masked_paths {
         mask(p)?;
     }

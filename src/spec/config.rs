@@ -141,6 +141,12 @@ pub struct Config {
     pub init: bool,
     /// uid_map and gid_map text for a new user namespace.
     pub id_maps: Option<(String, String)>,
+    /// Existing namespaces to join (setns) instead of creating new ones: (CLONE_NEW* flag,
+    /// path such as /proc/PID/ns/net or /run/netns/NAME).
+    pub join: Vec<(i32, PathBuf)>,
+    /// Namespaced sysctls, written in the container.
+    pub sysctl: Vec<(String, String)>,
+    pub oom_score_adj: Option<i32>,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -254,12 +254,22 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         cgroup: false,
         user: false,
     };
+    let mut join = Vec::new();
     for n in linux.namespaces().clone().unwrap_or_default() {
-        if n.path().is_some() {
-            return Err(OciError::Unsupported(format!(
-                "joining an existing namespace ({:?} path)",
-                n.typ()
-            )));
+        if let Some(p) = n.path() {
+            let flag = match n.typ() {
+                LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+                LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+                LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+                LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+                other => {
+                    return Err(OciError::Unsupported(format!(
+                        "joining an existing {other:?} namespace"
+                    )))
+                }
+            };
+            join.push((flag, p.clone()));
+            continue;
         }
         match n.typ() {
             LinuxNamespaceType::Mount => ns.mount = true,
@@ -320,6 +330,45 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         None => Seccomp::Unconfined,
         Some(s) => Seccomp::Oci(serde_json::to_string(s).map_err(|e| invalid(e.to_string()))?),
     };
+    let mut sysctl: Vec<(String, String)> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    sysctl.sort();
+    for (k, _) in &sysctl {
+        let ipc = k.starts_with("kernel.shm")
+            || k.starts_with("kernel.msg")
+            || k == "kernel.sem"
+            || k.starts_with("fs.mqueue.");
+        let joined = |f: i32| join.iter().any(|(flag, _)| *flag == f);
+        let own_net = ns.net || joined(libc::CLONE_NEWNET);
+        let own_ipc = ns.ipc || joined(libc::CLONE_NEWIPC);
+        let namespaced = (ipc && own_ipc)
+            || (k.starts_with("net.") && own_net)
+            || (matches!(k.as_str(), "kernel.hostname" | "kernel.domainname") && ns.uts);
+        if !namespaced {
+            return Err(OciError::Unsupported(format!(
+                "sysctl {k} (not namespaced in this container)"
+            )));
+        }
+    }
+    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(OciError::Unsupported(
+            "linux.devices (extra devices)".into(),
+        ));
+    }
+    if let Some(p) = process.apparmor_profile() {
+        warnings.push(format!(
+            "AppArmor profile {p} is not applied: nucleus does not support AppArmor"
+        ));
+    }
+    if let Some(l) = process.selinux_label() {
+        warnings.push(format!(
+            "SELinux label {l} is not applied: nucleus does not support SELinux"
+        ));
+    }
     let mounts = spec
         .mounts()
         .clone()
@@ -364,6 +413,9 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             resources,
             init: false,
             id_maps,
+            join,
+            sysctl,
+            oom_score_adj: process.oom_score_adj(),
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
@@ -396,7 +448,8 @@ mod tests {
             "linux": {
                 "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network"}],
                 "resources": {"memory": {"limit": 33554432}, "pids": {"limit": 20}},
-                "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]
+                "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+                "sysctl": {"net.ipv4.ping_group_range": "0 0"}
             },
             "annotations": {"a": "b"}
         })
@@ -431,6 +484,19 @@ mod tests {
         assert_eq!(c.mounts[2].data, "mode=755,size=65536k");
         assert_eq!(c.seccomp, Seccomp::Unconfined);
         assert_eq!(b.annotations["a"], "b");
+        let mut v = base();
+        v["linux"]["namespaces"] =
+            serde_json::json!([{"type": "mount"}, {"type": "network", "path": "/run/netns/x"}]);
+        let j = translate(&v.to_string(), Path::new("/b")).unwrap();
+        assert_eq!(
+            j.config.join,
+            vec![(libc::CLONE_NEWNET, PathBuf::from("/run/netns/x"))]
+        );
+        assert!(!j.config.namespaces.net);
+        assert_eq!(
+            c.sysctl,
+            vec![("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]
+        );
     }
 
     #[test]
@@ -439,7 +505,7 @@ mod tests {
             ("/process/terminal", Value::Bool(true)),
             (
                 "/linux/namespaces",
-                serde_json::json!([{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}]),
+                serde_json::json!([{"type": "mount"}, {"type": "pid", "path": "/proc/1/ns/pid"}]),
             ),
             (
                 "/mounts",
@@ -454,6 +520,11 @@ mod tests {
                 serde_json::json!([{"destination": "rel", "type": "tmpfs"}]),
             ),
             ("/process/args", serde_json::json!([])),
+            ("/linux/sysctl", serde_json::json!({"kernel.panic": "1"})),
+            (
+                "/linux/devices",
+                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]),
+            ),
         ];
         for (ptr, val) in cases {
             let mut v = base();

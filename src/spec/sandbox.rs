@@ -422,6 +422,9 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         resources,
         init: o.init,
         id_maps,
+        join: vec![],
+        sysctl: vec![],
+        oom_score_adj: None,
     })
 }
 
