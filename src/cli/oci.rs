@@ -81,6 +81,48 @@ pub struct CreateArgs {
     id: String,
 }
 
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// An OCI process.json describing the process (instead of the options below).
+    #[arg(long, short = 'p', value_name = "FILE")]
+    process: Option<PathBuf>,
+    /// Allocate a terminal (not supported yet).
+    #[arg(long, short = 't')]
+    tty: bool,
+    /// Return once the process has started.
+    #[arg(long, short = 'd')]
+    detach: bool,
+    /// Write the new process's PID here.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// Accepted for runc compatibility (terminals are not supported yet).
+    #[arg(long, value_name = "SOCK")]
+    console_socket: Option<PathBuf>,
+    /// Run as UID[:GID] (default: the container's user).
+    #[arg(long, short = 'u', value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Working directory (default: the container's).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable).
+    #[arg(long, short = 'e', value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Add a capability (to bounding, permitted and effective).
+    #[arg(long, short = 'c', value_name = "CAP")]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long)]
+    no_new_privs: bool,
+    /// Must be 0 (not supported yet).
+    #[arg(long, default_value_t = 0)]
+    preserve_fds: u32,
+    /// Container ID.
+    id: String,
+    /// The command (without --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum OciCmd {
     /// Write a default config.json into the bundle directory (runc spec).
@@ -137,11 +179,8 @@ pub enum OciCmd {
     Pause { id: String },
     /// Not supported yet.
     Resume { id: String },
-    /// Not supported yet.
-    Exec {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Run a new process in a running container.
+    Exec(ExecArgs),
     /// Not supported.
     Events {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -326,13 +365,64 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             print_json(&features());
             Ok(0)
         }
-        OciCmd::Pause { .. } | OciCmd::Resume { .. } | OciCmd::Exec { .. } => Err(Error::Usage(
+        OciCmd::Exec(a) => exec(g, &store, a),
+        OciCmd::Pause { .. } | OciCmd::Resume { .. } => Err(Error::Usage(
             "this verb is not supported by nucleus yet".into(),
         )),
         OciCmd::Events { .. } | OciCmd::Update { .. } => {
             Err(Error::Usage("not supported by nucleus".into()))
         }
     }
+}
+
+fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
+    if a.tty {
+        return Err(Error::Usage(
+            "exec --tty is not supported by nucleus yet".into(),
+        ));
+    }
+    check_preserve(a.preserve_fds)?;
+    let (spec, mut warnings) = match &a.process {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| Error::Usage(format!("{}: {e}", f.display())))?;
+            crate::spec::oci::exec_process(&text).map_err(oci::Error::from)?
+        }
+        None => {
+            if a.cmd.is_empty() {
+                return Err(Error::Usage(
+                    "give the command to run after the container ID (or --process FILE)".into(),
+                ));
+            }
+            let mut s = oci::config_process(store, &a.id)?;
+            s.args = a.cmd.clone();
+            for e in &a.env {
+                let Some((k, _)) = e.split_once('=') else {
+                    return Err(Error::Usage(format!(
+                        "invalid env '{e}': expected NAME=VALUE"
+                    )));
+                };
+                s.env.retain(|x| !x.starts_with(&format!("{k}=")));
+                s.env.push(e.clone());
+            }
+            if let Some(c) = &a.cwd {
+                s.cwd = c.clone();
+            }
+            if let Some(u) = &a.user {
+                s.user = crate::linux::identity::Identity::parse(u, &[])?;
+            }
+            let add = crate::caps::CapSet::parse_lists(&a.cap)?;
+            s.caps.bounding = s.caps.bounding | add;
+            s.caps.permitted = s.caps.permitted | add;
+            s.caps.effective = s.caps.effective | add;
+            s.no_new_privs |= a.no_new_privs;
+            (s, vec![])
+        }
+    };
+    let (code, w) = oci::exec(store, &a.id, &spec, a.detach, a.pid_file.as_deref())?;
+    warnings.extend(w);
+    warnings.iter().for_each(|w| g.warn(w));
+    Ok(code)
 }
 
 /// The OCI features document: what config.json settings this runtime implements.

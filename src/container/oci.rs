@@ -344,6 +344,75 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     Ok(())
 }
 
+/// `exec`: starts `spec` in a running container. Detached: returns its pid at once.
+/// Otherwise waits and returns its exit status. Errors before the program runs are errors.
+pub fn exec(
+    store: &Store,
+    id: &str,
+    spec: &crate::linux::exec::ExecSpec,
+    detach: bool,
+    pid_file: Option<&Path>,
+) -> Result<(i32, Vec<String>), Error> {
+    let st = {
+        let _lock = store.lock(id)?;
+        let st = store.load(id)?;
+        let status = store.status(st.as_ref());
+        match (st, status) {
+            (Some(st), Status::Running) => st,
+            (_, s) => return Err(status_err(id, s, "exec needs a running container")),
+        }
+    };
+    let (_, prep, _) = prepare(&st.bundle)?;
+    // The new process outlives its intermediate parent: adopt it.
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::Other(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
+    let set = crate::linux::init::supervised_set();
+    let mut old = nix::sys::signal::SigSet::empty();
+    if !detach {
+        nix::sys::signal::sigprocmask(
+            nix::sys::signal::SigmaskHow::SIG_BLOCK,
+            Some(&set),
+            Some(&mut old),
+        )
+        .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
+    }
+    let pid = crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters()).map_err(
+        |f| run::Error::Child {
+            code: f.code,
+            message: f.message,
+            hint: f.hint,
+        },
+    )?;
+    if let Some(p) = pid_file {
+        std::fs::write(p, pid.as_raw().to_string())
+            .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
+    }
+    if detach {
+        return Ok((0, prep.warnings));
+    }
+    let code = run::supervise(pid, &set, Duration::from_secs(10));
+    let _ =
+        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    Ok((code, prep.warnings))
+}
+
+/// The container's config process, as the defaults of `exec` without --process.
+pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::ExecSpec, Error> {
+    let st = store
+        .load(id)?
+        .ok_or_else(|| Error::Other(format!("container '{id}' is being created")))?;
+    let c = oci::load(&st.bundle)?.config;
+    Ok(crate::linux::exec::ExecSpec {
+        args: c.args,
+        env: c.env,
+        cwd: c.cwd,
+        user: c.user,
+        caps: c.caps,
+        no_new_privs: c.no_new_privs,
+        rlimits: vec![],
+    })
+}
+
 /// `run`: create and start; in the foreground, wait and return the exit status, then
 /// delete. Detached: return once started.
 pub fn run_container(

@@ -56,20 +56,21 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+impl Prepared {
+    pub fn filters(&self) -> &[seccompiler::BpfProgram] {
+        &self.filters
+    }
+}
+
 /// Everything that can be checked or compiled before a process exists.
 pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
     rootfs::check_root(cfg)?;
     let (filters, warnings) = match &cfg.seccomp {
         Seccomp::Unconfined => (vec![], vec![]),
         Seccomp::Default => (seccomp::default_compiled()?, vec![]),
-        Seccomp::Oci(text) => {
-            let (progs, skipped) = seccomp::compile(&seccomp::from_oci(text)?)?;
-            let w = skipped
-                .into_iter()
-                .map(|n| format!("seccomp: syscall '{n}' is unknown on this architecture; skipped"))
-                .collect();
-            (progs, w)
-        }
+        // Names this architecture lacks are skipped silently, as libseccomp does: OCI
+        // profiles list several architectures' syscalls.
+        Seccomp::Oci(text) => (seccomp::compile(&seccomp::from_oci(text)?)?.0, vec![]),
     };
     Ok(Prepared { filters, warnings })
 }

@@ -43,7 +43,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(message: impl std::fmt::Display) -> Failure {
+    pub fn new(message: impl std::fmt::Display) -> Failure {
         Failure {
             code: 1,
             message: message.to_string(),
@@ -190,11 +190,42 @@ fn init(
         }
     }
 
-    if !cfg.no_new_privs {
+    let p = Program {
+        prog: &prog,
+        args: &cfg.args,
+        env: &cfg.env,
+        caps: &cfg.caps,
+        user: &cfg.user,
+        no_new_privs: cfg.no_new_privs,
+    };
+    finish(&p, filters, gate, detached, err)
+}
+
+/// What the last steps need to know about the program.
+pub struct Program<'a> {
+    pub prog: &'a std::path::Path,
+    pub args: &'a [String],
+    pub env: &'a [String],
+    pub caps: &'a crate::caps::Sets,
+    pub user: &'a crate::linux::identity::Identity,
+    pub no_new_privs: bool,
+}
+
+/// The last steps, shared by a container's first process and `exec`: capabilities and
+/// identity (applied and read back), no_new_privs, the exec gate, seccomp last, no stray
+/// descriptors, signals unblocked, execve.
+pub fn finish(
+    p: &Program,
+    filters: &[seccompiler::BpfProgram],
+    gate: Option<i32>,
+    detached: bool,
+    err: &mut Option<OwnedFd>,
+) -> Result<std::convert::Infallible, Failure> {
+    if !p.no_new_privs {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while held.
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }
-    capk::apply(&cfg.caps, Some(&cfg.user)).map_err(|e| Failure {
+    capk::apply(p.caps, Some(p.user)).map_err(|e| Failure {
         code: 1,
         message: format!("capabilities: {e}"),
         hint: e.hint(),
@@ -203,13 +234,13 @@ fn init(
         // Changing credentials cleared the parent-death signal: set it again.
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
     }
-    if cfg.no_new_privs {
+    if p.no_new_privs {
         identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
     }
     if let Some(fd) = gate {
         wait_at_gate(fd, err)?;
     }
-    if cfg.no_new_privs {
+    if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }
     // No descriptor of the runtime or of whoever started it reaches the program, except
@@ -231,7 +262,7 @@ fn init(
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(fail("sigprocmask"))?;
-    let e = process::exec(&prog, &cfg.args, Some(&cfg.env)).unwrap_err();
+    let e = process::exec(p.prog, p.args, Some(p.env)).unwrap_err();
     Err(Failure {
         code: e.exit_code(),
         message: e.to_string(),

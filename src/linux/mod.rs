@@ -1,6 +1,7 @@
 //! Kernel plumbing, one concern per file.
 
 pub mod cgroups;
+pub mod exec;
 pub mod identity;
 pub mod init;
 pub mod namespaces;

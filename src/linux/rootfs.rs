@@ -461,8 +461,18 @@ fn mount_one(
     };
     match &m.kind {
         MountKind::Proc => fs("proc", flags_of(m), &m.data)?,
-        MountKind::Tmpfs => {
+        MountKind::Tmpfs { copy_up } => {
+            // What the directory holds now, still reachable once it is covered.
+            let rel: PathBuf = m.destination.components().skip(1).collect();
+            let below = if *copy_up {
+                open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY).ok()
+            } else {
+                None
+            };
             fs("tmpfs", flags_of(m), &m.data)?;
+            if let Some(b) = below {
+                copy_tree(&fd_path(&b), &shown)?;
+            }
             if m.destination == Path::new("/dev") {
                 populate_dev(root, &shown, devices)?;
             }

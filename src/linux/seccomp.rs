@@ -553,28 +553,34 @@ fn rule_json(r: &Rule) -> Value {
 /// Compiles a profile into the BPF programs to install, in order. Syscall names this
 /// architecture does not have are skipped, as libseccomp does, and returned.
 pub fn compile(p: &Profile) -> Result<(Vec<seccompiler::BpfProgram>, Vec<String>), Error> {
-    let mut p = p.clone();
-    let mut skipped = Vec::new();
-    loop {
-        match compile_all(&p) {
-            Ok(progs) => return Ok((progs, skipped)),
-            Err(msg) => {
-                // seccompiler names the first unknown syscall in its message.
-                let marker = "Invalid syscall name: ";
-                let name = msg
-                    .find(marker)
-                    .and_then(|i| msg[i + marker.len()..].split(" for given arch").next())
-                    .map(String::from);
-                match name {
-                    Some(n) if p.rules.iter().any(|r| r.name == n) => {
-                        p.rules.retain(|r| r.name != n);
-                        skipped.push(n);
-                    }
-                    _ => return Err(Error::Compile(msg)),
-                }
-            }
-        }
+    let first = match compile_all(p) {
+        Ok(progs) => return Ok((progs, vec![])),
+        Err(msg) => msg,
+    };
+    // seccompiler stops at the first unknown name: check each name once, on its own, and
+    // compile again without the unknown ones (a multi-arch profile names many).
+    if !first.contains("Invalid syscall name: ") {
+        return Err(Error::Compile(first));
     }
+    let mut names: Vec<&str> = p.rules.iter().map(|r| r.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let skipped: Vec<String> = names
+        .into_iter()
+        .filter(|n| !known(n))
+        .map(String::from)
+        .collect();
+    let mut kept = p.clone();
+    kept.rules.retain(|r| !skipped.contains(&r.name));
+    compile_all(&kept)
+        .map(|progs| (progs, skipped))
+        .map_err(Error::Compile)
+}
+
+/// Whether this architecture has a syscall called `name`.
+fn known(name: &str) -> bool {
+    let doc = json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
+    seccompiler::compile_from_json(doc.to_string().as_bytes(), arch()).is_ok()
 }
 
 fn compile_all(p: &Profile) -> Result<Vec<seccompiler::BpfProgram>, String> {

@@ -21,7 +21,10 @@ pub enum MountKind {
         source: PathBuf,
         recursive: bool,
     },
-    Tmpfs,
+    /// `copy_up`: fill the new tmpfs with what the directory held (Podman's tmpcopyup).
+    Tmpfs {
+        copy_up: bool,
+    },
     Proc,
     Sysfs,
     Devpts,

@@ -119,7 +119,9 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
         }
     } else {
         match typ.as_str() {
-            "tmpfs" => MountKind::Tmpfs,
+            "tmpfs" => MountKind::Tmpfs {
+                copy_up: opts.iter().any(|o| o == "tmpcopyup"),
+            },
             "proc" => MountKind::Proc,
             "sysfs" => MountKind::Sysfs,
             "devpts" => MountKind::Devpts,
@@ -155,7 +157,7 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
             "bind" | "rbind" | "private" | "rprivate" | "slave" | "rslave" | "shared"
             | "rshared" | "unbindable" | "runbindable" | "relatime" | "norelatime"
             | "strictatime" | "nostrictatime" | "noatime" | "atime" | "sync" | "async"
-            | "dirsync" | "remount" | "mand" | "nomand" => {}
+            | "dirsync" | "remount" | "mand" | "nomand" | "tmpcopyup" => {}
             other => data.push(other.to_string()),
         }
     }
@@ -421,6 +423,68 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         warnings,
         oci_version: spec.version().clone(),
     })
+}
+
+/// The process of `exec --process FILE` (an OCI process.json).
+pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<String>), OciError> {
+    let path = PathBuf::from("process.json");
+    let invalid = |why: String| OciError::Invalid {
+        path: path.clone(),
+        why,
+    };
+    let mut v: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    let mut warnings = Vec::new();
+    let mut wrapped = serde_json::json!({ "process": v.take() });
+    strip_unknown_caps(&mut wrapped, &mut warnings);
+    let p: oci_spec::runtime::Process =
+        serde_json::from_value(wrapped["process"].take()).map_err(|e| invalid(e.to_string()))?;
+    if p.terminal().unwrap_or(false) {
+        return Err(OciError::Unsupported(
+            "process.terminal (console sockets)".into(),
+        ));
+    }
+    let args = p.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(invalid("args is empty".into()));
+    }
+    let caps = p.capabilities().as_ref();
+    let mut rlimits = Vec::new();
+    for r in p.rlimits().clone().unwrap_or_default() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let resource = RLIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
+        rlimits.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    let spec = crate::linux::exec::ExecSpec {
+        args,
+        env: p.env().clone().unwrap_or_default(),
+        cwd: p.cwd().clone(),
+        user: Identity {
+            uid: p.user().uid(),
+            gid: p.user().gid(),
+            groups: p.user().additional_gids().clone().unwrap_or_default(),
+        },
+        caps: Sets {
+            bounding: caps_of(caps.and_then(|c| c.bounding().as_ref())),
+            permitted: caps_of(caps.and_then(|c| c.permitted().as_ref())),
+            effective: caps_of(caps.and_then(|c| c.effective().as_ref())),
+            inheritable: caps_of(caps.and_then(|c| c.inheritable().as_ref())),
+            ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
+        },
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+        rlimits,
+    };
+    Ok((spec, warnings))
 }
 
 #[cfg(test)]

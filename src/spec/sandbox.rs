@@ -290,7 +290,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         Mount::new(MountKind::Proc, "/proc").noexec(),
         // nodev: only the bind-mounted devices work (their binds keep the host's flags);
         // a node made with mknod inside cannot be opened.
-        Mount::new(MountKind::Tmpfs, "/dev")
+        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev")
             .noexec()
             .data("mode=755,size=65536k"),
         Mount::new(MountKind::Devpts, "/dev/pts")
@@ -300,17 +300,17 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             } else {
                 "newinstance,ptmxmode=0666,mode=0620,gid=5"
             }),
-        Mount::new(MountKind::Tmpfs, "/dev/shm")
+        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev/shm")
             .noexec()
             .data("mode=1777,size=65536k"),
         Mount::new(MountKind::Mqueue, "/dev/mqueue").noexec(),
         Mount::new(MountKind::Sysfs, "/sys").noexec().ro(),
-        Mount::new(MountKind::Tmpfs, "/tmp").data("mode=1777"),
+        Mount::new(MountKind::Tmpfs { copy_up: false }, "/tmp").data("mode=1777"),
     ];
     let home_str = home.display().to_string();
     if home_str != "/tmp" {
         mounts.push(
-            Mount::new(MountKind::Tmpfs, &home_str)
+            Mount::new(MountKind::Tmpfs { copy_up: false }, &home_str)
                 .data(&format!("mode=700,uid={},gid={}", user.uid, user.gid)),
         );
     }

@@ -1,0 +1,175 @@
+//! Entering a running container (`exec`): join its cgroup and namespaces (user first), fork
+//! once more so the PID namespace applies, then the same last steps as the container's
+//! first process (linux::init::finish).
+
+use super::init::{self, Failure, Program};
+use crate::caps::Sets;
+use crate::linux::identity::Identity;
+use crate::spec::config::Rlimit;
+use nix::sched::CloneFlags;
+use nix::unistd::{fork, ForkResult, Pid};
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// The process to start in the container.
+#[derive(Clone, Debug)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub user: Identity,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<Rlimit>,
+}
+
+/// Namespace kinds in the order they are joined: the user namespace first (it grants the
+/// capabilities the others need), the mount namespace last (it changes the root).
+const KINDS: &[(&str, i32)] = &[
+    ("user", libc::CLONE_NEWUSER),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("net", libc::CLONE_NEWNET),
+    ("pid", libc::CLONE_NEWPID),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+    ("mnt", libc::CLONE_NEWNS),
+];
+
+/// The namespaces of `pid` that differ from this process's.
+fn namespaces_of(pid: i32) -> Result<Vec<(i32, std::fs::File)>, Failure> {
+    let mut out = Vec::new();
+    for (name, flag) in KINDS {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let (a, b) = (
+            std::fs::read_link(&theirs),
+            std::fs::read_link(format!("/proc/self/ns/{name}")),
+        );
+        if a.is_ok() && a.ok() != b.ok() {
+            let f = std::fs::File::open(&theirs)
+                .map_err(|e| Failure::new(format!("open {theirs}: {e}")))?;
+            out.push((*flag, f));
+        }
+    }
+    Ok(out)
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe: {e}")))
+}
+
+/// Starts `spec` in the container whose first process is `pid`. The caller must be a
+/// child subreaper: the new process becomes its child. Returns the new process's pid once
+/// it has exec'd.
+pub fn exec_in(
+    pid: i32,
+    cgroup_dirs: &[PathBuf],
+    spec: &ExecSpec,
+    filters: &[seccompiler::BpfProgram],
+) -> Result<Pid, Failure> {
+    let nss = namespaces_of(pid)?;
+    let (pid_r, pid_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    // SAFETY: nucleus is single-threaded here; the child only makes syscalls and exits.
+    let a = match unsafe { fork() } {
+        Err(e) => return Err(Failure::new(format!("fork: {e}"))),
+        Ok(ForkResult::Child) => {
+            drop((pid_r, err_r));
+            let code = match enter(&nss, cgroup_dirs) {
+                Err(f) => {
+                    let _ = std::fs::File::from(err_w).write_all(f.encode().as_bytes());
+                    1
+                }
+                // SAFETY: as above; the grandchild runs in the container's PID namespace.
+                Ok(()) => match unsafe { fork() } {
+                    Ok(ForkResult::Child) => {
+                        drop(pid_w);
+                        let mut err = Some(err_w);
+                        let Err(f) = start(spec, filters, &mut err);
+                        if let Some(e) = err {
+                            let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
+                        }
+                        // SAFETY: leave without the parent's destructors.
+                        unsafe { libc::_exit(f.code) }
+                    }
+                    Ok(ForkResult::Parent { child }) => {
+                        drop(err_w);
+                        let _ = std::fs::File::from(pid_w)
+                            .write_all(child.as_raw().to_string().as_bytes());
+                        0
+                    }
+                    Err(_) => 1,
+                },
+            };
+            // SAFETY: leave without the parent's destructors.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+    };
+    drop((pid_w, err_w));
+    let mut text = String::new();
+    let _ = std::fs::File::from(pid_r).read_to_string(&mut text);
+    let _ = nix::sys::wait::waitpid(a, None);
+    let mut msg = String::new();
+    let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
+    let b = text.trim().parse::<i32>().ok().map(Pid::from_raw);
+    if !msg.is_empty() {
+        if let Some(b) = b {
+            let _ = nix::sys::wait::waitpid(b, None);
+        }
+        return Err(Failure::decode(&msg));
+    }
+    b.ok_or_else(|| Failure::new("the exec process did not start"))
+}
+
+fn enter(nss: &[(i32, std::fs::File)], cgroup_dirs: &[PathBuf]) -> Result<(), Failure> {
+    let me = std::process::id().to_string();
+    for d in cgroup_dirs {
+        let p = d.join("cgroup.procs");
+        std::fs::write(&p, &me)
+            .map_err(|e| Failure::new(format!("join cgroup {}: {e}", p.display())))?;
+    }
+    for (flag, f) in nss {
+        nix::sched::setns(f, CloneFlags::from_bits_retain(*flag))
+            .map_err(|e| Failure::new(format!("setns({flag:#x}): {e}")))?;
+    }
+    Ok(())
+}
+
+fn start(
+    spec: &ExecSpec,
+    filters: &[seccompiler::BpfProgram],
+    err: &mut Option<OwnedFd>,
+) -> Result<std::convert::Infallible, Failure> {
+    for r in &spec.rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: setrlimit reads one struct of the stated type.
+        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
+            return Err(Failure::new(format!(
+                "setrlimit({}): {}",
+                r.resource,
+                nix::errno::Errno::last()
+            )));
+        }
+    }
+    nix::unistd::chdir(&spec.cwd)
+        .map_err(|e| Failure::new(format!("working directory {}: {e}", spec.cwd.display())))?;
+    let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH="));
+    let prog = super::process::resolve(&spec.args[0], path).map_err(|e| Failure {
+        code: e.exit_code(),
+        message: e.to_string(),
+        hint: None,
+    })?;
+    let p = Program {
+        prog: Path::new(&prog),
+        args: &spec.args,
+        env: &spec.env,
+        caps: &spec.caps,
+        user: &spec.user,
+        no_new_privs: spec.no_new_privs,
+    };
+    init::finish(&p, filters, None, true, err)
+}

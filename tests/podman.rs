@@ -1,0 +1,214 @@
+//! Podman drives nucleus as its OCI runtime (`podman --runtime nucleus`), on a busybox image
+//! made offline with `podman import`. Needs root and podman (installed by .ci/run).
+
+mod common;
+use common::*;
+use std::process::{Command, Output};
+
+struct Podman {
+    image: String,
+    containers: std::cell::RefCell<Vec<String>>,
+    _tmp: TempDir,
+}
+
+impl Podman {
+    fn new() -> Option<Podman> {
+        if Command::new("podman").arg("--version").output().is_err() {
+            panic!("podman is not installed: .ci/run installs it");
+        }
+        let tmp = TempDir::new("podman");
+        let root = tmp.path("img");
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        let bb = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .expect("busybox");
+        std::fs::copy(bb, root.join("bin/busybox")).unwrap();
+        let list = Command::new(bb).arg("--list").output().unwrap();
+        for app in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(app));
+        }
+        let tar = tmp.path("img.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success());
+        let image = format!("localhost/nucleus-test-{}:latest", std::process::id());
+        let o = Command::new("podman")
+            .args(["import", "-q"])
+            .arg(&tar)
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "podman import: {}", stderr(&o));
+        Some(Podman {
+            image,
+            containers: Default::default(),
+            _tmp: tmp,
+        })
+    }
+
+    fn podman(&self, args: &[&str]) -> Output {
+        Command::new("podman")
+            .arg("--runtime")
+            .arg(NUCLEUS)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `podman run --rm` with the given options and command. This VM's sessions lack
+    /// CAP_SYS_RESOURCE, so Podman's default of raising nofile/nproc cannot work here (for
+    /// runc either): the limits are given explicitly.
+    fn run(&self, opts: &[&str], cmd: &[&str]) -> Output {
+        let mut a = vec![
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=4096:4096",
+        ];
+        a.extend_from_slice(opts);
+        a.push(&self.image);
+        a.extend_from_slice(cmd);
+        self.podman(&a)
+    }
+
+    fn detached(&self, cmd: &[&str]) -> String {
+        let mut a = vec![
+            "run",
+            "-d",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=4096:4096",
+            &self.image,
+        ];
+        a.extend_from_slice(cmd);
+        let o = self.podman(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let id = stdout(&o).trim().to_string();
+        self.containers.borrow_mut().push(id.clone());
+        id
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        for c in self.containers.borrow().iter() {
+            let _ = self.podman(&["rm", "-f", "-t", "0", c]);
+        }
+        let _ = Command::new("podman")
+            .args(["rmi", "-f", &self.image])
+            .output();
+    }
+}
+
+#[test]
+fn podman_runs_containers_through_nucleus() {
+    if !privileged("podman_runs_containers_through_nucleus") {
+        return;
+    }
+    let p = Podman::new().unwrap();
+    // Exit codes.
+    assert_eq!(p.run(&[], &["sh", "-c", "exit 9"]).status.code(), Some(9));
+    let o = p.run(&[], &["echo", "hello"]);
+    assert_eq!(stdout(&o), "hello\n", "{}", stderr(&o));
+    // Capabilities: Podman's default set, then --cap-drop/--cap-add.
+    let eff = |opts: &[&str]| -> u64 {
+        let out = stdout(&p.run(opts, &["grep", "CapEff", "/proc/self/status"]));
+        u64::from_str_radix(out.split_whitespace().nth(1).expect("CapEff line"), 16).unwrap()
+    };
+    let base = eff(&[]);
+    let (chown, net_raw, sys_admin) = (1u64 << 0, 1u64 << 13, 1u64 << 21);
+    assert_ne!(base & chown, 0);
+    assert_eq!(base & sys_admin, 0);
+    assert_eq!(eff(&["--cap-drop", "chown"]), base & !chown);
+    assert_eq!(
+        eff(&["--cap-add", "sys_admin", "--cap-add", "net_raw"]),
+        base | sys_admin | net_raw
+    );
+    // --user
+    assert_eq!(
+        stdout(&p.run(&["--user", "1000:1000"], &["id"])),
+        "uid=1000 gid=1000 groups=1000\n"
+    );
+    // --security-opt no-new-privileges
+    let nnp = |opts: &[&str]| stdout(&p.run(opts, &["grep", "NoNewPrivs", "/proc/self/status"]));
+    assert_eq!(
+        nnp(&["--security-opt", "no-new-privileges"]),
+        "NoNewPrivs:\t1\n"
+    );
+    assert_eq!(nnp(&[]), "NoNewPrivs:\t0\n");
+    // --read-only (with Podman's tmpcopyup tmpfs mounts at /tmp and /run)
+    let o = p.run(
+        &["--read-only"],
+        &[
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null && echo wrote-root; touch /tmp/y && echo tmp-ok",
+        ],
+    );
+    assert_eq!(stdout(&o), "tmp-ok\n", "{}", stderr(&o));
+    // --pids-limit: the fork loop fails at the limit, and succeeds without it.
+    let bomb = [
+        "sh",
+        "-c",
+        "for i in $(seq 40); do (sleep 2) & done; echo forked",
+    ];
+    let o = p.run(&["--pids-limit", "10"], &bomb);
+    assert!(
+        !o.status.success() && !stdout(&o).contains("forked"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(stdout(&p.run(&["--pids-limit", "100"], &bomb)), "forked\n");
+    // --memory: a 100 MB buffer is OOM-killed at 32m, not at 256m.
+    let hog = [
+        "sh",
+        "-c",
+        "head -c 100000000 /dev/zero | tail > /dev/null; echo tail=$?",
+    ];
+    assert_eq!(stdout(&p.run(&["--memory", "32m"], &hog)), "tail=137\n");
+    assert_eq!(stdout(&p.run(&["--memory", "256m"], &hog)), "tail=0\n");
+
+    // Detached, then exec, stop, kill, rm.
+    let c = p.detached(&["sleep", "300"]);
+    let o = p.podman(&["exec", &c, "sh", "-c", "echo in-exec; exit 6"]);
+    assert_eq!(o.status.code(), Some(6), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "in-exec\n");
+    assert_eq!(
+        stdout(&p.podman(&["exec", "--user", "1000:1000", &c, "id", "-u"])),
+        "1000\n"
+    );
+    let o = p.podman(&["stop", "-t", "1", &c]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let state = stdout(&p.podman(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        &c,
+    ]));
+    assert_eq!(
+        state.trim(),
+        "exited 137",
+        "sleep ignores TERM as PID 1: stop escalates to KILL"
+    );
+    assert!(p.podman(&["rm", &c]).status.success());
+    let c2 = p.detached(&["sleep", "300"]);
+    assert!(p.podman(&["kill", &c2]).status.success());
+    let o = p.podman(&["wait", &c2]);
+    assert_eq!(stdout(&o).trim(), "137");
+    assert!(p.podman(&["rm", &c2]).status.success());
+    // Nothing of these containers is left in nucleus's state.
+    let o = p.podman(&["ps", "-a", "-q"]);
+    for id in [&c, &c2] {
+        assert!(!stdout(&o).contains(&id[..12]), "{id} still listed");
+    }
+}
