@@ -227,6 +227,52 @@ fn detached_run_kill_and_forced_delete() {
         "nothing to signal in a stopped container"
     );
     assert!(b.nucleus(&["delete", "k1"]).status.success());
+    // pause freezes every process (the kernel's freezer says so), resume thaws.
+    let o = b
+        .cmd(&["run", "-d", "-b", bun.to_str().unwrap(), "p1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    assert!(b.nucleus(&["pause", "p1"]).status.success());
+    assert_eq!(b.state("p1")["status"], "paused");
+    let pid = b.state("p1")["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let frozen = cg.lines().any(|l| {
+        let (ctrl, path) = l
+            .split_once(':')
+            .map(|(_, r)| r.split_once(':').unwrap())
+            .unwrap();
+        let base = if ctrl.is_empty() {
+            "/sys/fs/cgroup/unified".to_string()
+        } else {
+            format!("/sys/fs/cgroup/{ctrl}")
+        };
+        std::fs::read_to_string(format!("{base}{path}/freezer.state"))
+            .is_ok_and(|s| s.trim() == "FROZEN")
+            || std::fs::read_to_string(format!("{base}{path}/cgroup.events"))
+                .is_ok_and(|s| s.contains("frozen 1"))
+    });
+    assert!(frozen, "no frozen cgroup in {cg}");
+    assert_eq!(
+        b.nucleus(&["pause", "p1"]).status.code(),
+        Some(1),
+        "already paused"
+    );
+    assert!(b.nucleus(&["resume", "p1"]).status.success());
+    assert_eq!(b.state("p1")["status"], "running");
+    assert_eq!(
+        b.nucleus(&["resume", "p1"]).status.code(),
+        Some(1),
+        "not paused"
+    );
+    assert!(b.nucleus(&["pause", "p1"]).status.success());
+    assert!(
+        b.nucleus(&["delete", "--force", "p1"]).status.success(),
+        "a paused container is thawed and killed"
+    );
+    assert!(!b.root().join("p1").exists());
     // delete --force kills a running container.
     let o = b
         .cmd(&["run", "-d", "-b", bun.to_str().unwrap(), "k2"])
@@ -326,7 +372,7 @@ fn bad_input_leaves_nothing_behind() {
     // Features: every capability nucleus knows.
     let f: Value = serde_json::from_str(&stdout(&b.nucleus(&["features"]))).unwrap();
     assert_eq!(f["linux"]["capabilities"].as_array().unwrap().len(), 41);
-    for verb in ["events", "update", "pause"] {
+    for verb in ["events", "update"] {
         let o = b.nucleus(&[verb, "x"]);
         assert_eq!(o.status.code(), Some(1), "{verb}");
         assert!(stderr(&o).contains("not supported"), "{verb}");

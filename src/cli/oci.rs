@@ -175,9 +175,9 @@ pub enum OciCmd {
     },
     /// Print the features this runtime supports (OCI features JSON).
     Features,
-    /// Not supported yet.
+    /// Freeze every process of a running container.
     Pause { id: String },
-    /// Not supported yet.
+    /// Thaw a paused container.
     Resume { id: String },
     /// Run a new process in a running container.
     Exec(ExecArgs),
@@ -366,9 +366,14 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             Ok(0)
         }
         OciCmd::Exec(a) => exec(g, &store, a),
-        OciCmd::Pause { .. } | OciCmd::Resume { .. } => Err(Error::Usage(
-            "this verb is not supported by nucleus yet".into(),
-        )),
+        OciCmd::Pause { id } => {
+            oci::set_paused(&store, &id, true)?;
+            Ok(0)
+        }
+        OciCmd::Resume { id } => {
+            oci::set_paused(&store, &id, false)?;
+            Ok(0)
+        }
         OciCmd::Events { .. } | OciCmd::Update { .. } => {
             Err(Error::Usage("not supported by nucleus".into()))
         }

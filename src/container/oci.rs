@@ -413,6 +413,20 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
     })
 }
 
+/// `pause` (freeze every process of a running container) and `resume`.
+pub fn set_paused(store: &Store, id: &str, pause: bool) -> Result<(), Error> {
+    let _lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    let st = match (st, status, pause) {
+        (Some(st), Status::Running, true) | (Some(st), Status::Paused, false) => st,
+        (_, s, true) => return Err(status_err(id, s, "only a running container can be paused")),
+        (_, s, false) => return Err(status_err(id, s, "only a paused container can be resumed")),
+    };
+    crate::linux::cgroups::set_frozen(&st.cgroup_dirs, pause)
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
 /// `run`: create and start; in the foreground, wait and return the exit status, then
 /// delete. Detached: return once started.
 pub fn run_container(

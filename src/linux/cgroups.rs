@@ -70,6 +70,9 @@ fn controllers_for(r: &Resources) -> Vec<&'static str> {
     if r.cpu_quota.is_some() {
         c.push("cpu");
     }
+    if r.freezer {
+        c.push("freezer");
+    }
     c
 }
 
@@ -118,6 +121,7 @@ impl Cgroup {
                         write(&sw, &m)?;
                     }
                 }
+                "freezer" => {}
                 "pids" => write(
                     &dir.join("pids.max"),
                     &r.pids.unwrap_or_default().to_string(),
@@ -135,7 +139,11 @@ impl Cgroup {
     }
 
     fn create_v2(&mut self, mp: &Path, name: &str, r: &Resources) -> Result<(), Error> {
-        let wanted = controllers_for(r);
+        // v2 freezes any cgroup through cgroup.freeze: no controller to enable.
+        let wanted: Vec<&str> = controllers_for(r)
+            .into_iter()
+            .filter(|c| *c != "freezer")
+            .collect();
         let available =
             std::fs::read_to_string(mp.join("cgroup.controllers")).map_err(|e| io(mp, e))?;
         for c in &wanted {
@@ -198,6 +206,49 @@ impl Cgroup {
                 }
             }
         }
+    }
+}
+
+/// Freezes (or thaws) the cgroups in `dirs` and waits until the kernel reports it done.
+pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<(), Error> {
+    let mut found = false;
+    for d in dirs {
+        let (file, value, done_file, done): (_, _, _, &dyn Fn(&str) -> bool) =
+            if d.join("freezer.state").exists() {
+                let v = if frozen { "FROZEN" } else { "THAWED" };
+                ("freezer.state", v, "freezer.state", &move |s: &str| {
+                    s.trim() == v
+                })
+            } else if d.join("cgroup.freeze").exists() {
+                let v = if frozen { "1" } else { "0" };
+                let want = format!("frozen {v}");
+                ("cgroup.freeze", v, "cgroup.events", &move |s: &str| {
+                    s.lines().any(|l| l == want)
+                })
+            } else {
+                continue;
+            };
+        found = true;
+        write(&d.join(file), value)?;
+        let mut ok = false;
+        for _ in 0..400 {
+            if std::fs::read_to_string(d.join(done_file)).is_ok_and(|s| done(&s)) {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if !ok {
+            return Err(Error::Io {
+                path: d.clone(),
+                why: format!("did not reach {value} within 2 s"),
+            });
+        }
+    }
+    if found {
+        Ok(())
+    } else {
+        Err(Error::Missing("freezer"))
     }
 }
 

@@ -105,11 +105,13 @@ pub struct Resources {
     /// CPU quota in microseconds per `cpu_period`.
     pub cpu_quota: Option<u64>,
     pub cpu_period: u64,
+    /// A freezer (v1 controller, or v2's cgroup.freeze) for pause/resume.
+    pub freezer: bool,
 }
 
 impl Resources {
     pub fn any(&self) -> bool {
-        self.memory.is_some() || self.pids.is_some() || self.cpu_quota.is_some()
+        self.memory.is_some() || self.pids.is_some() || self.cpu_quota.is_some() || self.freezer
     }
 }
 

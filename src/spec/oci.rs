@@ -306,8 +306,10 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     } else {
         None
     };
+    // Every OCI container gets a cgroup with a freezer, for pause/resume.
     let mut resources = Resources {
         cpu_period: 100_000,
+        freezer: true,
         ..Resources::default()
     };
     if let Some(r) = linux.resources() {

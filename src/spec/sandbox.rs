@@ -359,6 +359,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             })
             .transpose()?,
         cpu_period: 100_000,
+        freezer: false,
     };
 
     let seccomp = match (o.seccomp.as_deref(), &o.seccomp_profile) {
