@@ -451,10 +451,13 @@ fn ps_lists_a_process_holding_capabilities() {
         return;
     }
     let mut child = Command::new("sleep").arg("30").spawn().unwrap();
-    let out = ok(&["caps", "ps", "--json"]);
     let pid = child.id() as i64;
+    // spawn() returns once the child is forked; wait until it has exec'd sleep.
+    let execd = wait_for_comm(child.id(), "sleep");
+    let out = ok(&["caps", "ps", "--json"]);
     child.kill().unwrap();
     child.wait().unwrap();
+    assert!(execd, "sleep never exec'd");
     let v: Value = serde_json::from_str(&out).unwrap();
     let row = v
         .as_array()
@@ -470,11 +473,7 @@ fn ps_lists_a_process_holding_capabilities() {
         .spawn()
         .unwrap();
     let bare_pid = bare.id();
-    let exec_done = (0..500).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        std::fs::read_to_string(format!("/proc/{bare_pid}/status"))
-            .is_ok_and(|s| s.starts_with("Name:\tsleep"))
-    });
+    let exec_done = wait_for_comm(bare_pid, "sleep");
     let text = ok(&["caps", "ps"]);
     bare.kill().unwrap();
     bare.wait().unwrap();

@@ -305,6 +305,10 @@ fn detached_run_kill_and_forced_delete() {
 #[test]
 fn bad_input_leaves_nothing_behind() {
     let b = Bundle::new("ocibad", &["true"]);
+    assert!(
+        b.nucleus(&["delete", "--force", "ghost"]).status.success(),
+        "as runc: a forced delete of a missing container succeeds"
+    );
     for verb in [
         &["start", "ghost"][..],
         &["state", "ghost"],

@@ -477,7 +477,10 @@ fn sigterm_to_nucleus_ends_a_program_that_ignores_it() {
         .args(["run", "--stop-timeout", "1", "--", "sleep", "60"])
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        common::wait_for_descendant(child.id(), "sleep").is_some(),
+        "the contained sleep never started"
+    );
     let start = std::time::Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

@@ -294,7 +294,12 @@ fn wait_gone(pid: i32, start_time: u64, limit: Duration) -> bool {
 
 /// `delete`: removes a stopped (or created) container; `force` kills a running one first.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
-    let lock = store.lock(id)?;
+    let lock = match store.lock(id) {
+        // As runc: forcing the delete of a container that is already gone succeeds
+        // (shims clean up twice).
+        Err(state::Error::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
     let st = store.load(id)?;
     let status = store.status(st.as_ref());
     match (status, force) {

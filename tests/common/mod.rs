@@ -128,3 +128,60 @@ pub fn setcap(args: &[&str]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Polls /proc/PID/status until the process runs `name` (up to 5 s). spawn() can
+/// return before the kernel has renamed the child, so tests that inspect it wait here.
+#[allow(dead_code)]
+pub fn wait_for_comm(pid: u32, name: &str) -> bool {
+    let want = format!("Name:\t{name}\n");
+    (0..500).any(|_| {
+        let done = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .is_ok_and(|s| s.starts_with(&want));
+        if !done {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        done
+    })
+}
+
+/// Polls (up to 5 s) for a descendant of `ancestor` named `name`; returns its PID.
+#[allow(dead_code)]
+pub fn wait_for_descendant(ancestor: u32, name: &str) -> Option<u32> {
+    let field = |status: &str, key: &str| -> Option<String> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
+    };
+    for _ in 0..500 {
+        let mut parents = std::collections::HashMap::new();
+        let mut named = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {
+                continue;
+            };
+            if let Some(ppid) = field(&status, "PPid:").and_then(|p| p.parse::<u32>().ok()) {
+                parents.insert(pid, ppid);
+            }
+            if field(&status, "Name:").as_deref() == Some(name) {
+                named.push(pid);
+            }
+        }
+        for pid in named {
+            let mut p = pid;
+            while let Some(&pp) = parents.get(&p) {
+                if pp == ancestor {
+                    return Some(pid);
+                }
+                if pp <= 1 {
+                    break;
+                }
+                p = pp;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    None
+}
