@@ -171,7 +171,7 @@ impl Drop for Containerd {
             if args
                 .first()
                 .is_some_and(|a| a.ends_with(b"containerd-shim-runc-v2"))
-                && args.iter().any(|a| *a == sock.as_bytes())
+                && args.contains(&sock.as_bytes())
             {
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(pid),
