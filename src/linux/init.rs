@@ -98,9 +98,15 @@ pub fn child_main(
     }
     let mut err = Some(err);
     let Err(f) = init(cfg, filters, go, &mut err, gate, detached);
-    // After the gate there is nobody to tell: the error pipe is already closed.
-    if let Some(e) = err {
-        let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
+    match err {
+        Some(e) => {
+            let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
+        }
+        // After the gate `create` has exited and the error pipe is closed: the reason goes
+        // to the container's stderr, where whoever started it reads its output.
+        None => {
+            let _ = std::io::stderr().write_all(format!("nucleus: {}\n", f.message).as_bytes());
+        }
     }
     // SAFETY: leave without running the parent's destructors (this is a copy of it).
     unsafe { libc::_exit(f.code) }
@@ -212,8 +218,8 @@ pub struct Program<'a> {
 }
 
 /// The last steps, shared by a container's first process and `exec`: capabilities and
-/// identity (applied and read back), no_new_privs, the exec gate, seccomp last, no stray
-/// descriptors, signals unblocked, execve.
+/// identity (applied and read back), no_new_privs, the exec gate, seccomp last, execve.
+/// No stray descriptor reaches the program, and its signal mask is empty.
 pub fn finish(
     p: &Program,
     filters: &[seccompiler::BpfProgram],
@@ -221,6 +227,27 @@ pub fn finish(
     detached: bool,
     err: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
+    // Both happen before any filter is loaded: the profile may deny close_range and
+    // rt_sigprocmask, and the runtime's last steps must not depend on what it allows.
+    // No descriptor of the runtime or of whoever started it reaches the program, except
+    // stdin, stdout and stderr (the CVE-2024-21626 class).
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } != 0
+    {
+        return Err(Failure::new(format!(
+            "close_range: {}",
+            nix::errno::Errno::last()
+        )));
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(fail("sigprocmask"))?;
     if !p.no_new_privs {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while held.
         seccomp::load(filters).map_err(fail("seccomp"))?;
@@ -243,25 +270,6 @@ pub fn finish(
     if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }
-    // No descriptor of the runtime or of whoever started it reaches the program, except
-    // stdin, stdout and stderr (the CVE-2024-21626 class).
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    } != 0
-    {
-        return Err(Failure::new(format!(
-            "close_range: {}",
-            nix::errno::Errno::last()
-        )));
-    }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(fail("sigprocmask"))?;
     let e = process::exec(p.prog, p.args, Some(p.env)).unwrap_err();
     Err(Failure {
         code: e.exit_code(),

@@ -456,7 +456,13 @@ fn mount_one(
         sys(
             "mount",
             &shown,
-            mount(Some(fstype), &fd_path(&d), Some(fstype), flags, data),
+            mount(
+                Some(m.label.as_deref().unwrap_or(fstype)),
+                &fd_path(&d),
+                Some(fstype),
+                flags,
+                data,
+            ),
         )
     };
     match &m.kind {

@@ -48,6 +48,9 @@ pub struct Mount {
     pub noexec: bool,
     /// Filesystem data, e.g. `mode=755,size=64m`.
     pub data: String,
+    /// The source name a pseudo-filesystem is mounted with (mountinfo's "source" column,
+    /// e.g. `shm`); None means the filesystem type's name.
+    pub label: Option<String>,
 }
 
 impl Mount {
@@ -60,6 +63,7 @@ impl Mount {
             nodev: true,
             noexec: false,
             data: String::new(),
+            label: None,
         }
     }
 

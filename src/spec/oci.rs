@@ -142,7 +142,11 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
         nodev: false,
         noexec: false,
         data: String::new(),
+        label: None,
     };
+    if !is_bind {
+        mnt.label = m.source().as_ref().map(|s| s.display().to_string());
+    }
     let mut data = Vec::new();
     for o in &opts {
         match o.as_str() {

@@ -232,6 +232,7 @@ fn volume(spec: &str) -> Result<Mount, SpecError> {
         nodev: true,
         noexec: false,
         data: String::new(),
+        label: None,
     })
 }
 
