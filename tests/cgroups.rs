@@ -12,7 +12,7 @@ fn limits() -> Resources {
         pids: Some(20),
         cpu_quota: Some(50_000),
         cpu_period: 100_000,
-        freezer: false,
+        ..Resources::default()
     }
 }
 

@@ -14,8 +14,14 @@ use std::time::{Duration, Instant};
 /// sys_chroot, mknod, audit_write, setfcap.
 const CONTAINERD_DEFAULT_CAPS: u64 = 0x0000_0000_a804_25fb;
 
+/// The tests share /run/containerd (shim sockets, fifos, runc state): one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Containerd {
     daemon: Child,
+    /// Whether /run/containerd existed before: if not, cleanup removes it.
+    run_dir_existed: bool,
+    _serial: std::sync::MutexGuard<'static, ()>,
     sock: PathBuf,
     ids: Vec<String>,
     tmp: TempDir,
@@ -30,6 +36,8 @@ impl Containerd {
         {
             panic!("containerd is not installed: .ci/run installs it");
         }
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let run_dir_existed = Path::new("/run/containerd").exists();
         let tmp = TempDir::new(tag);
         let sock = tmp.path("c.sock");
         let config = tmp.path("config.toml");
@@ -58,6 +66,8 @@ impl Containerd {
             .unwrap();
         let c = Containerd {
             daemon,
+            run_dir_existed,
+            _serial: serial,
             sock,
             ids: Vec::new(),
             tmp,
@@ -100,6 +110,12 @@ impl Containerd {
 
     /// Runs `ctr --address SOCK ARGS…` with a 60 s limit.
     fn ctr(&self, args: &[&str]) -> Output {
+        self.try_ctr(args)
+            .unwrap_or_else(|| panic!("ctr {args:?} did not finish in 60 s"))
+    }
+
+    /// `ctr`, or None when it did not finish in 60 s (it is killed then).
+    fn try_ctr(&self, args: &[&str]) -> Option<Output> {
         let mut child = Command::new("ctr")
             .arg("--address")
             .arg(&self.sock)
@@ -108,16 +124,17 @@ impl Containerd {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .ok()?;
         let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
+        while child.try_wait().ok()?.is_none() {
             if Instant::now() > deadline {
                 let _ = child.kill();
-                panic!("ctr {args:?} did not finish in 60 s");
+                let _ = child.wait();
+                return None;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        child.wait_with_output().unwrap()
+        child.wait_with_output().ok()
     }
 
     /// `ctr run` with nucleus as the runtime.
@@ -155,14 +172,17 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
+        // Never panic here (a second panic aborts without cleaning): a paused task is
+        // resumed first, since a frozen process cannot die.
         for id in self.ids.clone() {
-            let _ = self.ctr(&["task", "kill", "-s", "KILL", &id]);
-            let _ = self.ctr(&["task", "rm", "-f", &id]);
-            let _ = self.ctr(&["container", "rm", &id]);
+            let _ = self.try_ctr(&["task", "resume", &id]);
+            let _ = self.try_ctr(&["task", "kill", "-s", "KILL", &id]);
+            let _ = self.try_ctr(&["task", "rm", "-f", &id]);
+            let _ = self.try_ctr(&["container", "rm", &id]);
         }
         // Shims this daemon started name its socket on their command line.
         let sock = self.sock.to_string_lossy().into_owned();
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
             };
@@ -183,7 +203,7 @@ impl Drop for Containerd {
         let _ = self.daemon.wait();
         // Anything containerd left mounted under the temp dir goes before the dir does.
         let base = self.tmp.0.to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let mut left: Vec<&str> = mounts
             .lines()
             .filter_map(|l| l.split(' ').nth(1))
@@ -196,6 +216,10 @@ impl Drop for Containerd {
         // The runc shim keeps runtime state under /run/containerd/runc/<namespace>.
         for id in &self.ids {
             let _ = std::fs::remove_dir_all(Path::new("/run/containerd/runc/default").join(id));
+        }
+        // ctr's fifos and the shims' sockets live under /run/containerd too.
+        if !self.run_dir_existed {
+            let _ = std::fs::remove_dir_all("/run/containerd");
         }
     }
 }
@@ -303,9 +327,16 @@ fn ctr_detached_task_exec_pause_resume_kill_and_remove() {
             .unwrap()
             .to_string()
     };
+    // The task sits in the cgroup containerd asked for (cgroupsPath /<namespace>/<id>).
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let want = format!("/default/{id}");
+    let fz = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":freezer:").map(|(_, p)| p.to_string()))
+        .expect("in a freezer cgroup");
+    assert_eq!(fz, want, "{cgroups}");
     let freezer =
-        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer/nucleus-{id}/freezer.state"))
-            .unwrap();
+        std::fs::read_to_string(format!("/sys/fs/cgroup/freezer{want}/freezer.state")).unwrap();
     assert_eq!(freezer.trim(), "FROZEN");
     let o = c.ctr(&["task", "resume", &id]);
     assert!(o.status.success(), "{}", stderr(&o));

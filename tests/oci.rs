@@ -403,8 +403,13 @@ fn duplicates_and_crashed_creates() {
         pid,
         "the first container is untouched"
     );
-    // A created container can be deleted (its waiting process is killed).
-    assert!(b.nucleus(&["delete", "d1"]).status.success());
+    // A created container is not stopped: delete refuses (runtime spec), --force kills
+    // its waiting process and removes it.
+    let o = b.nucleus(&["delete", "d1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(b.state("d1")["status"], "created");
+    assert!(b.nucleus(&["delete", "--force", "d1"]).status.success());
     assert!(!b.root().join("d1").exists());
     // A create that died before writing its state: delete needs --force, then cleans.
     std::fs::create_dir_all(b.root().join("crashed")).unwrap();
@@ -416,4 +421,65 @@ fn duplicates_and_crashed_creates() {
         .status
         .success());
     assert!(!b.root().join("crashed").exists());
+}
+
+/// linux.cgroupsPath: an absolute path is created below each hierarchy's root with the
+/// configured limits, the process is in it, and delete removes it with the parents it made.
+#[test]
+fn cgroups_path_is_honoured_and_removed() {
+    if !privileged("cgroups_path_is_honoured_and_removed") {
+        return;
+    }
+    if nucleus::linux::cgroups::detect(Path::new("/sys/fs/cgroup"))
+        != nucleus::linux::cgroups::Version::V1
+    {
+        println!("SKIPPED (needs the v1 hierarchy): cgroups_path_is_honoured_and_removed");
+        return;
+    }
+    let parent = format!("nucleus-ocitest-{}", std::process::id());
+    let b = Bundle::new("ocicg", &["sleep", "30"]);
+    let path = format!("/{parent}/c1");
+    b.edit(|c| {
+        c["linux"]["cgroupsPath"] = serde_json::json!(path);
+        c["linux"]["resources"] = serde_json::json!({
+            "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 33},
+            "memory": {"limit": 67108864, "reservation": 33554432}
+        });
+    });
+    assert!(b.create("cg1").status.success(), "{}", b.output("cg1"));
+    let pid = b.state("cg1")["pid"].as_i64().unwrap();
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let root = Path::new("/sys/fs/cgroup");
+    let read = |c: &str, f: &str| {
+        std::fs::read_to_string(root.join(c).join(&parent).join("c1").join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let checks = [
+        ("cpu", "cpu.shares", "512"),
+        ("cpu", "cpu.cfs_quota_us", "20000"),
+        ("cpuset", "cpuset.cpus", "0"),
+        ("pids", "pids.max", "33"),
+        ("memory", "memory.limit_in_bytes", "67108864"),
+        ("memory", "memory.soft_limit_in_bytes", "33554432"),
+    ];
+    let values: Vec<String> = checks.iter().map(|(c, f, _)| read(c, f)).collect();
+    assert!(b.nucleus(&["delete", "--force", "cg1"]).status.success());
+    for ((c, f, want), got) in checks.iter().zip(&values) {
+        assert_eq!(got, want, "{c}/{f}");
+    }
+    for c in ["cpu", "cpuset", "pids", "memory", "freezer"] {
+        assert!(
+            membership
+                .lines()
+                .any(|l| l.contains(c) && l.ends_with(&path)),
+            "{c} not at {path}: {membership}"
+        );
+        assert!(
+            !root.join(c).join(&parent).exists(),
+            "{c}/{parent} left behind"
+        );
+    }
 }

@@ -193,11 +193,12 @@ pub enum OciCmd {
     },
 }
 
-fn create_opts(a: &CreateArgs) -> Result<CreateOpts<'_>> {
+fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
     check_preserve(a.preserve_fds)?;
     Ok(CreateOpts {
         bundle: &a.bundle,
         pid_file: a.pid_file.as_deref(),
+        systemd_cgroup: g.systemd_cgroup,
     })
 }
 
@@ -273,7 +274,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             Ok(0)
         }
         OciCmd::Create(a) => {
-            let (_, warnings) = oci::create(&store, &a.id, &create_opts(&a)?, false)?;
+            let (_, warnings) = oci::create(&store, &a.id, &create_opts(g, &a)?, false)?;
             warnings.iter().for_each(|w| g.warn(w));
             Ok(0)
         }

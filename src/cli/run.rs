@@ -124,6 +124,7 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             let o = crate::container::oci::CreateOpts {
                 bundle: &bundle,
                 pid_file: a.pid_file.as_deref(),
+                systemd_cgroup: g.systemd_cgroup,
             };
             return super::oci::run_oci(g, id, &o, a.detach);
         }

@@ -61,6 +61,7 @@ struct CreateGuard<'a> {
     id: &'a str,
     pid: Option<Pid>,
     cgroup_dirs: Vec<PathBuf>,
+    cgroup_made: Vec<PathBuf>,
     armed: bool,
 }
 
@@ -73,14 +74,17 @@ impl Drop for CreateGuard<'_> {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(pid, None);
         }
-        remove_cgroups(&self.cgroup_dirs);
+        remove_cgroups(&self.cgroup_dirs, &self.cgroup_made);
         let _ = self.store.remove(self.id);
     }
 }
 
-fn remove_cgroups(dirs: &[PathBuf]) {
+/// Removes what a container's create made of its cgroup (a state written before
+/// `cgroup_made` existed lists only the leaves, which it made).
+fn remove_cgroups(dirs: &[PathBuf], made: &[PathBuf]) {
     let mut cg = crate::linux::cgroups::Cgroup {
         dirs: dirs.to_vec(),
+        made: if made.is_empty() { dirs } else { made }.to_vec(),
     };
     cg.remove();
 }
@@ -89,6 +93,82 @@ fn remove_cgroups(dirs: &[PathBuf]) {
 pub struct CreateOpts<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
+    /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+}
+
+/// Where a container's cgroup goes: linux.cgroupsPath when set (absolute: below each
+/// hierarchy's root; relative: below the runtime's own cgroup; with --systemd-cgroup,
+/// `slice:prefix:name` laid out as systemd would), else `/nucleus-<id>`.
+pub fn cgroup_place(
+    id: &str,
+    path: Option<&str>,
+    systemd: bool,
+) -> Result<crate::linux::cgroups::Place, Error> {
+    use crate::linux::cgroups::Place;
+    let bad = |why: &str| {
+        Error::Oci(OciError::Invalid {
+            path: "config.json".into(),
+            why: format!("linux.cgroupsPath '{}': {why}", path.unwrap_or_default()),
+        })
+    };
+    let Some(p) = path.filter(|p| !p.is_empty()) else {
+        return Ok(Place::Root(format!("nucleus-{id}")));
+    };
+    let check = |p: &str| {
+        if p.split('/').any(|c| c == ".." || c == ".") {
+            Err(bad("'.' and '..' are not allowed"))
+        } else {
+            Ok(())
+        }
+    };
+    if systemd && !p.starts_with('/') {
+        let parts: Vec<&str> = p.split(':').collect();
+        let [slice, prefix, name] = parts[..] else {
+            return Err(bad("with --systemd-cgroup it must be slice:prefix:name"));
+        };
+        let slice = if slice.is_empty() {
+            "system.slice"
+        } else {
+            slice
+        };
+        let Some(stem) = slice.strip_suffix(".slice") else {
+            return Err(bad("the slice must end in .slice"));
+        };
+        // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice.
+        let mut dirs = Vec::new();
+        let mut acc = String::new();
+        for part in stem.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            if acc != "-" {
+                dirs.push(format!("{acc}.slice"));
+            }
+        }
+        let unit = if name.ends_with(".slice") {
+            name.to_string()
+        } else if prefix.is_empty() {
+            format!("{name}.scope")
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
+        dirs.push(unit);
+        let joined = dirs.join("/");
+        check(&joined)?;
+        return Ok(Place::Root(joined));
+    }
+    check(p)?;
+    let trimmed = p.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(bad("the hierarchy's root cannot be a container's cgroup"));
+    }
+    Ok(if p.starts_with('/') {
+        Place::Root(trimmed.to_string())
+    } else {
+        Place::Own(trimmed.to_string())
+    })
 }
 
 /// Loads and checks a bundle; nothing is created yet.
@@ -118,6 +198,7 @@ pub fn create(
         id,
         pid: None,
         cgroup_dirs: vec![],
+        cgroup_made: vec![],
         armed: true,
     };
     let fifo = store.fifo(id);
@@ -134,11 +215,11 @@ pub fn create(
     let how = Launch {
         gate: Some(&fifo),
         detached: !foreground,
-        cgroup_name: format!("nucleus-{id}"),
+        cgroup: cgroup_place(id, b.config.cgroups_path.as_deref(), o.systemd_cgroup)?,
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     guard.pid = Some(launched.pid);
-    guard.cgroup_dirs = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
+    (guard.cgroup_dirs, guard.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
     let pid = launched.pid.as_raw();
     let st = State {
         oci_version: b.oci_version.clone(),
@@ -159,6 +240,7 @@ pub fn create(
             .map(|u| u.name)
             .unwrap_or_default(),
         cgroup_dirs: guard.cgroup_dirs.clone(),
+        cgroup_made: guard.cgroup_made.clone(),
     };
     store.save(&st)?;
     if let Some(p) = o.pid_file {
@@ -292,7 +374,7 @@ fn wait_gone(pid: i32, start_time: u64, limit: Duration) -> bool {
     true
 }
 
-/// `delete`: removes a stopped (or created) container; `force` kills a running one first.
+/// `delete`: removes a stopped container; `force` kills a created, running or paused one first.
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     let lock = match store.lock(id) {
         // As runc: forcing the delete of a container that is already gone succeeds
@@ -303,11 +385,13 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     let st = store.load(id)?;
     let status = store.status(st.as_ref());
     match (status, force) {
-        (Status::Running | Status::Paused, false) => {
+        // The runtime spec: deleting a container that is not stopped is an error (crun
+        // agrees; runc deletes a created one silently).
+        (Status::Created | Status::Running | Status::Paused, false) => {
             return Err(status_err(
                 id,
                 status,
-                "stop it first, or use delete --force",
+                "stop it first (nucleus kill), or use delete --force",
             ));
         }
         (Status::Creating, false) => {
@@ -332,7 +416,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
                 )));
             }
         }
-        remove_cgroups(&st.cgroup_dirs);
+        remove_cgroups(&st.cgroup_dirs, &st.cgroup_made);
     } else {
         // A crashed create: its cgroups carry the container's name.
         for v in ["memory", "pids", "cpu", "freezer", "unified", ""] {
@@ -340,7 +424,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
                 .join(v)
                 .join(format!("nucleus-{id}"));
             if d.is_dir() {
-                remove_cgroups(&[d]);
+                remove_cgroups(&[d], &[]);
             }
         }
     }
@@ -467,4 +551,40 @@ pub fn run_container(
     let _ =
         nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cgroup_place;
+    use crate::linux::cgroups::Place;
+
+    #[test]
+    fn cgroups_path_forms() {
+        let p = |path: Option<&str>, systemd| cgroup_place("c1", path, systemd);
+        assert_eq!(p(None, false).unwrap(), Place::Root("nucleus-c1".into()));
+        assert_eq!(p(Some(""), true).unwrap(), Place::Root("nucleus-c1".into()));
+        assert_eq!(p(Some("/a/b/"), false).unwrap(), Place::Root("a/b".into()));
+        assert_eq!(p(Some("a/b"), false).unwrap(), Place::Own("a/b".into()));
+        assert_eq!(
+            p(Some("machine.slice:libpod:abc"), true).unwrap(),
+            Place::Root("machine.slice/libpod-abc.scope".into())
+        );
+        assert_eq!(
+            p(Some("user-1000.slice:crio:x"), true).unwrap(),
+            Place::Root("user.slice/user-1000.slice/crio-x.scope".into())
+        );
+        assert_eq!(
+            p(Some(":prefix:n"), true).unwrap(),
+            Place::Root("system.slice/prefix-n.scope".into())
+        );
+        // A systemd-style path with --systemd-cgroup off is an ordinary relative path.
+        assert_eq!(
+            p(Some("machine.slice:libpod:abc"), false).unwrap(),
+            Place::Own("machine.slice:libpod:abc".into())
+        );
+        for bad in ["/a/../b", "/", "x:y", "a.scope:p:n"] {
+            let e = p(Some(bad), true).unwrap_err().to_string();
+            assert!(e.contains("cgroupsPath"), "{bad}: {e}");
+        }
+    }
 }

@@ -110,8 +110,8 @@ pub struct Launch<'a> {
     pub gate: Option<&'a Path>,
     /// The process outlives nucleus (no parent-death signal).
     pub detached: bool,
-    /// Name of the cgroup created when the config has limits.
-    pub cgroup_name: String,
+    /// Where the cgroup goes when the config has limits.
+    pub cgroup: cgroups::Place,
 }
 
 /// A started container process and the cgroup it is in.
@@ -125,10 +125,10 @@ pub struct Launched {
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
     let cgroup = if cfg.resources.any() {
         let mp = Path::new("/sys/fs/cgroup");
-        Some(cgroups::Cgroup::create(
+        Some(cgroups::Cgroup::create_at(
             mp,
             &cgroups::detect(mp),
-            &how.cgroup_name,
+            &how.cgroup,
             &cfg.resources,
         )?)
     } else {
@@ -196,7 +196,7 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
     let how = Launch {
         gate: None,
         detached: false,
-        cgroup_name: format!("nucleus-{}", std::process::id()),
+        cgroup: cgroups::Place::Root(format!("nucleus-{}", std::process::id())),
     };
     let result = launch(cfg, prep, &how).map(|mut l| {
         let code = supervise(l.pid, &set, grace);

@@ -60,8 +60,12 @@ pub struct State {
     /// RFC 3339, UTC.
     pub created: String,
     pub owner: String,
+    /// The cgroup's leaves (one per v1 controller, or the v2 one).
     #[serde(default)]
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The cgroup directories create made (leaves and missing parents): delete removes them.
+    #[serde(default)]
+    pub cgroup_made: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -332,6 +336,7 @@ mod tests {
             created: now_rfc3339(),
             owner: "root".into(),
             cgroup_dirs: vec![],
+            cgroup_made: vec![],
         };
         s.save(&st).unwrap();
         let back = s.load("c1").unwrap().unwrap();

@@ -53,42 +53,73 @@ pub fn detect(mountpoint: &Path) -> Version {
     }
 }
 
-/// A cgroup this process created (one directory per v1 controller, or one v2 directory).
-#[derive(Debug)]
-pub struct Cgroup {
-    pub dirs: Vec<PathBuf>,
+/// Where a cgroup goes in each hierarchy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A path below the hierarchy's root (`a/b`).
+    Root(String),
+    /// A path below the cgroup this process is in (per v1 controller).
+    Own(String),
 }
 
-fn controllers_for(r: &Resources) -> Vec<&'static str> {
-    let mut c = Vec::new();
-    if r.memory.is_some() {
-        c.push("memory");
+/// A cgroup this process created or joined: one leaf per v1 controller, or one v2 leaf.
+/// `made` lists the directories it created (leaves and missing parents, in order): only
+/// those are removed.
+#[derive(Debug, Default)]
+pub struct Cgroup {
+    pub dirs: Vec<PathBuf>,
+    pub made: Vec<PathBuf>,
+}
+
+/// This process's cgroup in the hierarchy of `controller` (None: the v2 one), relative.
+fn own_cgroup(controller: Option<&'static str>) -> Result<PathBuf, Error> {
+    let p = Path::new("/proc/self/cgroup");
+    let text = std::fs::read_to_string(p).map_err(|e| io(p, e))?;
+    for line in text.lines() {
+        let mut f = line.splitn(3, ':');
+        let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let hit = match controller {
+            None => ctrls.is_empty(),
+            Some(c) => ctrls.split(',').any(|x| x == c),
+        };
+        if hit {
+            return Ok(PathBuf::from(path.trim_start_matches('/')));
+        }
     }
-    if r.pids.is_some() {
-        c.push("pids");
-    }
-    if r.cpu_quota.is_some() {
-        c.push("cpu");
-    }
-    if r.freezer {
-        c.push("freezer");
-    }
-    c
+    Err(Error::Missing(controller.unwrap_or("cgroup2")))
+}
+
+fn relative(place: &Place, controller: Option<&'static str>) -> Result<PathBuf, Error> {
+    Ok(match place {
+        Place::Root(p) => PathBuf::from(p.trim_start_matches('/')),
+        Place::Own(p) => own_cgroup(controller)?.join(p),
+    })
 }
 
 impl Cgroup {
-    /// Creates cgroup `name` under `mountpoint` with the limits of `r`. On failure nothing
-    /// created is left behind.
+    /// Creates cgroup `name` (below the hierarchy's root) under `mountpoint` with the
+    /// limits of `r`. On failure nothing created is left behind.
     pub fn create(
         mountpoint: &Path,
         version: &Version,
         name: &str,
         r: &Resources,
     ) -> Result<Cgroup, Error> {
-        let mut cg = Cgroup { dirs: Vec::new() };
+        Cgroup::create_at(mountpoint, version, &Place::Root(name.to_string()), r)
+    }
+
+    /// Creates (or joins) the cgroup at `place`, creating missing parents, with the limits
+    /// of `r`. On failure nothing created is left behind.
+    pub fn create_at(
+        mountpoint: &Path,
+        version: &Version,
+        place: &Place,
+        r: &Resources,
+    ) -> Result<Cgroup, Error> {
+        let mut cg = Cgroup::default();
         let res = match version {
-            Version::V1 => cg.create_v1(mountpoint, name, r),
-            Version::V2 => cg.create_v2(mountpoint, name, r),
+            Version::V1 => cg.create_v1(mountpoint, place, r),
+            Version::V2 => cg.create_v2(mountpoint, place, r),
         };
         if let Err(e) = res {
             cg.remove();
@@ -97,28 +128,73 @@ impl Cgroup {
         Ok(cg)
     }
 
-    fn mkdir(&mut self, dir: PathBuf) -> Result<(), Error> {
-        std::fs::create_dir(&dir).map_err(|e| io(&dir, e))?;
-        self.dirs.push(dir);
-        Ok(())
+    /// Makes `base/rel` and any missing parent; `each` runs on every directory on the way
+    /// below `base` (existing or new), parents first, with whether it was just made.
+    fn mkdirs(
+        &mut self,
+        base: &Path,
+        rel: &Path,
+        mut each: impl FnMut(&Path, bool) -> Result<(), Error>,
+    ) -> Result<PathBuf, Error> {
+        let mut dir = base.to_path_buf();
+        for c in rel.components() {
+            dir.push(c);
+            let made = match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    self.made.push(dir.clone());
+                    true
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(io(&dir, e)),
+            };
+            each(&dir, made)?;
+        }
+        if dir == base {
+            return Err(Error::Io {
+                path: dir,
+                why: "is the hierarchy's root, not a cgroup of its own".into(),
+            });
+        }
+        self.dirs.push(dir.clone());
+        Ok(dir)
     }
 
-    fn create_v1(&mut self, mp: &Path, name: &str, r: &Resources) -> Result<(), Error> {
-        for ctrl in controllers_for(r) {
+    fn create_v1(&mut self, mp: &Path, place: &Place, r: &Resources) -> Result<(), Error> {
+        for ctrl in r.controllers() {
             let base = mp.join(ctrl);
             if !base.join("cgroup.procs").exists() {
                 return Err(Error::Missing(ctrl));
             }
-            let dir = base.join(name);
-            self.mkdir(dir.clone())?;
+            let rel = relative(place, Some(ctrl))?;
+            let dir = self.mkdirs(&base, &rel, |d, made| {
+                // A new cpuset is empty and takes no task: start from the parent's sets.
+                if ctrl == "cpuset" && made {
+                    for f in ["cpuset.cpus", "cpuset.mems"] {
+                        let parent = d.parent().unwrap_or(d).join(f);
+                        let v = std::fs::read_to_string(&parent).map_err(|e| io(&parent, e))?;
+                        write(&d.join(f), v.trim())?;
+                    }
+                }
+                Ok(())
+            })?;
             match ctrl {
                 "memory" => {
-                    let m = r.memory.unwrap_or_default().to_string();
-                    write(&dir.join("memory.limit_in_bytes"), &m)?;
-                    // Memory+swap at the same limit: the process cannot escape into swap.
+                    if let Some(m) = r.memory {
+                        write(&dir.join("memory.limit_in_bytes"), &m.to_string())?;
+                    }
+                    if let Some(v) = r.memory_reservation {
+                        write(&dir.join("memory.soft_limit_in_bytes"), &v.to_string())?;
+                    }
+                    if let Some(v) = r.memory_swappiness {
+                        write(&dir.join("memory.swappiness"), &v.to_string())?;
+                    }
+                    // Memory+swap: as configured, else at the memory limit, so that the
+                    // process cannot escape into swap.
                     let sw = dir.join("memory.memsw.limit_in_bytes");
-                    if sw.exists() {
-                        write(&sw, &m)?;
+                    match (r.memory_swap, r.memory) {
+                        (Some(v), _) => write(&sw, &v.to_string())?,
+                        (None, Some(m)) if sw.exists() => write(&sw, &m.to_string())?,
+                        _ => {}
                     }
                 }
                 "freezer" => {}
@@ -126,21 +202,32 @@ impl Cgroup {
                     &dir.join("pids.max"),
                     &r.pids.unwrap_or_default().to_string(),
                 )?,
+                "cpuset" => {
+                    if let Some(c) = &r.cpuset_cpus {
+                        write(&dir.join("cpuset.cpus"), c)?;
+                    }
+                    if let Some(m) = &r.cpuset_mems {
+                        write(&dir.join("cpuset.mems"), m)?;
+                    }
+                }
                 _ => {
-                    write(&dir.join("cpu.cfs_period_us"), &r.cpu_period.to_string())?;
-                    write(
-                        &dir.join("cpu.cfs_quota_us"),
-                        &r.cpu_quota.unwrap_or_default().to_string(),
-                    )?;
+                    if let Some(sh) = r.cpu_shares {
+                        write(&dir.join("cpu.shares"), &sh.to_string())?;
+                    }
+                    if let Some(q) = r.cpu_quota {
+                        write(&dir.join("cpu.cfs_period_us"), &r.cpu_period.to_string())?;
+                        write(&dir.join("cpu.cfs_quota_us"), &q.to_string())?;
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    fn create_v2(&mut self, mp: &Path, name: &str, r: &Resources) -> Result<(), Error> {
+    fn create_v2(&mut self, mp: &Path, place: &Place, r: &Resources) -> Result<(), Error> {
         // v2 freezes any cgroup through cgroup.freeze: no controller to enable.
-        let wanted: Vec<&str> = controllers_for(r)
+        let wanted: Vec<&str> = r
+            .controllers()
             .into_iter()
             .filter(|c| *c != "freezer")
             .collect();
@@ -151,32 +238,59 @@ impl Cgroup {
                 return Err(Error::Missing(c));
             }
         }
-        if !wanted.is_empty() {
-            let enable: Vec<String> = wanted.iter().map(|c| format!("+{c}")).collect();
-            write(&mp.join("cgroup.subtree_control"), &enable.join(" "))?;
-        }
-        let dir = mp.join(name);
-        self.mkdir(dir.clone())?;
+        let enable: Vec<String> = wanted.iter().map(|c| format!("+{c}")).collect();
+        let enable = enable.join(" ");
+        // Each level above the leaf delegates the controllers to the next.
+        let mut above = mp.to_path_buf();
+        let rel = relative(place, None)?;
+        let dir = self.mkdirs(mp, &rel, |d, _| {
+            if !enable.is_empty() {
+                write(&above.join("cgroup.subtree_control"), &enable)?;
+            }
+            above = d.to_path_buf();
+            Ok(())
+        })?;
         if let Some(m) = r.memory {
             write(&dir.join("memory.max"), &m.to_string())?;
-            let sw = dir.join("memory.swap.max");
-            if sw.exists() {
-                write(&sw, "0")?;
-            }
+        }
+        if let Some(v) = r.memory_reservation {
+            write(&dir.join("memory.low"), &v.to_string())?;
+        }
+        let sw = dir.join("memory.swap.max");
+        match (r.memory_swap, r.memory) {
+            // v2 counts swap alone: OCI's memory+swap minus memory.
+            (Some(-1), _) => write(&sw, "max")?,
+            (Some(v), Some(m)) => write(&sw, &(v.max(m as i64) - m as i64).to_string())?,
+            (None, Some(_)) if sw.exists() => write(&sw, "0")?,
+            _ => {}
         }
         if let Some(p) = r.pids {
             write(&dir.join("pids.max"), &p.to_string())?;
         }
+        if let Some(sh) = r.cpu_shares {
+            // The usual mapping of shares 2..262144 onto weight 1..10000.
+            let weight = 1 + (sh.clamp(2, 262_144) - 2) * 9999 / 262_142;
+            write(&dir.join("cpu.weight"), &weight.to_string())?;
+        }
         if let Some(q) = r.cpu_quota {
             write(&dir.join("cpu.max"), &format!("{q} {}", r.cpu_period))?;
+        }
+        if let Some(c) = &r.cpuset_cpus {
+            write(&dir.join("cpuset.cpus"), c)?;
+        }
+        if let Some(m) = &r.cpuset_mems {
+            write(&dir.join("cpuset.mems"), m)?;
         }
         Ok(())
     }
 
-    /// Keeps the cgroup past this value (a created container owns it): returns its
-    /// directories, which are then no longer removed on drop.
-    pub fn keep(mut self) -> Vec<PathBuf> {
-        std::mem::take(&mut self.dirs)
+    /// Keeps the cgroup past this value (a created container owns it): returns its leaves
+    /// and the directories it made, which are then no longer removed on drop.
+    pub fn keep(mut self) -> (Vec<PathBuf>, Vec<PathBuf>) {
+        (
+            std::mem::take(&mut self.dirs),
+            std::mem::take(&mut self.made),
+        )
     }
 
     /// Moves process `pid` into the cgroup.
@@ -187,22 +301,30 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Removes the cgroup directories. The kernel refuses while a process is still inside
-    /// (it may be exiting): retry for up to a second.
+    /// Removes the directories this cgroup made, deepest first. The kernel refuses a leaf
+    /// while a process is still inside (it may be exiting): retry for up to a second. A
+    /// parent may hold other cgroups: one try.
     pub fn remove(&mut self) {
-        for d in self.dirs.drain(..).rev() {
-            for _ in 0..200 {
+        let leaves = std::mem::take(&mut self.dirs);
+        for d in self.made.drain(..).rev() {
+            let tries = if leaves.contains(&d) { 200 } else { 1 };
+            for _ in 0..tries {
                 match std::fs::remove_dir(&d) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
                         std::thread::sleep(std::time::Duration::from_millis(5))
                     }
-                    // A directory made in a test tree holds plain files: remove them too.
-                    Err(_) => {
-                        let _ = std::fs::remove_dir_all(&d);
+                    // A directory made in a test tree (not cgroupfs) holds plain files.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                        let plain = std::fs::read_dir(&d)
+                            .is_ok_and(|mut r| r.all(|e| e.is_ok_and(|e| e.path().is_file())));
+                        if plain {
+                            let _ = std::fs::remove_dir_all(&d);
+                        }
                         break;
                     }
+                    Err(_) => break,
                 }
             }
         }

@@ -111,11 +111,46 @@ pub struct Resources {
     pub cpu_period: u64,
     /// A freezer (v1 controller, or v2's cgroup.freeze) for pause/resume.
     pub freezer: bool,
+    /// Relative CPU weight as v1 shares (v2's cpu.weight is derived from it).
+    pub cpu_shares: Option<u64>,
+    /// cpuset lists such as `0-1` or `0`.
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Soft memory limit (v1 soft_limit_in_bytes, v2 memory.low).
+    pub memory_reservation: Option<u64>,
+    /// Memory plus swap in bytes (-1: unlimited), as OCI's memory.swap.
+    pub memory_swap: Option<i64>,
+    pub memory_swappiness: Option<u64>,
 }
 
 impl Resources {
     pub fn any(&self) -> bool {
-        self.memory.is_some() || self.pids.is_some() || self.cpu_quota.is_some() || self.freezer
+        !self.controllers().is_empty()
+    }
+
+    /// The controllers these resources need (v1 names).
+    pub fn controllers(&self) -> Vec<&'static str> {
+        let mut c = Vec::new();
+        if self.memory.is_some()
+            || self.memory_reservation.is_some()
+            || self.memory_swap.is_some()
+            || self.memory_swappiness.is_some()
+        {
+            c.push("memory");
+        }
+        if self.pids.is_some() {
+            c.push("pids");
+        }
+        if self.cpu_quota.is_some() || self.cpu_shares.is_some() {
+            c.push("cpu");
+        }
+        if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
+            c.push("cpuset");
+        }
+        if self.freezer {
+            c.push("freezer");
+        }
+        c
     }
 }
 
@@ -146,6 +181,8 @@ pub struct Config {
     pub rlimits: Vec<Rlimit>,
     pub seccomp: Seccomp,
     pub resources: Resources,
+    /// OCI linux.cgroupsPath, as written (None: the runtime's default place).
+    pub cgroups_path: Option<String>,
     /// A tiny PID 1 that reaps zombies and forwards signals.
     pub init: bool,
     /// uid_map and gid_map text for a new user namespace.

@@ -329,9 +329,50 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             .map(|p| p.limit())
             .filter(|l| *l > 0)
             .map(|l| l as u64);
+        if let Some(m) = r.memory() {
+            resources.memory_reservation = m.reservation().filter(|v| *v > 0).map(|v| v as u64);
+            resources.memory_swap = m.swap().filter(|v| *v != 0);
+            resources.memory_swappiness = m.swappiness();
+            if m.kernel().is_some() || m.kernel_tcp().is_some() {
+                return Err(OciError::Unsupported(
+                    "linux.resources.memory.kernel/kernelTCP (removed from Linux)".into(),
+                ));
+            }
+            if m.disable_oom_killer() == Some(true) {
+                return Err(OciError::Unsupported(
+                    "linux.resources.memory.disableOOMKiller".into(),
+                ));
+            }
+        }
         if let Some(cpu) = r.cpu() {
             resources.cpu_quota = cpu.quota().filter(|q| *q > 0).map(|q| q as u64);
             resources.cpu_period = cpu.period().unwrap_or(100_000);
+            resources.cpu_shares = cpu.shares().filter(|s| *s > 0);
+            resources.cpuset_cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
+            resources.cpuset_mems = cpu.mems().clone().filter(|m| !m.is_empty());
+            if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
+                return Err(OciError::Unsupported(
+                    "linux.resources.cpu.realtimeRuntime/realtimePeriod".into(),
+                ));
+            }
+        }
+        let unsupported = [
+            ("blockIO", r.block_io().is_some()),
+            (
+                "hugepageLimits",
+                r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+            ),
+            ("network", r.network().is_some()),
+            ("rdma", r.rdma().as_ref().is_some_and(|h| !h.is_empty())),
+            (
+                "unified",
+                r.unified().as_ref().is_some_and(|h| !h.is_empty()),
+            ),
+        ];
+        for (what, set) in unsupported {
+            if set {
+                return Err(OciError::Unsupported(format!("linux.resources.{what}")));
+            }
         }
     }
     let seccomp = match linux.seccomp() {
@@ -419,6 +460,10 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             rlimits,
             seccomp,
             resources,
+            cgroups_path: linux
+                .cgroups_path()
+                .as_ref()
+                .map(|p| p.display().to_string()),
             init: false,
             id_maps,
             join,

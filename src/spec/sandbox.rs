@@ -360,7 +360,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             })
             .transpose()?,
         cpu_period: 100_000,
-        freezer: false,
+        ..Resources::default()
     };
 
     let seccomp = match (o.seccomp.as_deref(), &o.seccomp_profile) {
@@ -422,6 +422,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             .collect::<Result<_, _>>()?,
         seccomp,
         resources,
+        cgroups_path: None,
         init: o.init,
         id_maps,
         join: vec![],
