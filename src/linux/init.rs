@@ -10,6 +10,7 @@ use crate::spec::config::Config;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use nix::unistd::{Gid, Uid};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -131,6 +132,24 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     drop(go);
+    if cfg.namespaces.user {
+        // Become the new namespace's root (its maps are written now): files created while
+        // setting up the root filesystem then belong to a mapped id. Without a mapping for
+        // 0 the process keeps its ids (EINVAL).
+        for r in [
+            nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)),
+            nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)),
+        ] {
+            match r {
+                Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+                Err(e) => {
+                    return Err(Failure::new(format!(
+                        "becoming root in the user namespace: {e}"
+                    )))
+                }
+            }
+        }
+    }
     for (flag, path) in &cfg.join {
         namespaces::join(*flag, path).map_err(fail("namespace"))?;
     }

@@ -411,6 +411,10 @@ pub fn sysctls(cfg: &Config) -> Result<(), Error> {
 /// The last filesystem steps, after sysctls: masked paths, read-only paths, read-only root.
 pub fn finish(cfg: &Config) -> Result<(), Error> {
     let slash = Path::new("/");
+    // After pivot_root: paths resolve inside the container's root, whatever its symlinks.
+    for d in &cfg.devices {
+        make_device(d)?;
+    }
     for p in &cfg.masked_paths {
         mask(p)?;
     }
@@ -437,6 +441,57 @@ pub fn finish(cfg: &Config) -> Result<(), Error> {
         remount_bind(slash, MsFlags::MS_RDONLY)?;
     }
     Ok(())
+}
+
+/// mknod of one linux.devices entry, then its mode and owner. A node already there with
+/// the same type and numbers is kept (the default devices are bound from the host).
+fn make_device(d: &crate::spec::config::Device) -> Result<(), Error> {
+    use nix::sys::stat::{Mode, SFlag};
+    let kind = match d.kind {
+        'b' => SFlag::S_IFBLK,
+        'p' => SFlag::S_IFIFO,
+        _ => SFlag::S_IFCHR,
+    };
+    let rdev = nix::sys::stat::makedev(d.major, d.minor);
+    if let Ok(st) = nix::sys::stat::lstat(&d.path) {
+        if st.st_mode & libc::S_IFMT == kind.bits() && (d.kind == 'p' || st.st_rdev == rdev) {
+            return Ok(());
+        }
+        return Err(Error::Other(format!(
+            "linux.devices {}: a different file is already there",
+            d.path.display()
+        )));
+    }
+    if let Some(parent) = d.path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::Other(format!("linux.devices {}: {e}", d.path.display())))?;
+    }
+    sys(
+        "mknod",
+        &d.path,
+        nix::sys::stat::mknod(&d.path, kind, Mode::from_bits_truncate(d.mode), rdev),
+    )?;
+    sys(
+        "chmod",
+        &d.path,
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            &d.path,
+            Mode::from_bits_truncate(d.mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        ),
+    )?;
+    sys(
+        "chown",
+        &d.path,
+        nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &d.path,
+            Some(nix::unistd::Uid::from_raw(d.uid)),
+            Some(nix::unistd::Gid::from_raw(d.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ),
+    )
 }
 
 fn mount_one(

@@ -102,6 +102,21 @@ pub struct Namespaces {
     pub user: bool,
 }
 
+/// A device node made with mknod inside the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Absolute path inside the container.
+    pub path: PathBuf,
+    /// `c` (or `u`), `b` or `p`.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    /// Permission bits (default 0666).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
     pub memory: Option<u64>,
@@ -193,6 +208,8 @@ pub struct Config {
     /// Namespaced sysctls, written in the container.
     pub sysctl: Vec<(String, String)>,
     pub oom_score_adj: Option<i32>,
+    /// Device nodes to create in the container (OCI linux.devices).
+    pub devices: Vec<Device>,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -403,10 +403,34 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             )));
         }
     }
-    if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(OciError::Unsupported(
-            "linux.devices (extra devices)".into(),
-        ));
+    let mut devices = Vec::new();
+    for d in linux.devices().clone().unwrap_or_default() {
+        use oci_spec::runtime::LinuxDeviceType as T;
+        let shown = d.path().display().to_string();
+        let path = super::sandbox::clean_abs(&shown).map_err(|_| {
+            invalid(format!(
+                "linux.devices path '{shown}' must be absolute, without '..'"
+            ))
+        })?;
+        let kind = match d.typ() {
+            T::C | T::U => 'c',
+            T::B => 'b',
+            T::P => 'p',
+            T::A => {
+                return Err(invalid(format!(
+                    "linux.devices {shown}: type 'a' is not a device"
+                )))
+            }
+        };
+        devices.push(Device {
+            path,
+            kind,
+            major: d.major() as u64,
+            minor: d.minor() as u64,
+            mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
     }
     if let Some(p) = process.apparmor_profile() {
         warnings.push(format!(
@@ -469,6 +493,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             join,
             sysctl,
             oom_score_adj: process.oom_score_adj(),
+            devices,
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,

@@ -428,6 +428,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         join: vec![],
         sysctl: vec![],
         oom_score_adj: None,
+        devices: Vec::new(),
     })
 }
 
