@@ -522,3 +522,133 @@ fn linux_devices_are_created() {
     assert!(stderr(&o).contains("linux.devices"), "{}", stderr(&o));
     assert!(!b.root().join("dev2").exists());
 }
+
+/// Hooks: each kind runs at its point, in the runtime's or the container's namespaces, with
+/// the state document on stdin; a failing or hanging create-time hook fails create and
+/// leaves nothing; a failing poststart hook is a warning.
+#[test]
+fn hooks_run_in_order_with_the_state_on_stdin() {
+    if !privileged("hooks_run_in_order_with_the_state_on_stdin") {
+        return;
+    }
+    let b = Bundle::new("ocihook", &["true"]);
+    let log = b.tmp.path("hooks.log");
+    let hook = |name: &str, log: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {name} $(cat) >> {log}")]
+        })
+    };
+    let l = log.to_str().unwrap();
+    b.edit(|c| {
+        c["root"]["readonly"] = serde_json::json!(false);
+        c["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart", l)],
+            "createRuntime": [hook("createRuntime", l)],
+            // Before pivot_root, in the container's mount namespace: the host is visible.
+            "createContainer": [hook("createContainer", l)],
+            // Inside the container: its own sh, writing into its root.
+            "startContainer": [hook("startContainer", "/started")],
+            "poststart": [hook("poststart", l)],
+            "poststop": [hook("poststop", l)]
+        });
+    });
+    assert!(b.create("h1").status.success(), "{}", b.output("h1"));
+    let pid = b.state("h1")["pid"].as_i64().unwrap();
+    let lines = |p: &Path| -> Vec<(String, Value)> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let (name, json) = l.split_once(' ').unwrap();
+                (name.to_string(), serde_json::from_str(json).unwrap())
+            })
+            .collect()
+    };
+    let names = |v: &[(String, Value)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    let got = lines(&log);
+    assert_eq!(
+        names(&got),
+        ["prestart", "createRuntime", "createContainer"]
+    );
+    for (name, st) in &got {
+        assert_eq!(st["id"], "h1", "{name}");
+        assert_eq!(st["pid"].as_i64(), Some(pid), "{name}");
+        assert_eq!(
+            st["bundle"].as_str(),
+            Some(b.bundle().to_str().unwrap()),
+            "{name}"
+        );
+    }
+    assert_eq!(got[0].1["status"], "created");
+    assert_eq!(got[1].1["status"], "creating");
+    assert!(
+        !b.bundle().join("rootfs/started").exists(),
+        "startContainer ran early"
+    );
+    let o = b.nucleus(&["start", "h1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = lines(&b.bundle().join("rootfs/started"));
+    assert_eq!(names(&started), ["startContainer"]);
+    assert_eq!(started[0].1["pid"].as_i64(), Some(pid));
+    b.wait_status("h1", "stopped");
+    assert!(b.nucleus(&["delete", "h1"]).status.success());
+    let got = lines(&log);
+    assert_eq!(
+        names(&got),
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "poststart",
+            "poststop"
+        ]
+    );
+    assert_eq!(got[3].1["status"], "running");
+    assert_eq!(got[4].1["status"], "stopped");
+
+    // A failing createRuntime hook: create fails naming it, and nothing is left.
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]
+        })
+    });
+    let o = b.create("h2");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        b.output("h2")
+            .contains("createRuntime hook #0 (/bin/sh): failed"),
+        "{}",
+        b.output("h2")
+    );
+    assert!(!b.root().join("h2").exists());
+    assert!(!Path::new("/sys/fs/cgroup/freezer/nucleus-h2").exists());
+    // A hanging one is killed at its timeout.
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]
+        })
+    });
+    let t = std::time::Instant::now();
+    let o = b.create("h3");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        b.output("h3").contains("timed out after 1 s"),
+        "{}",
+        b.output("h3")
+    );
+    assert!(!b.root().join("h3").exists());
+    // A failing poststart hook is a warning; the container runs.
+    b.edit(|c| {
+        c["hooks"] = serde_json::json!({
+            "poststart": [{"path": "/bin/false"}]
+        })
+    });
+    assert!(b.create("h4").status.success(), "{}", b.output("h4"));
+    let o = b.nucleus(&["start", "h4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("poststart hook #0"), "{}", stderr(&o));
+    b.wait_status("h4", "stopped");
+    assert!(b.nucleus(&["delete", "h4"]).status.success());
+}

@@ -2,7 +2,7 @@
 
 use super::print_json;
 use crate::container::oci::{self, CreateOpts};
-use crate::container::state::{OciState, Status, Store};
+use crate::container::state::{Status, Store};
 use crate::{Error, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -233,18 +233,7 @@ pub fn run_oci(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Result<i32
 }
 
 fn print_state(st: &crate::container::state::State, status: Status) {
-    let pid = if status == Status::Stopped { 0 } else { st.pid };
-    print_json(&OciState {
-        oci_version: &st.oci_version,
-        id: &st.id,
-        status,
-        pid,
-        bundle: &st.bundle,
-        rootfs: &st.rootfs,
-        created: &st.created,
-        owner: &st.owner,
-        annotations: &st.annotations,
-    });
+    print_json(&st.oci(status));
 }
 
 /// Runs one OCI verb; errors are also written to --log.
@@ -279,7 +268,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             Ok(0)
         }
         OciCmd::Start { id } => {
-            oci::start(&store, &id)?;
+            oci::start(&store, &id)?.iter().for_each(|w| g.warn(w));
             Ok(0)
         }
         OciCmd::State { id } => {
@@ -337,7 +326,9 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             Ok(0)
         }
         OciCmd::Delete { force, id } => {
-            oci::delete(&store, &id, force)?;
+            oci::delete(&store, &id, force)?
+                .iter()
+                .for_each(|w| g.warn(w));
             Ok(0)
         }
         OciCmd::Ps { format, id, .. } => {

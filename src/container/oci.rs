@@ -4,6 +4,7 @@
 
 use super::run::{self, Launch, Prepared};
 use super::state::{self, live_start_time, now_rfc3339, State, Status, Store};
+use crate::linux::hooks;
 use crate::spec::oci::{self, OciError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -212,21 +213,11 @@ pub fn create(
         nix::sys::stat::FchmodatFlags::FollowSymlink,
     )
     .map_err(|e| Error::Other(format!("chmod {}: {e}", fifo.display())))?;
-    let how = Launch {
-        gate: Some(&fifo),
-        detached: !foreground,
-        cgroup: cgroup_place(id, b.config.cgroups_path.as_deref(), o.systemd_cgroup)?,
-    };
-    let launched = run::launch(&b.config, &prep, &how)?;
-    guard.pid = Some(launched.pid);
-    (guard.cgroup_dirs, guard.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
-    let pid = launched.pid.as_raw();
-    let st = State {
+    let mut st = State {
         oci_version: b.oci_version.clone(),
         id: id.to_string(),
-        pid,
-        start_time: live_start_time(pid)
-            .ok_or_else(|| Error::Other("the container process died during create".into()))?,
+        pid: 0,
+        start_time: 0,
         bundle: bundle.clone(),
         rootfs: match &b.config.root {
             crate::spec::config::RootFs::Dir(d) => d.clone(),
@@ -239,9 +230,40 @@ pub fn create(
             .flatten()
             .map(|u| u.name)
             .unwrap_or_default(),
-        cgroup_dirs: guard.cgroup_dirs.clone(),
-        cgroup_made: guard.cgroup_made.clone(),
+        cgroup_dirs: vec![],
+        cgroup_made: vec![],
+        poststart: b.config.hooks.poststart.clone(),
+        poststop: b.config.hooks.poststop.clone(),
     };
+    // prestart and createRuntime run here, in the runtime's namespaces, while the process
+    // waits; it gets the state document for its createContainer/startContainer hooks.
+    let config_hooks = &b.config.hooks;
+    let on_spawn = |pid: Pid| -> Result<Vec<u8>, run::Error> {
+        let mut s = st.clone();
+        s.pid = pid.as_raw();
+        // prestart predates the creating status: it was defined to see "created".
+        let created = s.hook_input(Status::Created);
+        hooks::run_all("prestart", &config_hooks.prestart, &created).map_err(run::Error::Setup)?;
+        let creating = s.hook_input(Status::Creating);
+        hooks::run_all("createRuntime", &config_hooks.create_runtime, &creating)
+            .map_err(run::Error::Setup)?;
+        Ok(s.hook_input(Status::Created))
+    };
+    let how = Launch {
+        gate: Some(&fifo),
+        detached: !foreground,
+        cgroup: cgroup_place(id, b.config.cgroups_path.as_deref(), o.systemd_cgroup)?,
+        on_spawn: Some(&on_spawn),
+    };
+    let launched = run::launch(&b.config, &prep, &how)?;
+    guard.pid = Some(launched.pid);
+    (guard.cgroup_dirs, guard.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
+    let pid = launched.pid.as_raw();
+    st.pid = pid;
+    st.start_time = live_start_time(pid)
+        .ok_or_else(|| Error::Other("the container process died during create".into()))?;
+    st.cgroup_dirs = guard.cgroup_dirs.clone();
+    st.cgroup_made = guard.cgroup_made.clone();
     store.save(&st)?;
     if let Some(p) = o.pid_file {
         std::fs::write(p, pid.to_string())
@@ -253,8 +275,9 @@ pub fn create(
     Ok((st, warnings))
 }
 
-/// `start`: lets a created container's process continue to execve.
-pub fn start(store: &Store, id: &str) -> Result<(), Error> {
+/// `start`: lets a created container's process continue to execve, then runs the
+/// poststart hooks; returns their failures as warnings.
+pub fn start(store: &Store, id: &str) -> Result<Vec<String>, Error> {
     let _lock = store.lock(id)?;
     let st = store.load(id)?;
     let status = store.status(st.as_ref());
@@ -296,7 +319,11 @@ pub fn start(store: &Store, id: &str) -> Result<(), Error> {
     }
     std::fs::remove_file(&fifo)
         .map_err(|e| Error::Other(format!("remove {}: {e}", fifo.display())))?;
-    Ok(())
+    Ok(hooks::run_all_warn(
+        "poststart",
+        &st.poststart,
+        &st.hook_input(Status::Running),
+    ))
 }
 
 /// The stored state with its live status.
@@ -374,12 +401,13 @@ fn wait_gone(pid: i32, start_time: u64, limit: Duration) -> bool {
     true
 }
 
-/// `delete`: removes a stopped container; `force` kills a created, running or paused one first.
-pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
+/// `delete`: removes a stopped container; `force` kills a created, running or paused one
+/// first. Then the poststop hooks run; their failures come back as warnings.
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>, Error> {
     let lock = match store.lock(id) {
         // As runc: forcing the delete of a container that is already gone succeeds
         // (shims clean up twice).
-        Err(state::Error::NotFound(_)) if force => return Ok(()),
+        Err(state::Error::NotFound(_)) if force => return Ok(vec![]),
         r => r?,
     };
     let st = store.load(id)?;
@@ -430,7 +458,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), Error> {
     }
     drop(lock);
     store.remove(id)?;
-    Ok(())
+    Ok(st
+        .map(|st| hooks::run_all_warn("poststop", &st.poststop, &st.hook_input(Status::Stopped)))
+        .unwrap_or_default())
 }
 
 /// `exec`: starts `spec` in a running container. Detached: returns its pid at once.
@@ -526,8 +556,8 @@ pub fn run_container(
     grace: Duration,
 ) -> Result<(i32, Vec<String>), Error> {
     if detach {
-        let (_, w) = create(store, id, o, false)?;
-        start(store, id)?;
+        let (_, mut w) = create(store, id, o, false)?;
+        w.extend(start(store, id)?);
         return Ok((0, w));
     }
     let set = crate::linux::init::supervised_set();
@@ -539,13 +569,16 @@ pub fn run_container(
     )
     .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
     let result = (|| {
-        let (st, w) = create(store, id, o, true)?;
-        if let Err(e) = start(store, id) {
-            let _ = delete(store, id, true);
-            return Err(e);
+        let (st, mut w) = create(store, id, o, true)?;
+        match start(store, id) {
+            Ok(more) => w.extend(more),
+            Err(e) => {
+                let _ = delete(store, id, true);
+                return Err(e);
+            }
         }
         let code = run::supervise(Pid::from_raw(st.pid), &set, grace);
-        delete(store, id, true)?;
+        w.extend(delete(store, id, true)?);
         Ok((code, w))
     })();
     let _ =

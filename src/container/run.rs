@@ -112,6 +112,10 @@ pub struct Launch<'a> {
     pub detached: bool,
     /// Where the cgroup goes when the config has limits.
     pub cgroup: cgroups::Place,
+    /// Runs in the runtime once the process exists (id maps written, cgroup joined) and
+    /// before it builds its root: the OCI createRuntime hooks. What it returns is handed
+    /// to the process (the state document its createContainer/startContainer hooks read).
+    pub on_spawn: Option<&'a dyn Fn(Pid) -> Result<Vec<u8>, Error>>,
 }
 
 /// A started container process and the cgroup it is in.
@@ -167,8 +171,12 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if let Some(cg) = &cgroup {
         cg.add(pid.as_raw())?;
     }
+    let mut go = b"1".to_vec();
+    if let Some(f) = how.on_spawn {
+        go.extend(f(pid)?);
+    }
     std::fs::File::from(go_w)
-        .write_all(b"1")
+        .write_all(&go)
         .map_err(|e| Error::Setup(format!("starting the container: {e}")))?;
     let mut msg = String::new();
     std::fs::File::from(err_r)
@@ -197,6 +205,7 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
         gate: None,
         detached: false,
         cgroup: cgroups::Place::Root(format!("nucleus-{}", std::process::id())),
+        on_spawn: None,
     };
     let result = launch(cfg, prep, &how).map(|mut l| {
         let code = supervise(l.pid, &set, grace);

@@ -66,6 +66,37 @@ pub struct State {
     /// The cgroup directories create made (leaves and missing parents): delete removes them.
     #[serde(default)]
     pub cgroup_made: Vec<PathBuf>,
+    /// Hooks that run after create has finished (start and delete run them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststart: Vec<crate::spec::config::Hook>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub poststop: Vec<crate::spec::config::Hook>,
+}
+
+impl State {
+    /// The OCI state document with `status` (what `state` prints and hooks read).
+    pub fn oci(&self, status: Status) -> OciState<'_> {
+        OciState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            status,
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                self.pid
+            },
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            owner: &self.owner,
+            annotations: &self.annotations,
+        }
+    }
+
+    /// The state document as hooks get it on stdin.
+    pub fn hook_input(&self, status: Status) -> Vec<u8> {
+        serde_json::to_vec(&self.oci(status)).unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -337,6 +368,8 @@ mod tests {
             owner: "root".into(),
             cgroup_dirs: vec![],
             cgroup_made: vec![],
+            poststart: vec![],
+            poststop: vec![],
         };
         s.save(&st).unwrap();
         let back = s.load("c1").unwrap().unwrap();

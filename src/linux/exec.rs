@@ -170,6 +170,8 @@ fn start(
         caps: &spec.caps,
         user: &spec.user,
         no_new_privs: spec.no_new_privs,
+        start_hooks: &[],
+        hook_state: &[],
     };
     init::finish(&p, filters, None, true, err)
 }

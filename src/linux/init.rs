@@ -4,6 +4,7 @@
 //! no_new_privs, seccomp last, execve. Any failure is reported to the parent through a
 //! close-on-exec pipe and the child exits; EOF on that pipe means execve() succeeded.
 
+use super::hooks;
 use super::{identity, namespaces, process, rootfs, seccomp};
 use crate::caps::kernel as capk;
 use crate::spec::config::Config;
@@ -124,14 +125,18 @@ fn init(
     if !detached {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
     }
-    // Wait for the parent: id maps written, cgroup joined. EOF means it died.
-    let mut b = [0u8; 1];
-    let mut go = std::fs::File::from(go);
-    if go.read(&mut b).map_err(fail("waiting for the runtime"))? != 1 {
+    // Wait for the parent: id maps written, cgroup joined, createRuntime hooks run. It
+    // sends "1" and the state document for our own hooks, then closes; a bare EOF means
+    // it died.
+    let mut go_data = Vec::new();
+    std::fs::File::from(go)
+        .read_to_end(&mut go_data)
+        .map_err(fail("waiting for the runtime"))?;
+    if go_data.first() != Some(&b'1') {
         // SAFETY: the runtime is gone; leave quietly.
         unsafe { libc::_exit(1) }
     }
-    drop(go);
+    let hook_state = &go_data[1..];
     if cfg.namespaces.user {
         // Become the new namespace's root (its maps are written now): files created while
         // setting up the root filesystem then belong to a mapped id. Without a mapping for
@@ -157,7 +162,11 @@ fn init(
         namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
     }
     if cfg.namespaces.mount {
-        rootfs::setup(cfg).map_err(|e| Failure {
+        let create_hooks = || {
+            hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
+                .map_err(rootfs::Error::Other)
+        };
+        rootfs::setup(cfg, &create_hooks).map_err(|e| Failure {
             code: 1,
             message: format!("rootfs: {e}"),
             hint: e.hint(),
@@ -222,6 +231,8 @@ fn init(
         caps: &cfg.caps,
         user: &cfg.user,
         no_new_privs: cfg.no_new_privs,
+        start_hooks: &cfg.hooks.start_container,
+        hook_state,
     };
     finish(&p, filters, gate, detached, err)
 }
@@ -234,6 +245,9 @@ pub struct Program<'a> {
     pub caps: &'a crate::caps::Sets,
     pub user: &'a crate::linux::identity::Identity,
     pub no_new_privs: bool,
+    /// startContainer hooks, run after the gate opens, and their stdin.
+    pub start_hooks: &'a [crate::spec::config::Hook],
+    pub hook_state: &'a [u8],
 }
 
 /// The last steps, shared by a container's first process and `exec`: capabilities and
@@ -286,6 +300,7 @@ pub fn finish(
     if let Some(fd) = gate {
         wait_at_gate(fd, err)?;
     }
+    hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
     if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }

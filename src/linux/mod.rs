@@ -2,6 +2,7 @@
 
 pub mod cgroups;
 pub mod exec;
+pub mod hooks;
 pub mod identity;
 pub mod init;
 pub mod namespaces;

@@ -301,7 +301,8 @@ fn open_sources(cfg: &Config) -> Result<Sources, Error> {
 const STAGING: &str = "/tmp";
 
 /// Builds the root filesystem and pivots into it. After this, `/` is the container's root.
-pub fn setup(cfg: &Config) -> Result<(), Error> {
+/// `before_pivot` runs once everything is mounted (the createContainer hooks).
+pub fn setup(cfg: &Config, before_pivot: &dyn Fn() -> Result<(), Error>) -> Result<(), Error> {
     let slash = Path::new("/");
     sys(
         "make private",
@@ -395,6 +396,7 @@ pub fn setup(cfg: &Config) -> Result<(), Error> {
         mount_one(&root, &root_path, m, source.as_ref(), &src.devices)?;
     }
 
+    before_pivot()?;
     pivot(&root_path)?;
     Ok(())
 }

@@ -102,6 +102,35 @@ pub struct Namespaces {
     pub user: bool,
 }
 
+/// An OCI hook: a program run at a point of the container's life, with the container's
+/// state on its stdin.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hook {
+    pub path: PathBuf,
+    /// argv, including argv[0] (the path when empty).
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    /// Seconds before the hook is killed and counted as failed.
+    pub timeout: Option<u64>,
+}
+
+/// The hooks of an OCI config, by the point they run at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// Deprecated; run with createRuntime, before it.
+    pub prestart: Vec<Hook>,
+    /// In the runtime's namespaces, after the container's exist, before pivot_root.
+    pub create_runtime: Vec<Hook>,
+    /// In the container's namespaces, before pivot_root.
+    pub create_container: Vec<Hook>,
+    /// In the container, at start, before the program is executed.
+    pub start_container: Vec<Hook>,
+    /// In the runtime's namespaces after start (failures are warnings).
+    pub poststart: Vec<Hook>,
+    /// After delete (failures are warnings).
+    pub poststop: Vec<Hook>,
+}
+
 /// A device node made with mknod inside the container.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {
@@ -210,6 +239,7 @@ pub struct Config {
     pub oom_score_adj: Option<i32>,
     /// Device nodes to create in the container (OCI linux.devices).
     pub devices: Vec<Device>,
+    pub hooks: Hooks,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

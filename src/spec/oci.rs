@@ -98,6 +98,46 @@ const RLIMITS: &[(&str, i32)] = &[
     ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
 ];
 
+/// The config's hooks. A hook path must be absolute (it is not looked up in $PATH).
+fn hooks_of(spec: &Spec) -> Result<Hooks, OciError> {
+    let Some(h) = spec.hooks() else {
+        return Ok(Hooks::default());
+    };
+    let conv = |name: &str, list: &Option<Vec<oci_spec::runtime::Hook>>| {
+        list.clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| {
+                if !k.path().is_absolute() {
+                    return Err(OciError::Invalid {
+                        path: "config.json".into(),
+                        why: format!(
+                            "hooks.{name} path '{}' must be absolute",
+                            k.path().display()
+                        ),
+                    });
+                }
+                Ok(Hook {
+                    path: k.path().clone(),
+                    args: k.args().clone().unwrap_or_default(),
+                    env: k.env().clone().unwrap_or_default(),
+                    timeout: k.timeout().map(|t| t.max(1) as u64),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    #[allow(deprecated)]
+    let prestart = conv("prestart", h.prestart())?;
+    Ok(Hooks {
+        prestart,
+        create_runtime: conv("createRuntime", h.create_runtime())?,
+        create_container: conv("createContainer", h.create_container())?,
+        start_container: conv("startContainer", h.start_container())?,
+        poststart: conv("poststart", h.poststart())?,
+        poststop: conv("poststop", h.poststop())?,
+    })
+}
+
 /// Mount options: flags nucleus applies, the rest passed to the filesystem as data.
 fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
     let dest = m.destination().display().to_string();
@@ -191,16 +231,6 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     strip_unknown_caps(&mut v, &mut warnings);
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
 
-    if spec.hooks().as_ref().is_some_and(|h| {
-        serde_json::to_value(h).is_ok_and(|v| {
-            v.as_object().is_some_and(|o| {
-                o.values()
-                    .any(|x| x.as_array().is_some_and(|a| !a.is_empty()))
-            })
-        })
-    }) {
-        return Err(OciError::Unsupported("hooks".into()));
-    }
     let root = spec
         .root()
         .as_ref()
@@ -494,6 +524,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             sysctl,
             oom_score_adj: process.oom_score_adj(),
             devices,
+            hooks: hooks_of(&spec)?,
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
@@ -653,7 +684,7 @@ mod tests {
             ),
             (
                 "/hooks",
-                serde_json::json!({"prestart": [{"path": "/bin/true"}]}),
+                serde_json::json!({"prestart": [{"path": "bin/true"}]}),
             ),
             (
                 "/mounts",
@@ -663,7 +694,15 @@ mod tests {
             ("/linux/sysctl", serde_json::json!({"kernel.panic": "1"})),
             (
                 "/linux/devices",
-                serde_json::json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]),
+                serde_json::json!([{"path": "/dev/../fuse", "type": "c", "major": 10, "minor": 229}]),
+            ),
+            (
+                "/linux/resources",
+                serde_json::json!({"blockIO": {"weight": 10}}),
+            ),
+            (
+                "/linux/resources",
+                serde_json::json!({"cpu": {"realtimeRuntime": 10}}),
             ),
         ];
         for (ptr, val) in cases {

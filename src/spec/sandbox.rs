@@ -429,6 +429,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         sysctl: vec![],
         oom_score_adj: None,
         devices: Vec::new(),
+        hooks: Default::default(),
     })
 }
 
