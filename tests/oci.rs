@@ -652,3 +652,44 @@ fn hooks_run_in_order_with_the_state_on_stdin() {
     b.wait_status("h4", "stopped");
     assert!(b.nucleus(&["delete", "h4"]).status.success());
 }
+
+/// linux.rootfsPropagation is what the container's root mount reports in mountinfo; an
+/// unknown value is a create error.
+#[test]
+fn rootfs_propagation_is_applied() {
+    if !privileged("rootfs_propagation_is_applied") {
+        return;
+    }
+    // The root mount's line: field 5 (the mount point) is "/".
+    let b = Bundle::new(
+        "ociprop",
+        &[
+            "grep",
+            "-E",
+            "^[0-9]+ [0-9]+ [^ ]+ [^ ]+ / ",
+            "/proc/self/mountinfo",
+        ],
+    );
+    for (value, want) in [
+        ("shared", Some("shared:")),
+        ("rslave", None),
+        ("unbindable", Some("unbindable")),
+    ] {
+        b.edit(|c| c["linux"]["rootfsPropagation"] = serde_json::json!(value));
+        let o = b.nucleus(&["run", "-b", b.bundle().to_str().unwrap(), "p1"]);
+        assert!(o.status.success(), "{value}: {}", stderr(&o));
+        let line = stdout(&o);
+        match want {
+            Some(w) => assert!(line.contains(w), "{value}: {line}"),
+            // The root was private before: a slave of nothing is private.
+            None => assert!(
+                !line.contains("shared:") && !line.contains("master:"),
+                "{value}: {line}"
+            ),
+        }
+    }
+    b.edit(|c| c["linux"]["rootfsPropagation"] = serde_json::json!("sideways"));
+    let o = b.nucleus(&["run", "-b", b.bundle().to_str().unwrap(), "p2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("rootfsPropagation"), "{}", stderr(&o));
+}

@@ -442,6 +442,27 @@ pub fn finish(cfg: &Config) -> Result<(), Error> {
     if cfg.readonly_root {
         remount_bind(slash, MsFlags::MS_RDONLY)?;
     }
+    if let Some(p) = &cfg.rootfs_propagation {
+        // Last: binds from an unbindable tree fail. The root is private until here (a copy
+        // of nothing on the host), so shared makes a peer group of its own in the container.
+        let flag = match p.as_str() {
+            "shared" => MsFlags::MS_SHARED,
+            "slave" => MsFlags::MS_SLAVE,
+            "unbindable" => MsFlags::MS_UNBINDABLE,
+            _ => MsFlags::MS_PRIVATE,
+        };
+        sys(
+            "set propagation of",
+            slash,
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | flag,
+                None::<&str>,
+            ),
+        )?;
+    }
     Ok(())
 }
 

@@ -240,6 +240,9 @@ pub struct Config {
     /// Device nodes to create in the container (OCI linux.devices).
     pub devices: Vec<Device>,
     pub hooks: Hooks,
+    /// OCI linux.rootfsPropagation for the container's root after pivot_root (shared,
+    /// slave, private or unbindable; None keeps it private).
+    pub rootfs_propagation: Option<String>,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -433,6 +433,18 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             )));
         }
     }
+    let rootfs_propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("") => None,
+        Some(p) => {
+            let base = p.strip_prefix('r').unwrap_or(p);
+            if !["shared", "slave", "private", "unbindable"].contains(&base) {
+                return Err(invalid(format!(
+                    "linux.rootfsPropagation '{p}': use shared, slave, private or unbindable"
+                )));
+            }
+            Some(base.to_string())
+        }
+    };
     let mut devices = Vec::new();
     for d in linux.devices().clone().unwrap_or_default() {
         use oci_spec::runtime::LinuxDeviceType as T;
@@ -525,6 +537,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             oom_score_adj: process.oom_score_adj(),
             devices,
             hooks: hooks_of(&spec)?,
+            rootfs_propagation,
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,

@@ -430,6 +430,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         oom_score_adj: None,
         devices: Vec::new(),
         hooks: Default::default(),
+        rootfs_propagation: None,
     })
 }
 
