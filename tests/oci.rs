@@ -23,7 +23,9 @@ impl Bundle {
             .find(|p| Path::new(p).exists())
             .expect("busybox-static is installed by .ci/run");
         std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
-        for c in ["sh", "sleep", "cat", "echo", "id", "true", "grep", "stat"] {
+        for c in [
+            "sh", "sleep", "cat", "echo", "id", "true", "grep", "stat", "tty",
+        ] {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(c)).unwrap();
         }
         let b = Bundle { tmp };
@@ -692,4 +694,109 @@ fn rootfs_propagation_is_applied() {
     let o = b.nucleus(&["run", "-b", b.bundle().to_str().unwrap(), "p2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("rootfsPropagation"), "{}", stderr(&o));
+}
+
+/// Receives one pty master over a console socket (runc's protocol).
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
+            _ => None,
+        })
+        .expect("a descriptor");
+    // SAFETY: the descriptor was just received and is owned by nobody else.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
+
+/// Reads a pty master until the slave side is gone (EIO).
+fn read_all(mut master: std::fs::File) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+/// process.terminal: the master arrives on --console-socket and the process's stdio is
+/// the pty's slave, its controlling terminal; the same for exec --tty. A terminal without
+/// a socket is a clear error.
+#[test]
+fn terminal_master_goes_to_the_console_socket() {
+    if !privileged("terminal_master_goes_to_the_console_socket") {
+        return;
+    }
+    let b = Bundle::new(
+        "ocitty",
+        &["sh", "-c", "tty; test -t 0 && echo stdin-tty; sleep 30"],
+    );
+    b.edit(|c| c["process"]["terminal"] = serde_json::json!(true));
+    let o = b.create("t0");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        b.output("t0").contains("--console-socket"),
+        "{}",
+        b.output("t0")
+    );
+    assert!(!b.root().join("t0").exists());
+
+    let sock = b.tmp.path("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let bundle = b.bundle();
+    let o = b
+        .cmd(&[
+            "create",
+            "-b",
+            bundle.to_str().unwrap(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "t1",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let master = receive_master(&listener);
+    assert!(b.nucleus(&["start", "t1"]).status.success());
+    // exec --tty gets a pty of its own.
+    let o = b
+        .cmd(&[
+            "exec",
+            "--tty",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "-d",
+            "t1",
+            "sh",
+            "-c",
+            "tty; echo exec-done",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let exec_out = read_all(receive_master(&listener));
+    assert_eq!(exec_out, "/dev/pts/1\nexec-done\n");
+    assert!(b.nucleus(&["kill", "t1", "KILL"]).status.success());
+    let out = read_all(master);
+    assert_eq!(out, "/dev/pts/0\nstdin-tty\n");
+    b.wait_status("t1", "stopped");
+    assert!(b.nucleus(&["delete", "t1"]).status.success());
 }

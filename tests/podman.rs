@@ -120,6 +120,14 @@ fn podman_runs_containers_through_nucleus() {
     assert_eq!(p.run(&[], &["sh", "-c", "exit 9"]).status.code(), Some(9));
     let o = p.run(&[], &["echo", "hello"]);
     assert_eq!(stdout(&o), "hello\n", "{}", stderr(&o));
+    // -t: conmon receives the pty master over the console socket.
+    let o = p.run(&["-t"], &["sh", "-c", "tty; test -t 1 && echo out-is-tty"]);
+    assert_eq!(
+        stdout(&o).replace('\r', ""),
+        "/dev/pts/0\nout-is-tty\n",
+        "{}",
+        stderr(&o)
+    );
     // Capabilities: Podman's default set, then --cap-drop/--cap-add.
     let eff = |opts: &[&str]| -> u64 {
         let out = stdout(&p.run(opts, &["grep", "CapEff", "/proc/self/status"]));

@@ -65,7 +65,7 @@ pub struct CreateArgs {
     /// Write the container process's PID here.
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Unix socket for the terminal's master (only with process.terminal, not supported yet).
+    /// Unix socket that receives the terminal's master (needs process.terminal).
     #[arg(long, value_name = "SOCK")]
     console_socket: Option<PathBuf>,
     /// Accepted for runc compatibility (nucleus always uses pivot_root).
@@ -86,7 +86,7 @@ pub struct ExecArgs {
     /// An OCI process.json describing the process (instead of the options below).
     #[arg(long, short = 'p', value_name = "FILE")]
     process: Option<PathBuf>,
-    /// Allocate a terminal (not supported yet).
+    /// Allocate a terminal; its master goes to --console-socket.
     #[arg(long, short = 't')]
     tty: bool,
     /// Return once the process has started.
@@ -95,7 +95,7 @@ pub struct ExecArgs {
     /// Write the new process's PID here.
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// Accepted for runc compatibility (terminals are not supported yet).
+    /// Unix socket that receives the terminal's master (with --tty).
     #[arg(long, value_name = "SOCK")]
     console_socket: Option<PathBuf>,
     /// Run as UID[:GID] (default: the container's user).
@@ -198,6 +198,7 @@ fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
     Ok(CreateOpts {
         bundle: &a.bundle,
         pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
         systemd_cgroup: g.systemd_cgroup,
     })
 }
@@ -373,11 +374,6 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
 }
 
 fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
-    if a.tty {
-        return Err(Error::Usage(
-            "exec --tty is not supported by nucleus yet".into(),
-        ));
-    }
     check_preserve(a.preserve_fds)?;
     let (spec, mut warnings) = match &a.process {
         Some(f) => {
@@ -416,7 +412,16 @@ fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
             (s, vec![])
         }
     };
-    let (code, w) = oci::exec(store, &a.id, &spec, a.detach, a.pid_file.as_deref())?;
+    let mut spec = spec;
+    spec.terminal |= a.tty;
+    let (code, w) = oci::exec(
+        store,
+        &a.id,
+        &spec,
+        a.detach,
+        a.pid_file.as_deref(),
+        a.console_socket.as_deref(),
+    )?;
     warnings.extend(w);
     warnings.iter().for_each(|w| g.warn(w));
     Ok(code)

@@ -88,7 +88,7 @@ pub struct RunArgs {
     /// OCI form: write the container process's PID here.
     #[arg(long, value_name = "FILE")]
     pid_file: Option<PathBuf>,
-    /// OCI form: accepted for runc compatibility (terminals are not supported yet).
+    /// OCI form: Unix socket that receives the terminal's master (needs process.terminal).
     #[arg(long, value_name = "SOCK")]
     console_socket: Option<PathBuf>,
     /// OCI form: accepted for runc compatibility.
@@ -124,6 +124,7 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             let o = crate::container::oci::CreateOpts {
                 bundle: &bundle,
                 pid_file: a.pid_file.as_deref(),
+                console_socket: a.console_socket.as_deref(),
                 systemd_cgroup: g.systemd_cgroup,
             };
             return super::oci::run_oci(g, id, &o, a.detach);

@@ -8,7 +8,7 @@ use crate::linux::hooks;
 use crate::spec::oci::{self, OciError};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -94,8 +94,29 @@ fn remove_cgroups(dirs: &[PathBuf], made: &[PathBuf]) {
 pub struct CreateOpts<'a> {
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
+    /// Where the pty master goes when process.terminal is set.
+    pub console_socket: Option<&'a Path>,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+}
+
+/// The console socket, connected, when the process gets a terminal; a terminal without a
+/// socket (or a socket without a terminal) is refused, as runc does.
+fn console_for(terminal: bool, socket: Option<&Path>) -> Result<Option<OwnedFd>, Error> {
+    match (terminal, socket) {
+        (true, Some(p)) => Ok(Some(
+            crate::linux::terminal::connect(p).map_err(Error::Other)?,
+        )),
+        (false, None) => Ok(None),
+        (true, None) => Err(Error::Other(
+            "process.terminal is set but no --console-socket was given: pass one, or set \
+             terminal to false"
+                .into(),
+        )),
+        (false, Some(_)) => Err(Error::Other(
+            "--console-socket needs process.terminal set to true (or --tty for exec)".into(),
+        )),
+    }
 }
 
 /// Where a container's cgroup goes: linux.cgroupsPath when set (absolute: below each
@@ -193,6 +214,7 @@ pub fn create(
 ) -> Result<(State, Vec<String>), Error> {
     Store::check_id(id)?;
     let (b, prep, bundle) = prepare(o.bundle)?;
+    let console = console_for(b.config.terminal, o.console_socket)?;
     store.create_dir(id)?;
     let mut guard = CreateGuard {
         store,
@@ -254,6 +276,7 @@ pub fn create(
         detached: !foreground,
         cgroup: cgroup_place(id, b.config.cgroups_path.as_deref(), o.systemd_cgroup)?,
         on_spawn: Some(&on_spawn),
+        console: console.as_ref().map(|c| c.as_raw_fd()),
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     guard.pid = Some(launched.pid);
@@ -471,7 +494,9 @@ pub fn exec(
     spec: &crate::linux::exec::ExecSpec,
     detach: bool,
     pid_file: Option<&Path>,
+    console_socket: Option<&Path>,
 ) -> Result<(i32, Vec<String>), Error> {
+    let console = console_for(spec.terminal, console_socket)?;
     let st = {
         let _lock = store.lock(id)?;
         let st = store.load(id)?;
@@ -495,13 +520,14 @@ pub fn exec(
         )
         .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
     }
-    let pid = crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters()).map_err(
-        |f| run::Error::Child {
-            code: f.code,
-            message: f.message,
-            hint: f.hint,
-        },
-    )?;
+    let console_fd = console.as_ref().map(|c| c.as_raw_fd());
+    let pid =
+        crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters(), console_fd)
+            .map_err(|f| run::Error::Child {
+                code: f.code,
+                message: f.message,
+                hint: f.hint,
+            })?;
     if let Some(p) = pid_file {
         std::fs::write(p, pid.as_raw().to_string())
             .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
@@ -529,6 +555,7 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
         caps: c.caps,
         no_new_privs: c.no_new_privs,
         rlimits: vec![],
+        terminal: false,
     })
 }
 

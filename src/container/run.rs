@@ -116,6 +116,8 @@ pub struct Launch<'a> {
     /// before it builds its root: the OCI createRuntime hooks. What it returns is handed
     /// to the process (the state document its createContainer/startContainer hooks read).
     pub on_spawn: Option<&'a dyn Fn(Pid) -> Result<Vec<u8>, Error>>,
+    /// A connected console socket: the process makes a pty and sends its master there.
+    pub console: Option<i32>,
 }
 
 /// A started container process and the cgroup it is in.
@@ -155,11 +157,12 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     let mut slot = (Some(go_r), Some(err_w));
     let gate_fd = gate.as_ref().map(|g| g.as_raw_fd());
     let detached = how.detached;
+    let console = how.console;
     let pid = namespaces::spawn(
         clone_flags(cfg),
         Box::new(|| {
             let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-            init::child_main(cfg, &prep.filters, g, e, &close, gate_fd, detached)
+            init::child_main(cfg, &prep.filters, g, e, &close, gate_fd, detached, console)
         }),
     )?;
     drop(slot);
@@ -206,6 +209,7 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
         detached: false,
         cgroup: cgroups::Place::Root(format!("nucleus-{}", std::process::id())),
         on_spawn: None,
+        console: None,
     };
     let result = launch(cfg, prep, &how).map(|mut l| {
         let code = supervise(l.pid, &set, grace);

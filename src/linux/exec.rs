@@ -10,6 +10,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult, Pid};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 /// The process to start in the container.
@@ -22,6 +23,8 @@ pub struct ExecSpec {
     pub caps: Sets,
     pub no_new_privs: bool,
     pub rlimits: Vec<Rlimit>,
+    /// A pty for the process, its master sent over the console socket.
+    pub terminal: bool,
 }
 
 /// Namespace kinds in the order they are joined: the user namespace first (it grants the
@@ -66,6 +69,7 @@ pub fn exec_in(
     cgroup_dirs: &[PathBuf],
     spec: &ExecSpec,
     filters: &[seccompiler::BpfProgram],
+    console: Option<RawFd>,
 ) -> Result<Pid, Failure> {
     let nss = namespaces_of(pid)?;
     let (pid_r, pid_w) = pipe()?;
@@ -85,7 +89,7 @@ pub fn exec_in(
                     Ok(ForkResult::Child) => {
                         drop(pid_w);
                         let mut err = Some(err_w);
-                        let Err(f) = start(spec, filters, &mut err);
+                        let Err(f) = start(spec, filters, console, &mut err);
                         if let Some(e) = err {
                             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
                         }
@@ -139,8 +143,12 @@ fn enter(nss: &[(i32, std::fs::File)], cgroup_dirs: &[PathBuf]) -> Result<(), Fa
 fn start(
     spec: &ExecSpec,
     filters: &[seccompiler::BpfProgram],
+    console: Option<RawFd>,
     err: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
+    if let Some(sock) = console {
+        super::terminal::attach(sock, spec.user.uid).map_err(Failure::new)?;
+    }
     for r in &spec.rlimits {
         let lim = libc::rlimit {
             rlim_cur: r.soft,

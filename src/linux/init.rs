@@ -92,6 +92,7 @@ pub fn child_main(
     close: &[i32],
     gate: Option<i32>,
     detached: bool,
+    console: Option<i32>,
 ) -> isize {
     for fd in close {
         // SAFETY: these are the parent's ends of our pipes, duplicated by clone; closing
@@ -99,7 +100,7 @@ pub fn child_main(
         unsafe { libc::close(*fd) };
     }
     let mut err = Some(err);
-    let Err(f) = init(cfg, filters, go, &mut err, gate, detached);
+    let Err(f) = init(cfg, filters, go, &mut err, gate, detached, console);
     match err {
         Some(e) => {
             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
@@ -121,6 +122,7 @@ fn init(
     err: &mut Option<OwnedFd>,
     gate: Option<i32>,
     detached: bool,
+    console: Option<i32>,
 ) -> Result<std::convert::Infallible, Failure> {
     if !detached {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
@@ -206,6 +208,10 @@ fn init(
                 }),
             });
         }
+    }
+    if let Some(sock) = console {
+        // After the root is built: the pty comes from the container's own devpts.
+        super::terminal::attach(sock, cfg.user.uid).map_err(Failure::new)?;
     }
     nix::unistd::chdir(&cfg.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", cfg.cwd.display())))?;

@@ -243,6 +243,8 @@ pub struct Config {
     /// OCI linux.rootfsPropagation for the container's root after pivot_root (shared,
     /// slave, private or unbindable; None keeps it private).
     pub rootfs_propagation: Option<String>,
+    /// process.terminal: the process gets a pty, whose master goes to --console-socket.
+    pub terminal: bool,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

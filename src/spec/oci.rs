@@ -244,11 +244,6 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         .process()
         .as_ref()
         .ok_or_else(|| invalid("no process".into()))?;
-    if process.terminal().unwrap_or(false) {
-        return Err(OciError::Unsupported(
-            "process.terminal (console sockets)".into(),
-        ));
-    }
     let args = process.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(invalid("process.args is empty".into()));
@@ -538,6 +533,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             devices,
             hooks: hooks_of(&spec)?,
             rootfs_propagation,
+            terminal: process.terminal().unwrap_or(false),
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
@@ -558,11 +554,6 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
     strip_unknown_caps(&mut wrapped, &mut warnings);
     let p: oci_spec::runtime::Process =
         serde_json::from_value(wrapped["process"].take()).map_err(|e| invalid(e.to_string()))?;
-    if p.terminal().unwrap_or(false) {
-        return Err(OciError::Unsupported(
-            "process.terminal (console sockets)".into(),
-        ));
-    }
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(invalid("args is empty".into()));
@@ -603,6 +594,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
         },
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         rlimits,
+        terminal: p.terminal().unwrap_or(false),
     };
     Ok((spec, warnings))
 }

@@ -431,6 +431,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         devices: Vec::new(),
         hooks: Default::default(),
         rootfs_propagation: None,
+        terminal: false,
     })
 }
 
