@@ -162,7 +162,12 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         clone_flags(cfg),
         Box::new(|| {
             let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-            init::child_main(cfg, &prep.filters, g, e, &close, gate_fd, detached, console)
+            let how = init::Handoff {
+                gate: gate_fd,
+                detached,
+                console,
+            };
+            init::child_main(cfg, &prep.filters, g, e, &close, how)
         }),
     )?;
     drop(slot);

@@ -198,6 +198,16 @@ impl Cgroup {
                     }
                 }
                 "freezer" => {}
+                "devices" => {
+                    for (allow, rule) in &r.devices {
+                        let f = if *allow {
+                            "devices.allow"
+                        } else {
+                            "devices.deny"
+                        };
+                        write(&dir.join(f), rule)?;
+                    }
+                }
                 "pids" => write(
                     &dir.join("pids.max"),
                     &r.pids.unwrap_or_default().to_string(),
@@ -225,11 +235,12 @@ impl Cgroup {
     }
 
     fn create_v2(&mut self, mp: &Path, place: &Place, r: &Resources) -> Result<(), Error> {
-        // v2 freezes any cgroup through cgroup.freeze: no controller to enable.
+        // v2 freezes any cgroup through cgroup.freeze: no controller to enable. Device
+        // rules on v2 need an eBPF program, which nucleus does not load (create warns).
         let wanted: Vec<&str> = r
             .controllers()
             .into_iter()
-            .filter(|c| *c != "freezer")
+            .filter(|c| *c != "freezer" && *c != "devices")
             .collect();
         let available =
             std::fs::read_to_string(mp.join("cgroup.controllers")).map_err(|e| io(mp, e))?;

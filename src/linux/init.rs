@@ -82,17 +82,25 @@ fn fail<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Failure {
 /// What the child writes on the error pipe when it waits at the exec gate.
 pub const READY: &str = "READY";
 
-/// Entry point of the cloned child. Only returns by exiting. `gate`: an O_PATH descriptor
-/// of the exec FIFO to wait at before execve; `detached`: no parent-death signal.
+/// How the child ends its set-up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Handoff {
+    /// An O_PATH descriptor of the exec FIFO to wait at before execve.
+    pub gate: Option<i32>,
+    /// No parent-death signal: the process outlives the runtime.
+    pub detached: bool,
+    /// A connected console socket: make a pty and send its master there.
+    pub console: Option<i32>,
+}
+
+/// Entry point of the cloned child. Only returns by exiting.
 pub fn child_main(
     cfg: &Config,
     filters: &[seccompiler::BpfProgram],
     go: OwnedFd,
     err: OwnedFd,
     close: &[i32],
-    gate: Option<i32>,
-    detached: bool,
-    console: Option<i32>,
+    how: Handoff,
 ) -> isize {
     for fd in close {
         // SAFETY: these are the parent's ends of our pipes, duplicated by clone; closing
@@ -100,7 +108,7 @@ pub fn child_main(
         unsafe { libc::close(*fd) };
     }
     let mut err = Some(err);
-    let Err(f) = init(cfg, filters, go, &mut err, gate, detached, console);
+    let Err(f) = init(cfg, filters, go, &mut err, how);
     match err {
         Some(e) => {
             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
@@ -120,10 +128,13 @@ fn init(
     filters: &[seccompiler::BpfProgram],
     go: OwnedFd,
     err: &mut Option<OwnedFd>,
-    gate: Option<i32>,
-    detached: bool,
-    console: Option<i32>,
+    how: Handoff,
 ) -> Result<std::convert::Infallible, Failure> {
+    let Handoff {
+        gate,
+        detached,
+        console,
+    } = how;
     if !detached {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
     }

@@ -165,6 +165,9 @@ pub struct Resources {
     /// Memory plus swap in bytes (-1: unlimited), as OCI's memory.swap.
     pub memory_swap: Option<i64>,
     pub memory_swappiness: Option<u64>,
+    /// Device access rules (v1 devices cgroup), in order: `a`, `c 1:3 rwm`, `b *:* m`…
+    /// with whether each allows or denies.
+    pub devices: Vec<(bool, String)>,
 }
 
 impl Resources {
@@ -193,6 +196,9 @@ impl Resources {
         }
         if self.freezer {
             c.push("freezer");
+        }
+        if !self.devices.is_empty() {
+            c.push("devices");
         }
         c
     }

@@ -381,6 +381,73 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                 ));
             }
         }
+        if let Some(devs) = r.devices() {
+            use oci_spec::runtime::LinuxDeviceType as T;
+            for d in devs {
+                let kind = match d.typ() {
+                    Some(T::C) | Some(T::U) => "c",
+                    Some(T::B) => "b",
+                    Some(T::P) => {
+                        return Err(invalid(
+                            "linux.resources.devices: type 'p' has no device cgroup rule".into(),
+                        ))
+                    }
+                    Some(T::A) | None => "a",
+                };
+                let access = d.access().clone().unwrap_or_else(|| "rwm".into());
+                if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+                    return Err(invalid(format!(
+                        "linux.resources.devices access '{access}': use letters of rwm"
+                    )));
+                }
+                let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+                let rule = if kind == "a" && d.major().is_none() && d.minor().is_none() {
+                    "a".to_string()
+                } else {
+                    format!("{kind} {}:{} {access}", num(d.major()), num(d.minor()))
+                };
+                resources.devices.push((d.allow(), rule));
+            }
+            if !resources.devices.is_empty()
+                && crate::linux::cgroups::detect(Path::new("/sys/fs/cgroup"))
+                    == crate::linux::cgroups::Version::V2
+            {
+                warnings.push(
+                    "linux.resources.devices is not enforced on cgroup v2 (nucleus loads no \
+                     eBPF device filter yet)"
+                        .into(),
+                );
+            }
+            if !resources.devices.is_empty() {
+                // As runc: whatever the rules say, the standard devices nucleus puts in
+                // /dev stay usable, and pseudo-terminals work.
+                for rule in [
+                    "c 1:3 rwm",
+                    "c 1:5 rwm",
+                    "c 1:7 rwm",
+                    "c 1:8 rwm",
+                    "c 1:9 rwm",
+                    "c 5:0 rwm",
+                    "c 5:1 rwm",
+                    "c 5:2 rwm",
+                    "c 136:* rwm",
+                ] {
+                    resources.devices.push((true, rule.to_string()));
+                }
+                // And so do the nodes the config itself asks for.
+                for d in linux.devices().clone().unwrap_or_default() {
+                    use oci_spec::runtime::LinuxDeviceType as T;
+                    let kind = match d.typ() {
+                        T::B => "b",
+                        T::C | T::U => "c",
+                        _ => continue,
+                    };
+                    resources
+                        .devices
+                        .push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
+                }
+            }
+        }
         let unsupported = [
             ("blockIO", r.block_io().is_some()),
             (
@@ -678,7 +745,10 @@ mod tests {
     #[test]
     fn refuses_what_it_does_not_implement() {
         let cases: Vec<(&str, Value)> = vec![
-            ("/process/terminal", Value::Bool(true)),
+            (
+                "/linux/resources",
+                serde_json::json!({"network": {"classID": 1}}),
+            ),
             (
                 "/linux/namespaces",
                 serde_json::json!([{"type": "mount"}, {"type": "pid", "path": "/proc/1/ns/pid"}]),
