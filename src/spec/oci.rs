@@ -68,6 +68,22 @@ fn strip_unknown_caps(v: &mut Value, warnings: &mut Vec<String>) {
     }
 }
 
+/// The kernel raises an ambient capability only when it is both permitted and inheritable
+/// (`runc spec` lists ambient capabilities with no inheritable set). The others are
+/// dropped from ambient with a warning naming them, rather than failing the container.
+fn ambient_within(mut sets: Sets, warnings: &mut Vec<String>) -> Sets {
+    let allowed = sets.permitted & sets.inheritable;
+    let dropped = sets.ambient & !allowed;
+    if dropped != CapSet::EMPTY {
+        warnings.push(format!(
+            "ambient {} skipped: an ambient capability must also be permitted and inheritable",
+            dropped.names().join(",")
+        ));
+        sets.ambient = sets.ambient & allowed;
+    }
+    sets
+}
+
 fn caps_of(list: Option<&oci_spec::runtime::Capabilities>) -> CapSet {
     let mut s = CapSet::EMPTY;
     for c in list.into_iter().flatten() {
@@ -257,6 +273,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         inheritable: caps_of(caps.and_then(|c| c.inheritable().as_ref())),
         ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
     };
+    let sets = ambient_within(sets, &mut warnings);
     let mut rlimits = Vec::new();
     for r in process.rlimits().clone().unwrap_or_default() {
         let name = serde_json::to_value(r.typ())
@@ -652,13 +669,16 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
             gid: p.user().gid(),
             groups: p.user().additional_gids().clone().unwrap_or_default(),
         },
-        caps: Sets {
-            bounding: caps_of(caps.and_then(|c| c.bounding().as_ref())),
-            permitted: caps_of(caps.and_then(|c| c.permitted().as_ref())),
-            effective: caps_of(caps.and_then(|c| c.effective().as_ref())),
-            inheritable: caps_of(caps.and_then(|c| c.inheritable().as_ref())),
-            ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
-        },
+        caps: ambient_within(
+            Sets {
+                bounding: caps_of(caps.and_then(|c| c.bounding().as_ref())),
+                permitted: caps_of(caps.and_then(|c| c.permitted().as_ref())),
+                effective: caps_of(caps.and_then(|c| c.effective().as_ref())),
+                inheritable: caps_of(caps.and_then(|c| c.inheritable().as_ref())),
+                ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
+            },
+            &mut warnings,
+        ),
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         rlimits,
         terminal: p.terminal().unwrap_or(false),
@@ -739,6 +759,25 @@ mod tests {
         assert_eq!(
             c.sysctl,
             vec![("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]
+        );
+    }
+
+    #[test]
+    fn ambient_outside_permitted_and_inheritable_is_dropped_with_a_warning() {
+        let mut v = base();
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "effective": ["CAP_KILL"], "inheritable": ["CAP_CHOWN"],
+            "ambient": ["CAP_KILL", "CAP_CHOWN"]
+        });
+        let b = translate(&v.to_string(), Path::new("/b")).unwrap();
+        assert_eq!(b.config.caps.ambient.names(), ["CAP_CHOWN"]);
+        assert!(
+            b.warnings
+                .iter()
+                .any(|w| w.contains("ambient CAP_KILL skipped")),
+            "{:?}",
+            b.warnings
         );
     }
 
