@@ -846,3 +846,65 @@ fn device_cgroup_rules_are_enforced() {
     assert!(err.contains("access 'rwx'"), "{err}");
     assert!(!b.root().join("dc").exists());
 }
+
+/// --preserve-fds N: the caller's descriptors 3…3+N-1 reach the program, the next ones do
+/// not; asking for a descriptor the caller does not hold is an error.
+#[test]
+fn preserve_fds_passes_exactly_the_named_descriptors() {
+    if !privileged("preserve_fds_passes_exactly_the_named_descriptors") {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let b = Bundle::new(
+        "ocifds",
+        &[
+            "sh",
+            "-c",
+            "cat <&3; if [ -e /proc/self/fd/4 ]; then echo leaked-4; else echo no-4; fi",
+        ],
+    );
+    std::fs::write(b.tmp.path("secret"), "passed-on\n").unwrap();
+    let f3 = std::fs::File::open(b.tmp.path("secret")).unwrap();
+    let f4 = std::fs::File::open(b.tmp.path("secret")).unwrap();
+    let (r3, r4) = (f3.as_raw_fd(), f4.as_raw_fd());
+    let run = |n: &str, with4: bool| {
+        let mut c = b.cmd(&[
+            "run",
+            "--preserve-fds",
+            n,
+            "-b",
+            b.bundle().to_str().unwrap(),
+            "f1",
+        ]);
+        // SAFETY: dup2 between descriptors this test owns, in the child before exec.
+        unsafe {
+            c.pre_exec(move || {
+                // Through numbers above 10 first: dup2 onto itself would keep CLOEXEC.
+                let (t3, t4) = (
+                    libc::fcntl(r3, libc::F_DUPFD, 10),
+                    libc::fcntl(r4, libc::F_DUPFD, 10),
+                );
+                if t3 < 0 || t4 < 0 || libc::dup2(t3, 3) < 0 || (with4 && libc::dup2(t4, 4) < 0) {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if !with4 {
+                    libc::close(4);
+                }
+                Ok(())
+            });
+        }
+        c.output().unwrap()
+    };
+    let o = run("1", true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "passed-on\nno-4\n");
+    let o = run("2", false);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("descriptor 4 is not open"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!b.root().join("f1").exists());
+}

@@ -74,7 +74,7 @@ pub struct CreateArgs {
     /// Accepted for runc compatibility (nucleus creates no session keyring).
     #[arg(long)]
     no_new_keyring: bool,
-    /// Pass N extra descriptors (3…3+N-1) to the process (not supported yet: must be 0).
+    /// Pass N extra descriptors (3…3+N-1) on to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     /// Container ID.
@@ -113,7 +113,7 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process.
     #[arg(long)]
     no_new_privs: bool,
-    /// Must be 0 (not supported yet).
+    /// Pass N extra descriptors (3…3+N-1) on to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     /// Container ID.
@@ -200,14 +200,20 @@ fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
         pid_file: a.pid_file.as_deref(),
         console_socket: a.console_socket.as_deref(),
         systemd_cgroup: g.systemd_cgroup,
+        preserve_fds: a.preserve_fds,
     })
 }
 
+/// `--preserve-fds N`: descriptors 3…3+N-1 must be open here to be passed on.
 pub fn check_preserve(n: u32) -> Result<()> {
-    if n > 0 {
-        return Err(Error::Usage(
-            "--preserve-fds is not supported by nucleus yet".into(),
-        ));
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::Usage(format!(
+                "--preserve-fds {n}: descriptor {fd} is not open in nucleus (pass only \
+                 descriptors the caller holds open)"
+            )));
+        }
     }
     Ok(())
 }
@@ -414,6 +420,7 @@ fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
     };
     let mut spec = spec;
     spec.terminal |= a.tty;
+    spec.preserve_fds = a.preserve_fds;
     let (code, w) = oci::exec(
         store,
         &a.id,

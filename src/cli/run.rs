@@ -97,7 +97,7 @@ pub struct RunArgs {
     /// OCI form: accepted for runc compatibility.
     #[arg(long)]
     no_new_keyring: bool,
-    /// OCI form: must be 0 (not supported yet).
+    /// OCI form: pass N extra descriptors (3…3+N-1) on to the process.
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
     /// OCI form: the container ID (run the bundle's config.json instead of -- CMD).
@@ -125,6 +125,7 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
                 bundle: &bundle,
                 pid_file: a.pid_file.as_deref(),
                 console_socket: a.console_socket.as_deref(),
+                preserve_fds: a.preserve_fds,
                 systemd_cgroup: g.systemd_cgroup,
             };
             return super::oci::run_oci(g, id, &o, a.detach);

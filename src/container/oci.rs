@@ -98,6 +98,8 @@ pub struct CreateOpts<'a> {
     pub console_socket: Option<&'a Path>,
     /// `--systemd-cgroup`: cgroupsPath is `slice:prefix:name`.
     pub systemd_cgroup: bool,
+    /// Descriptors 3…3+N-1 go on to the process.
+    pub preserve_fds: u32,
 }
 
 /// The console socket, connected, when the process gets a terminal; a terminal without a
@@ -213,7 +215,8 @@ pub fn create(
     foreground: bool,
 ) -> Result<(State, Vec<String>), Error> {
     Store::check_id(id)?;
-    let (b, prep, bundle) = prepare(o.bundle)?;
+    let (mut b, prep, bundle) = prepare(o.bundle)?;
+    b.config.preserve_fds = o.preserve_fds;
     let console = console_for(b.config.terminal, o.console_socket)?;
     store.create_dir(id)?;
     let mut guard = CreateGuard {
@@ -556,6 +559,7 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
         no_new_privs: c.no_new_privs,
         rlimits: vec![],
         terminal: false,
+        preserve_fds: 0,
     })
 }
 

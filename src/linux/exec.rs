@@ -25,6 +25,8 @@ pub struct ExecSpec {
     pub rlimits: Vec<Rlimit>,
     /// A pty for the process, its master sent over the console socket.
     pub terminal: bool,
+    /// Descriptors 3…3+N-1 go on to the process.
+    pub preserve_fds: u32,
 }
 
 /// Namespace kinds in the order they are joined: the user namespace first (it grants the
@@ -180,6 +182,7 @@ fn start(
         no_new_privs: spec.no_new_privs,
         start_hooks: &[],
         hook_state: &[],
+        preserve_fds: spec.preserve_fds,
     };
     init::finish(&p, filters, None, true, err)
 }

@@ -250,6 +250,7 @@ fn init(
         no_new_privs: cfg.no_new_privs,
         start_hooks: &cfg.hooks.start_container,
         hook_state,
+        preserve_fds: cfg.preserve_fds,
     };
     finish(&p, filters, gate, detached, err)
 }
@@ -265,6 +266,8 @@ pub struct Program<'a> {
     /// startContainer hooks, run after the gate opens, and their stdin.
     pub start_hooks: &'a [crate::spec::config::Hook],
     pub hook_state: &'a [u8],
+    /// Descriptors 3…3+N-1 stay open across execve.
+    pub preserve_fds: u32,
 }
 
 /// The last steps, shared by a container's first process and `exec`: capabilities and
@@ -280,12 +283,22 @@ pub fn finish(
     // Both happen before any filter is loaded: the profile may deny close_range and
     // rt_sigprocmask, and the runtime's last steps must not depend on what it allows.
     // No descriptor of the runtime or of whoever started it reaches the program, except
-    // stdin, stdout and stderr (the CVE-2024-21626 class).
+    // stdin, stdout, stderr and the ones --preserve-fds names (the CVE-2024-21626 class).
+    let first = 3 + p.preserve_fds;
+    for fd in 3..first as i32 {
+        // SAFETY: F_SETFD only clears the close-on-exec flag of a descriptor we were given.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return Err(Failure::new(format!(
+                "--preserve-fds: descriptor {fd}: {}",
+                nix::errno::Errno::last()
+            )));
+        }
+    }
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
     if unsafe {
         libc::syscall(
             libc::SYS_close_range,
-            3u32,
+            first,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         )

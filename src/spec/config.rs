@@ -251,6 +251,8 @@ pub struct Config {
     pub rootfs_propagation: Option<String>,
     /// process.terminal: the process gets a pty, whose master goes to --console-socket.
     pub terminal: bool,
+    /// Descriptors 3…3+N-1 of the runtime go on to the program (--preserve-fds).
+    pub preserve_fds: u32,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -618,6 +618,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             hooks: hooks_of(&spec)?,
             rootfs_propagation,
             terminal: process.terminal().unwrap_or(false),
+            preserve_fds: 0,
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
@@ -682,6 +683,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         rlimits,
         terminal: p.terminal().unwrap_or(false),
+        preserve_fds: 0,
     };
     Ok((spec, warnings))
 }

@@ -432,6 +432,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         hooks: Default::default(),
         rootfs_propagation: None,
         terminal: false,
+        preserve_fds: 0,
     })
 }
 
