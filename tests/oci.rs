@@ -908,3 +908,76 @@ fn preserve_fds_passes_exactly_the_named_descriptors() {
     );
     assert!(!b.root().join("f1").exists());
 }
+
+/// Joining existing PID and mount namespaces by path: the container's process is in
+/// exactly those namespaces (read back from /proc), and is not PID 1 there; joining
+/// nucleus' own mount namespace (which would replace the host's root) is refused.
+#[test]
+fn joins_pid_and_mount_namespaces_by_path() {
+    if !privileged("joins_pid_and_mount_namespaces_by_path") {
+        return;
+    }
+    let b = Bundle::new("ocinsjoin", &["sh", "-c", "echo $$; sleep 30"]);
+    let mut holder = Command::new("unshare")
+        .args(["--mount", "--pid", "--fork", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let Some(h) = wait_for_descendant(holder.id(), "sleep") else {
+        let _ = holder.kill();
+        let _ = holder.wait();
+        panic!("the namespace holder did not start");
+    };
+    let ns = |pid: u32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "pid" && n["type"] != "mount");
+        list.push(serde_json::json!({"type": "pid", "path": format!("/proc/{h}/ns/pid")}));
+        list.push(serde_json::json!({"type": "mount", "path": format!("/proc/{h}/ns/mnt")}));
+    });
+    let created = b.create("j1");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(created.status.success(), "{}", b.output("j1"));
+        let pid = b.state("j1")["pid"].as_i64().unwrap() as u32;
+        assert_eq!(ns(pid, "pid_for_children"), ns(h, "pid"));
+        assert_eq!(ns(pid, "mnt"), ns(h, "mnt"));
+        assert_ne!(ns(pid, "mnt"), ns(std::process::id(), "mnt"));
+        assert!(b.nucleus(&["start", "j1"]).status.success());
+        b.wait_status("j1", "running");
+        // The holder's sleep is PID 1 of that namespace: the container's shell is not.
+        let mut out = String::new();
+        for _ in 0..200 {
+            out = b.output("j1");
+            if !out.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let inner: u32 = out.trim().parse().unwrap();
+        assert!(inner > 1, "{out}");
+    }));
+    let _ = b.nucleus(&["delete", "--force", "j1"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(h as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    // nucleus' own mount namespace is refused, and nothing is left.
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "pid" && n["type"] != "mount");
+        list.push(serde_json::json!({"type": "pid"}));
+        list.push(serde_json::json!({"type": "mount", "path": "/proc/self/ns/mnt"}));
+    });
+    let o = b.create("j2");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        b.output("j2").contains("own mount namespace"),
+        "{}",
+        b.output("j2")
+    );
+    assert!(!b.root().join("j2").exists());
+}

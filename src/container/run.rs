@@ -158,7 +158,35 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     let gate_fd = gate.as_ref().map(|g| g.as_raw_fd());
     let detached = how.detached;
     let console = how.console;
-    let pid = namespaces::spawn(
+    // Building a root inside the runtime's own mount namespace would pivot the host's.
+    if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+        let target = id(p).map_err(|e| Error::Setup(format!("namespace {}: {e}", p.display())))?;
+        if id(Path::new("/proc/self/ns/mnt")).ok() == Some(target) {
+            return Err(Error::Setup(format!(
+                "namespace {} is nucleus' own mount namespace: building the container's root \
+                 there would replace the host's; give a mount namespace of its own",
+                p.display()
+            )));
+        }
+    }
+    // Joining a PID namespace: setns makes our next child its member; ours is restored
+    // right after the clone.
+    let pid_ns = match cfg.joins(libc::CLONE_NEWPID) {
+        Some(p) => {
+            let open = |p: &Path| {
+                std::fs::File::open(p)
+                    .map_err(|e| Error::Setup(format!("open namespace {}: {e}", p.display())))
+            };
+            let (own, target) = (open(Path::new("/proc/self/ns/pid"))?, open(p)?);
+            nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
+                .map_err(|e| Error::Setup(format!("setns({}): {e}", p.display())))?;
+            Some(own)
+        }
+        None => None,
+    };
+    let spawned = namespaces::spawn(
         clone_flags(cfg),
         Box::new(|| {
             let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
@@ -169,7 +197,12 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             };
             init::child_main(cfg, &prep.filters, g, e, &close, how)
         }),
-    )?;
+    );
+    if let Some(own) = pid_ns {
+        nix::sched::setns(&own, CloneFlags::CLONE_NEWPID)
+            .map_err(|e| Error::Setup(format!("setns back to our PID namespace: {e}")))?;
+    }
+    let pid = spawned?;
     drop(slot);
     drop(gate);
     let mut guard = ChildGuard(Some(pid));

@@ -168,13 +168,15 @@ fn init(
             }
         }
     }
-    for (flag, path) in &cfg.join {
+    // A PID namespace is joined by the runtime before the clone (setns only moves
+    // children): skip it here.
+    for (flag, path) in cfg.join.iter().filter(|(f, _)| *f != libc::CLONE_NEWPID) {
         namespaces::join(*flag, path).map_err(fail("namespace"))?;
     }
     if cfg.namespaces.cgroup {
         namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
     }
-    if cfg.namespaces.mount {
+    if cfg.builds_root() {
         let create_hooks = || {
             hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
                 .map_err(rootfs::Error::Other)
@@ -186,7 +188,7 @@ fn init(
         })?;
     }
     rootfs::sysctls(cfg).map_err(fail("sysctl"))?;
-    if cfg.namespaces.mount {
+    if cfg.builds_root() {
         rootfs::finish(cfg).map_err(fail("rootfs"))?;
     }
     if let Some(adj) = cfg.oom_score_adj {

@@ -170,6 +170,22 @@ pub struct Resources {
     pub devices: Vec<(bool, String)>,
 }
 
+impl Config {
+    /// Whether nucleus builds the root filesystem: in a new mount namespace, or in one it
+    /// joins by path.
+    pub fn builds_root(&self) -> bool {
+        self.namespaces.mount || self.joins(libc::CLONE_NEWNS).is_some()
+    }
+
+    /// The path of the existing namespace of kind `flag` (CLONE_NEW*) to join, if any.
+    pub fn joins(&self, flag: i32) -> Option<&std::path::Path> {
+        self.join
+            .iter()
+            .find(|(f, _)| *f == flag)
+            .map(|(_, p)| p.as_path())
+    }
+}
+
 impl Resources {
     pub fn any(&self) -> bool {
         !self.controllers().is_empty()

@@ -310,6 +310,8 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                 LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
                 LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
                 LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+                LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+                LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
                 other => {
                     return Err(OciError::Unsupported(format!(
                         "joining an existing {other:?} namespace"
@@ -330,7 +332,9 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             other => return Err(OciError::Unsupported(format!("namespace {other:?}"))),
         }
     }
-    if !ns.mount {
+    // Path lookups after joining a mount namespace resolve in it: that join goes last.
+    join.sort_by_key(|(flag, _)| *flag == libc::CLONE_NEWNS);
+    if !ns.mount && !join.iter().any(|(f, _)| *f == libc::CLONE_NEWNS) {
         return Err(OciError::Unsupported(
             "running without a mount namespace".into(),
         ));
