@@ -68,6 +68,28 @@ fn strip_unknown_caps(v: &mut Value, warnings: &mut Vec<String>) {
     }
 }
 
+/// process.rlimits as setrlimit resources; an unknown type is refused.
+fn rlimits_of(process: &oci_spec::runtime::Process) -> Result<Vec<Rlimit>, OciError> {
+    let mut rlimits = Vec::new();
+    for r in process.rlimits().clone().unwrap_or_default() {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let resource = RLIMITS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| *r)
+            .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
+        rlimits.push(Rlimit {
+            resource,
+            soft: r.soft(),
+            hard: r.hard(),
+        });
+    }
+    Ok(rlimits)
+}
+
 /// The kernel raises an ambient capability only when it is both permitted and inheritable
 /// (`runc spec` lists ambient capabilities with no inheritable set). The others are
 /// dropped from ambient with a warning naming them, rather than failing the container.
@@ -274,23 +296,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         ambient: caps_of(caps.and_then(|c| c.ambient().as_ref())),
     };
     let sets = ambient_within(sets, &mut warnings);
-    let mut rlimits = Vec::new();
-    for r in process.rlimits().clone().unwrap_or_default() {
-        let name = serde_json::to_value(r.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let resource = RLIMITS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| *r)
-            .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
-        rlimits.push(Rlimit {
-            resource,
-            soft: r.soft(),
-            hard: r.hard(),
-        });
-    }
+    let rlimits = rlimits_of(process)?;
 
     let linux = spec.linux().clone().unwrap_or_default();
     let mut ns = Namespaces {
@@ -648,23 +654,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
         return Err(invalid("args is empty".into()));
     }
     let caps = p.capabilities().as_ref();
-    let mut rlimits = Vec::new();
-    for r in p.rlimits().clone().unwrap_or_default() {
-        let name = serde_json::to_value(r.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
-        let resource = RLIMITS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| *r)
-            .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
-        rlimits.push(Rlimit {
-            resource,
-            soft: r.soft(),
-            hard: r.hard(),
-        });
-    }
+    let rlimits = rlimits_of(&p)?;
     let spec = crate::linux::exec::ExecSpec {
         args,
         env: p.env().clone().unwrap_or_default(),
