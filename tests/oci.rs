@@ -981,3 +981,66 @@ fn joins_pid_and_mount_namespaces_by_path() {
     );
     assert!(!b.root().join("j2").exists());
 }
+
+/// Joining an existing user namespace by path: the process is in it (read back from
+/// /proc), its other namespaces are new and owned by it (so /proc and the rest mount),
+/// and it is root there through that namespace's own map.
+#[test]
+fn joins_a_user_namespace_by_path() {
+    if !privileged("joins_a_user_namespace_by_path") {
+        return;
+    }
+    let b = Bundle::new(
+        "ociuserns",
+        &["sh", "-c", "cat /proc/self/uid_map; id -u; sleep 30"],
+    );
+    let mut holder = Command::new("unshare")
+        .args(["--user", "--map-root-user", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let h = holder.id();
+    let ready = wait_for_comm(h, "sleep");
+    let ns = |pid: u32, kind: &str| std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap();
+    b.edit(|c| {
+        let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "user");
+        list.push(serde_json::json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+        c["linux"].as_object_mut().unwrap().remove("uidMappings");
+        c["linux"].as_object_mut().unwrap().remove("gidMappings");
+        // The holder maps only id 0: devpts cannot take gid=5 there.
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "devpts" {
+                m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "mode=0620"]);
+            }
+        }
+    });
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(ready, "the namespace holder did not start");
+        assert!(b.create("u1").status.success(), "{}", b.output("u1"));
+        let pid = b.state("u1")["pid"].as_i64().unwrap() as u32;
+        assert_eq!(ns(pid, "user"), ns(h, "user"));
+        assert_ne!(ns(pid, "mnt"), ns(h, "mnt"));
+        assert!(b.nucleus(&["start", "u1"]).status.success());
+        let mut out = String::new();
+        for _ in 0..300 {
+            out = b.output("u1");
+            if out.lines().count() >= 2 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["0", "0", "1"],
+            "{out}"
+        );
+        assert_eq!(lines[1], "0", "{out}");
+    }));
+    let _ = b.nucleus(&["delete", "--force", "u1"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+}

@@ -186,18 +186,25 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         }
         None => None,
     };
-    let spawned = namespaces::spawn(
-        clone_flags(cfg),
-        Box::new(|| {
-            let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-            let how = init::Handoff {
-                gate: gate_fd,
-                detached,
-                console,
-            };
-            init::child_main(cfg, &prep.filters, g, e, &close, how)
-        }),
-    );
+    let mut spawn_child = || {
+        namespaces::spawn(
+            clone_flags(cfg),
+            Box::new(|| {
+                let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
+                let how = init::Handoff {
+                    gate: gate_fd,
+                    detached,
+                    console,
+                };
+                init::child_main(cfg, &prep.filters, g, e, &close, how)
+            }),
+        )
+        .map_err(Error::from)
+    };
+    let spawned = match cfg.joins(libc::CLONE_NEWUSER) {
+        None => spawn_child(),
+        Some(p) => spawn_in_user_ns(p, &mut spawn_child),
+    };
     if let Some(own) = pid_ns {
         nix::sched::setns(&own, CloneFlags::CLONE_NEWPID)
             .map_err(|e| Error::Setup(format!("setns back to our PID namespace: {e}")))?;
@@ -233,6 +240,57 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     }
     guard.0 = None;
     Ok(Launched { pid, cgroup })
+}
+
+/// Creates the container's process from inside the existing user namespace at `path`, so
+/// that its new namespaces belong to that one: a helper forks, joins it (the runtime
+/// itself could not come back), clones the process, reports its PID and exits. The
+/// runtime becomes a subreaper to adopt and wait for the process.
+fn spawn_in_user_ns(
+    path: &Path,
+    spawn_child: &mut dyn FnMut() -> Result<Pid, Error>,
+) -> Result<Pid, Error> {
+    let target = std::fs::File::open(path)
+        .map_err(|e| Error::Setup(format!("open namespace {}: {e}", path.display())))?;
+    nix::sys::prctl::set_child_subreaper(true)
+        .map_err(|e| Error::Setup(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
+    let (r, w) = pipe()?;
+    // SAFETY: nucleus is single-threaded here; the helper only makes syscalls, clones
+    // and exits without running destructors.
+    match unsafe { nix::unistd::fork() }.map_err(|e| Error::Setup(format!("fork: {e}")))? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
+                Err(e) => format!("Esetns({}): {e}", path.display()),
+                Ok(()) => match spawn_child() {
+                    Ok(pid) => pid.as_raw().to_string(),
+                    Err(e) => format!("E{e}"),
+                },
+            };
+            // One line: the process keeps a copy of this pipe, so the runtime cannot wait
+            // for EOF.
+            let _ = std::fs::File::from(w).write_all(format!("{report}\n").as_bytes());
+            // SAFETY: leave without the runtime's destructors (this is a copy of it).
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let mut text = String::new();
+            let _ = std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(std::fs::File::from(r)),
+                &mut text,
+            );
+            let _ = waitpid(child, None);
+            let text = text.trim_end();
+            match text.strip_prefix('E') {
+                Some(e) => Err(Error::Setup(e.to_string())),
+                None => text
+                    .parse::<i32>()
+                    .map(Pid::from_raw)
+                    .map_err(|_| Error::Setup("the user namespace helper died".into())),
+            }
+        }
+    }
 }
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when

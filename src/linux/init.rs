@@ -135,9 +135,6 @@ fn init(
         detached,
         console,
     } = how;
-    if !detached {
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
-    }
     // Wait for the parent: id maps written, cgroup joined, createRuntime hooks run. It
     // sends "1" and the state document for our own hooks, then closes; a bare EOF means
     // it died.
@@ -150,7 +147,12 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     let hook_state = &go_data[1..];
-    if cfg.namespaces.user {
+    // Only now: a process made through a helper (joining a user namespace) has been
+    // adopted by the runtime by the time it sends "go".
+    if !detached {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
+    }
+    if cfg.namespaces.user || cfg.joins(libc::CLONE_NEWUSER).is_some() {
         // Become the new namespace's root (its maps are written now): files created while
         // setting up the root filesystem then belong to a mapped id. Without a mapping for
         // 0 the process keeps its ids (EINVAL).
@@ -170,7 +172,9 @@ fn init(
     }
     // A PID namespace is joined by the runtime before the clone (setns only moves
     // children): skip it here.
-    for (flag, path) in cfg.join.iter().filter(|(f, _)| *f != libc::CLONE_NEWPID) {
+    // The user namespace was joined before the clone as well.
+    let here = |f: i32| f != libc::CLONE_NEWPID && f != libc::CLONE_NEWUSER;
+    for (flag, path) in cfg.join.iter().filter(|(f, _)| here(*f)) {
         namespaces::join(*flag, path).map_err(fail("namespace"))?;
     }
     if cfg.namespaces.cgroup {

@@ -318,6 +318,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                 LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
                 LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
                 LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+                LinuxNamespaceType::User => libc::CLONE_NEWUSER,
                 other => {
                     return Err(OciError::Unsupported(format!(
                         "joining an existing {other:?} namespace"
@@ -339,7 +340,12 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         }
     }
     // Path lookups after joining a mount namespace resolve in it: that join goes last.
-    join.sort_by_key(|(flag, _)| *flag == libc::CLONE_NEWNS);
+    // The user namespace goes first (it grants the capabilities for the others).
+    join.sort_by_key(|(flag, _)| match *flag {
+        libc::CLONE_NEWUSER => 0,
+        libc::CLONE_NEWNS => 2,
+        _ => 1,
+    });
     if !ns.mount && !join.iter().any(|(f, _)| *f == libc::CLONE_NEWNS) {
         return Err(OciError::Unsupported(
             "running without a mount namespace".into(),
