@@ -207,8 +207,7 @@ fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
 /// `--preserve-fds N`: descriptors 3…3+N-1 must be open here to be passed on.
 pub fn check_preserve(n: u32) -> Result<()> {
     for fd in 3..3 + n as i32 {
-        // SAFETY: F_GETFD only reads the descriptor's flags.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        if !crate::linux::process::fd_is_open(fd) {
             return Err(Error::Usage(format!(
                 "--preserve-fds {n}: descriptor {fd} is not open in nucleus (pass only \
                  descriptors the caller holds open)"

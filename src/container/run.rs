@@ -160,10 +160,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     let console = how.console;
     // Building a root inside the runtime's own mount namespace would pivot the host's.
     if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
-        use std::os::unix::fs::MetadataExt;
-        let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
-        let target = id(p).map_err(|e| Error::Setup(format!("namespace {}: {e}", p.display())))?;
-        if id(Path::new("/proc/self/ns/mnt")).ok() == Some(target) {
+        if namespaces::is_own_mount_ns(p)? {
             return Err(Error::Setup(format!(
                 "namespace {} is nucleus' own mount namespace: building the container's root \
                  there would replace the host's; give a mount namespace of its own",
@@ -171,21 +168,6 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             )));
         }
     }
-    // Joining a PID namespace: setns makes our next child its member; ours is restored
-    // right after the clone.
-    let pid_ns = match cfg.joins(libc::CLONE_NEWPID) {
-        Some(p) => {
-            let open = |p: &Path| {
-                std::fs::File::open(p)
-                    .map_err(|e| Error::Setup(format!("open namespace {}: {e}", p.display())))
-            };
-            let (own, target) = (open(Path::new("/proc/self/ns/pid"))?, open(p)?);
-            nix::sched::setns(&target, CloneFlags::CLONE_NEWPID)
-                .map_err(|e| Error::Setup(format!("setns({}): {e}", p.display())))?;
-            Some(own)
-        }
-        None => None,
-    };
     let mut spawn_child = || {
         namespaces::spawn(
             clone_flags(cfg),
@@ -199,16 +181,16 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
                 init::child_main(cfg, &prep.filters, g, e, &close, how)
             }),
         )
-        .map_err(Error::from)
+        .map_err(|e| e.to_string())
     };
-    let spawned = match cfg.joins(libc::CLONE_NEWUSER) {
-        None => spawn_child(),
-        Some(p) => spawn_in_user_ns(p, &mut spawn_child),
+    let mut spawn = || match cfg.joins(libc::CLONE_NEWUSER) {
+        None => spawn_child().map_err(Error::Setup),
+        Some(p) => Ok(namespaces::spawn_in_user_ns(p, &mut spawn_child)?),
     };
-    if let Some(own) = pid_ns {
-        nix::sched::setns(&own, CloneFlags::CLONE_NEWPID)
-            .map_err(|e| Error::Setup(format!("setns back to our PID namespace: {e}")))?;
-    }
+    let spawned = match cfg.joins(libc::CLONE_NEWPID) {
+        None => spawn(),
+        Some(p) => namespaces::in_pid_ns(p, spawn)?,
+    };
     let pid = spawned?;
     drop(slot);
     drop(gate);
@@ -240,57 +222,6 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     }
     guard.0 = None;
     Ok(Launched { pid, cgroup })
-}
-
-/// Creates the container's process from inside the existing user namespace at `path`, so
-/// that its new namespaces belong to that one: a helper forks, joins it (the runtime
-/// itself could not come back), clones the process, reports its PID and exits. The
-/// runtime becomes a subreaper to adopt and wait for the process.
-fn spawn_in_user_ns(
-    path: &Path,
-    spawn_child: &mut dyn FnMut() -> Result<Pid, Error>,
-) -> Result<Pid, Error> {
-    let target = std::fs::File::open(path)
-        .map_err(|e| Error::Setup(format!("open namespace {}: {e}", path.display())))?;
-    nix::sys::prctl::set_child_subreaper(true)
-        .map_err(|e| Error::Setup(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
-    let (r, w) = pipe()?;
-    // SAFETY: nucleus is single-threaded here; the helper only makes syscalls, clones
-    // and exits without running destructors.
-    match unsafe { nix::unistd::fork() }.map_err(|e| Error::Setup(format!("fork: {e}")))? {
-        nix::unistd::ForkResult::Child => {
-            drop(r);
-            let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
-                Err(e) => format!("Esetns({}): {e}", path.display()),
-                Ok(()) => match spawn_child() {
-                    Ok(pid) => pid.as_raw().to_string(),
-                    Err(e) => format!("E{e}"),
-                },
-            };
-            // One line: the process keeps a copy of this pipe, so the runtime cannot wait
-            // for EOF.
-            let _ = std::fs::File::from(w).write_all(format!("{report}\n").as_bytes());
-            // SAFETY: leave without the runtime's destructors (this is a copy of it).
-            unsafe { libc::_exit(0) }
-        }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let mut text = String::new();
-            let _ = std::io::BufRead::read_line(
-                &mut std::io::BufReader::new(std::fs::File::from(r)),
-                &mut text,
-            );
-            let _ = waitpid(child, None);
-            let text = text.trim_end();
-            match text.strip_prefix('E') {
-                Some(e) => Err(Error::Setup(e.to_string())),
-                None => text
-                    .parse::<i32>()
-                    .map(Pid::from_raw)
-                    .map_err(|_| Error::Setup("the user namespace helper died".into())),
-            }
-        }
-    }
 }
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when
@@ -327,9 +258,9 @@ pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, c)) => return c,
             Ok(WaitStatus::Signaled(_, s, _)) => return 128 + s as i32,
-            Ok(_) => {}
-            Err(nix::errno::Errno::ECHILD) => return 1,
-            Err(_) => {}
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            // Not our child any more, or a PID that cannot be waited for: nothing to wait on.
+            Err(_) => return 1,
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);

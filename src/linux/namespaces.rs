@@ -3,11 +3,14 @@
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what}: {errno}")]
     Sys { what: String, errno: Errno },
+    #[error("{0}")]
+    Other(String),
 }
 
 fn sys<T>(what: impl Into<String>, r: Result<T, Errno>) -> Result<T, Error> {
@@ -27,6 +30,89 @@ pub fn spawn(flags: CloneFlags, child: Box<dyn FnMut() -> isize + '_>) -> Result
     sys("clone", unsafe {
         nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD))
     })
+}
+
+fn open_ns(path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::File::open(path).map_err(|e| Error::Sys {
+        what: format!("open namespace {}", path.display()),
+        errno: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })
+}
+
+/// Whether `path` names this process's own mount namespace.
+pub fn is_own_mount_ns(path: &Path) -> Result<bool, Error> {
+    use std::os::unix::fs::MetadataExt;
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino()));
+    let target =
+        id(path).map_err(|e| Error::Other(format!("namespace {}: {e}", path.display())))?;
+    Ok(id(Path::new("/proc/self/ns/mnt")).ok() == Some(target))
+}
+
+/// Runs `spawn` with the children we create placed in the PID namespace at `path` (setns
+/// only moves children); ours is restored afterwards, whatever `spawn` returned.
+pub fn in_pid_ns<T>(path: &Path, spawn: impl FnOnce() -> T) -> Result<T, Error> {
+    let (own, target) = (open_ns(Path::new("/proc/self/ns/pid"))?, open_ns(path)?);
+    sys(
+        format!("setns({})", path.display()),
+        nix::sched::setns(&target, CloneFlags::CLONE_NEWPID),
+    )?;
+    let out = spawn();
+    sys(
+        "setns back to our PID namespace",
+        nix::sched::setns(&own, CloneFlags::CLONE_NEWPID),
+    )?;
+    Ok(out)
+}
+
+/// Creates a process from inside the existing user namespace at `path`, so that the new
+/// namespaces `spawn` asks for belong to that one: a helper forks, joins it (this process
+/// could not come back), runs `spawn`, reports the PID and exits. This process becomes a
+/// subreaper to adopt and wait for the new one.
+pub fn spawn_in_user_ns(
+    path: &Path,
+    spawn: &mut dyn FnMut() -> Result<Pid, String>,
+) -> Result<Pid, Error> {
+    use std::io::{BufRead, Write};
+    let target = open_ns(path)?;
+    sys(
+        "prctl(PR_SET_CHILD_SUBREAPER)",
+        nix::sys::prctl::set_child_subreaper(true),
+    )?;
+    let (r, w) = sys("pipe", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))?;
+    // SAFETY: nucleus is single-threaded here; the helper only makes syscalls, clones
+    // and exits without running destructors.
+    match sys("fork", unsafe { nix::unistd::fork() })? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
+                Err(e) => format!("Esetns({}): {e}", path.display()),
+                Ok(()) => match spawn() {
+                    Ok(pid) => pid.as_raw().to_string(),
+                    Err(e) => format!("E{e}"),
+                },
+            };
+            // One line: the new process keeps a copy of this pipe, so there is no EOF to
+            // wait for.
+            let _ = std::fs::File::from(w).write_all(format!("{report}\n").as_bytes());
+            // SAFETY: leave without the runtime's destructors (this is a copy of it).
+            unsafe { libc::_exit(0) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let mut text = String::new();
+            let read = std::io::BufReader::new(std::fs::File::from(r)).read_line(&mut text);
+            let _ = nix::sys::wait::waitpid(child, None);
+            let text = text.trim_end();
+            match (read, text.strip_prefix('E')) {
+                (Ok(_), Some(e)) => Err(Error::Other(e.to_string())),
+                (Ok(_), None) => text
+                    .parse::<i32>()
+                    .map(Pid::from_raw)
+                    .map_err(|_| Error::Other("the user namespace helper died".into())),
+                (Err(e), _) => Err(Error::Other(format!("user namespace helper: {e}"))),
+            }
+        }
+    }
 }
 
 /// Writes the user namespace id maps of `pid` (uid_map/gid_map text), setgroups denied.

@@ -33,6 +33,12 @@ fn executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Whether descriptor `fd` is open in this process.
+pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
 /// Resolves `cmd` as execvp(3) would: a name with a slash is taken as is, otherwise each
 /// directory of `path` (default: the usual system directories) is tried in order.
 pub fn resolve(cmd: &str, path: Option<&str>) -> Result<PathBuf, Error> {
