@@ -9,6 +9,8 @@ struct Podman {
     image: String,
     containers: std::cell::RefCell<Vec<String>>,
     _tmp: TempDir,
+    /// Podman runs nucleus with its default --root: removed afterwards unless it was there.
+    root_existed: bool,
 }
 
 impl Podman {
@@ -50,6 +52,7 @@ impl Podman {
             image,
             containers: Default::default(),
             _tmp: tmp,
+            root_existed: std::path::Path::new("/run/nucleus").exists(),
         })
     }
 
@@ -107,6 +110,10 @@ impl Drop for Podman {
         let _ = Command::new("podman")
             .args(["rmi", "-f", &self.image])
             .output();
+        if !self.root_existed {
+            // Empty once every container is removed; remove_dir refuses otherwise.
+            let _ = std::fs::remove_dir("/run/nucleus");
+        }
     }
 }
 
