@@ -28,7 +28,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --quiet
-NUCLEUS=$(pwd)/target/release/nucleus
+NUCLEUS=$(pwd)/target/x86_64-unknown-linux-gnu/release/nucleus   # .cargo/config.toml: static PIE
 RUNS=${RUNS:-100}
 WORK=$(mktemp -d /tmp/nucleus-bench.XXXXXX)
 OUT=${OUT:-$WORK/results}
