@@ -11,6 +11,23 @@ struct Podman {
     _tmp: TempDir,
     /// Podman runs nucleus with its default --root: removed afterwards unless it was there.
     root_existed: bool,
+    /// The `libpod_parent` cgroups (conmon's, left by Podman's cgroupfs manager) this test
+    /// makes appear: removed afterwards.
+    libpod_cgroups: Vec<std::path::PathBuf>,
+}
+
+/// `libpod_parent` in every mounted cgroup hierarchy (v1 controllers and the v2 root).
+fn libpod_parent_dirs() -> Vec<std::path::PathBuf> {
+    let base = std::path::Path::new("/sys/fs/cgroup");
+    let mut roots = vec![base.to_path_buf()];
+    for e in std::fs::read_dir(base).unwrap().flatten() {
+        roots.push(e.path());
+    }
+    roots
+        .into_iter()
+        .filter(|r| r.join("cgroup.procs").exists())
+        .map(|r| r.join("libpod_parent"))
+        .collect()
 }
 
 impl Podman {
@@ -53,6 +70,10 @@ impl Podman {
             containers: Default::default(),
             _tmp: tmp,
             root_existed: std::path::Path::new("/run/nucleus").exists(),
+            libpod_cgroups: libpod_parent_dirs()
+                .into_iter()
+                .filter(|d| !d.exists())
+                .collect(),
         })
     }
 
@@ -113,6 +134,20 @@ impl Drop for Podman {
         if !self.root_existed {
             // Empty once every container is removed; remove_dir refuses otherwise.
             let _ = std::fs::remove_dir("/run/nucleus");
+        }
+        // conmon exits once its container is removed; a cgroup with a process in it cannot
+        // be removed yet, so give it a moment.
+        for d in self.libpod_cgroups.iter().filter(|d| d.exists()) {
+            for _ in 0..50 {
+                let _ = std::fs::remove_dir(d.join("conmon"));
+                if std::fs::remove_dir(d).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if d.exists() {
+                eprintln!("podman test: could not remove {}", d.display());
+            }
         }
     }
 }
