@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod bundle;
+
 pub const NUCLEUS: &str = env!("CARGO_BIN_EXE_nucleus");
 
 /// True when the test may change credentials: root with the capabilities the capability
@@ -184,4 +186,26 @@ pub fn wait_for_descendant(ancestor: u32, name: &str) -> Option<u32> {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     None
+}
+
+/// Runs the shell script `script` inside an outer sandbox: new PID namespace (with its own
+/// /proc) and a private mount namespace, so that a regression which signals "every"
+/// process or mounts over host paths hurts only the sandbox. `NUCLEUS` is set to the
+/// binary under test. Returns the output.
+pub fn outer_sandbox(script: &str) -> Output {
+    Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-euc",
+            script,
+        ])
+        .env("NUCLEUS", NUCLEUS)
+        .output()
+        .expect("run unshare (util-linux)")
 }
