@@ -340,7 +340,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
         OciCmd::Ps { format, id, .. } => {
             let (st, status) = oci::state(&store, &id)?;
             let pids = match (st, status) {
-                (Some(st), Status::Created | Status::Running | Status::Paused) => oci::pids(&st),
+                (Some(st), Status::Created | Status::Running | Status::Paused) => oci::pids(&st)?,
                 _ => vec![],
             };
             if format == "json" {

@@ -56,13 +56,12 @@ fn status_err(id: &str, status: Status, why: &str) -> Error {
     }
 }
 
-/// Removes a half-made container (state directory, process, cgroups) unless disarmed.
+/// Removes a half-made container (its processes, the cgroups its record names, the state
+/// directory) unless disarmed.
 struct CreateGuard<'a> {
     store: &'a Store,
     id: &'a str,
-    pid: Option<Pid>,
-    cgroup_dirs: Vec<PathBuf>,
-    cgroup_made: Vec<PathBuf>,
+    st: &'a std::cell::RefCell<State>,
     armed: bool,
 }
 
@@ -71,23 +70,69 @@ impl Drop for CreateGuard<'_> {
         if !self.armed {
             return;
         }
-        if let Some(pid) = self.pid {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(pid, None);
+        // Best effort on a path that is already failing: the record stays (and `delete
+        // --force` can finish the job) when something cannot be removed.
+        if destroy(&self.st.borrow()).is_ok() {
+            // Ignored: the error create returns is the one to report; a state directory
+            // left here is removed by `delete --force`.
+            let _ = self.store.remove(self.id);
         }
-        remove_cgroups(&self.cgroup_dirs, &self.cgroup_made);
-        let _ = self.store.remove(self.id);
     }
 }
 
-/// Removes what a container's create made of its cgroup (a state written before
-/// `cgroup_made` existed lists only the leaves, which it made).
-fn remove_cgroups(dirs: &[PathBuf], made: &[PathBuf]) {
-    let mut cg = crate::linux::cgroups::Cgroup {
-        dirs: dirs.to_vec(),
-        made: if made.is_empty() { dirs } else { made }.to_vec(),
-    };
-    cg.remove();
+/// The container's cgroup leaves that nucleus made itself (a leaf that existed before is
+/// shared with others and is never swept). State written before `cgroup_made` existed
+/// lists only leaves, all of which create made.
+fn own_leaves(st: &State) -> Vec<PathBuf> {
+    st.cgroup_dirs
+        .iter()
+        .filter(|d| st.cgroup_made.is_empty() || st.cgroup_made.contains(d))
+        .filter(|d| d.exists())
+        .cloned()
+        .collect()
+}
+
+/// Kills every process of the container — all of its own cgroup (found there, never
+/// through a namespace) and its first process if that is still the same process — waits
+/// until they are gone, and removes the cgroup directories its record names.
+fn destroy(st: &State) -> Result<(), Error> {
+    use crate::linux::cgroups;
+    let leaves = own_leaves(st);
+    let cg = |e: cgroups::Error| Error::Other(e.to_string());
+    if !leaves.is_empty() && !cgroups::procs(&leaves).map_err(cg)?.is_empty() {
+        cgroups::signal_all(&leaves, Signal::SIGKILL).map_err(cg)?;
+    }
+    if st.pid > 0 && live_start_time(st.pid) == Some(st.start_time) {
+        crate::linux::process::signal_verified(st.pid, st.start_time, Signal::SIGKILL)
+            .map_err(|e| Error::Other(format!("kill {}: {e}", st.pid)))?;
+    }
+    if st.pid > 0 && !wait_gone(st.pid, st.start_time, Duration::from_secs(10)) {
+        return Err(Error::Other(format!(
+            "container '{}' did not die after SIGKILL",
+            st.id
+        )));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !leaves.is_empty() && !cgroups::procs(&leaves).map_err(cg)?.is_empty() {
+        if Instant::now() > deadline {
+            return Err(Error::Other(format!(
+                "container '{}': processes are left in its cgroup after SIGKILL",
+                st.id
+            )));
+        }
+        // A process forked between the listing and the signal: signal again.
+        cgroups::signal_all(&leaves, Signal::SIGKILL).map_err(cg)?;
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    cgroups::remove_recorded(&st.cgroup_dirs, made_or_leaves(st)).map_err(cg)
+}
+
+fn made_or_leaves(st: &State) -> &[PathBuf] {
+    if st.cgroup_made.is_empty() {
+        &st.cgroup_dirs
+    } else {
+        &st.cgroup_made
+    }
 }
 
 /// Options of `create` (and `run`).
@@ -219,26 +264,7 @@ pub fn create(
     b.config.preserve_fds = o.preserve_fds;
     let console = console_for(b.config.terminal, o.console_socket)?;
     store.create_dir(id)?;
-    let mut guard = CreateGuard {
-        store,
-        id,
-        pid: None,
-        cgroup_dirs: vec![],
-        cgroup_made: vec![],
-        armed: true,
-    };
-    let fifo = store.fifo(id);
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .map_err(|e| Error::Other(format!("mkfifo {}: {e}", fifo.display())))?;
-    // mkfifo honours the umask; the process may run as another user and must open it.
-    nix::sys::stat::fchmodat(
-        nix::fcntl::AT_FDCWD,
-        &fifo,
-        nix::sys::stat::Mode::from_bits_truncate(0o622),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )
-    .map_err(|e| Error::Other(format!("chmod {}: {e}", fifo.display())))?;
-    let mut st = State {
+    let st = std::cell::RefCell::new(State {
         oci_version: b.oci_version.clone(),
         id: id.to_string(),
         pid: 0,
@@ -257,14 +283,51 @@ pub fn create(
             .unwrap_or_default(),
         cgroup_dirs: vec![],
         cgroup_made: vec![],
+        creating: true,
         poststart: b.config.hooks.poststart.clone(),
         poststop: b.config.hooks.poststop.clone(),
+    });
+    let mut guard = CreateGuard {
+        store,
+        id,
+        st: &st,
+        armed: true,
+    };
+    // The record exists before anything else does; each step below is written to it
+    // before it is taken (DESIGN.md §5.10).
+    store.save(&st.borrow())?;
+    let fifo = store.fifo(id);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(|e| Error::Other(format!("mkfifo {}: {e}", fifo.display())))?;
+    // mkfifo honours the umask; the process may run as another user and must open it.
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &fifo,
+        nix::sys::stat::Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .map_err(|e| Error::Other(format!("chmod {}: {e}", fifo.display())))?;
+    let record = |r: run::Record| -> Result<(), run::Error> {
+        let mut s = st.borrow_mut();
+        match r {
+            run::Record::Cgroup(plan) => {
+                s.cgroup_dirs = plan.dirs.clone();
+                s.cgroup_made = plan.made.clone();
+            }
+            run::Record::Pid(pid) => {
+                s.pid = pid.as_raw();
+                s.start_time = live_start_time(s.pid).unwrap_or(0);
+            }
+        }
+        store
+            .save(&s)
+            .map_err(|e| run::Error::Setup(format!("recording the container: {e}")))
     };
     // prestart and createRuntime run here, in the runtime's namespaces, while the process
     // waits; it gets the state document for its createContainer/startContainer hooks.
     let config_hooks = &b.config.hooks;
     let on_spawn = |pid: Pid| -> Result<Vec<u8>, run::Error> {
-        let mut s = st.clone();
+        let mut s = st.borrow().clone();
         s.pid = pid.as_raw();
         // prestart predates the creating status: it was defined to see "created".
         let created = s.hook_input(Status::Created);
@@ -280,25 +343,28 @@ pub fn create(
         cgroup: cgroup_place(id, b.config.cgroups_path.as_deref(), o.systemd_cgroup)?,
         on_spawn: Some(&on_spawn),
         console: console.as_ref().map(|c| c.as_raw_fd()),
+        record: Some(&record),
     };
     let launched = run::launch(&b.config, &prep, &how)?;
-    guard.pid = Some(launched.pid);
-    (guard.cgroup_dirs, guard.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
     let pid = launched.pid.as_raw();
-    st.pid = pid;
-    st.start_time = live_start_time(pid)
-        .ok_or_else(|| Error::Other("the container process died during create".into()))?;
-    st.cgroup_dirs = guard.cgroup_dirs.clone();
-    st.cgroup_made = guard.cgroup_made.clone();
-    store.save(&st)?;
+    {
+        let mut s = st.borrow_mut();
+        (s.cgroup_dirs, s.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
+        s.pid = pid;
+        s.start_time = live_start_time(pid)
+            .ok_or_else(|| Error::Other("the container process died during create".into()))?;
+    }
     if let Some(p) = o.pid_file {
         std::fs::write(p, pid.to_string())
             .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
     }
+    st.borrow_mut().creating = false;
+    store.save(&st.borrow())?;
     let mut warnings = b.warnings;
     warnings.extend(prep.warnings);
     guard.armed = false;
-    Ok((st, warnings))
+    drop(guard);
+    Ok((st.into_inner(), warnings))
 }
 
 /// `start`: lets a created container's process continue to execve, then runs the
@@ -378,23 +444,22 @@ pub fn parse_signal(s: &str) -> Result<Signal, Error> {
     name.parse::<Signal>().map_err(|_| bad())
 }
 
-/// Processes in the container: those in the same PID namespace as its first process.
-pub fn pids(st: &State) -> Vec<i32> {
-    let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/pid", st.pid)) else {
-        return vec![];
-    };
-    let mut out: Vec<i32> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| std::fs::read_link(format!("/proc/{p}/ns/pid")).is_ok_and(|n| n == ns))
-        .collect();
-    out.sort();
-    out
+/// The container's processes: every process in the cgroup nucleus made for it (never
+/// chosen by namespace: a container may share the host's PID namespace). A container
+/// without a cgroup of its own is an error rather than a guess.
+pub fn pids(st: &State) -> Result<Vec<i32>, Error> {
+    let leaves = own_leaves(st);
+    if leaves.is_empty() {
+        return Err(Error::Other(format!(
+            "container '{}' has no cgroup of its own, so its processes cannot be told apart \
+             from others",
+            st.id
+        )));
+    }
+    crate::linux::cgroups::procs(&leaves).map_err(|e| Error::Other(e.to_string()))
 }
 
-/// `kill`: sends `sig` to the container's process (`all`: to every process in it).
+/// `kill`: sends `sig` to the container's process (`all`: to every process of its cgroup).
 pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Error> {
     let _lock = store.lock(id)?;
     let st = store.load(id)?;
@@ -403,12 +468,19 @@ pub fn kill(store: &Store, id: &str, sig: Signal, all: bool) -> Result<(), Error
         (Some(st), Status::Created | Status::Running | Status::Paused) => st,
         (_, s) => return Err(status_err(id, s, "there is no process to signal")),
     };
-    let targets = if all { pids(&st) } else { vec![st.pid] };
-    for p in targets {
-        nix::sys::signal::kill(Pid::from_raw(p), sig)
-            .map_err(|e| Error::Other(format!("kill {p}: {e}")))?;
+    if all {
+        let leaves = own_leaves(&st);
+        if leaves.is_empty() {
+            return Err(Error::Other(format!(
+                "container '{id}' has no cgroup of its own: refusing --all (its processes \
+                 cannot be told apart from the host's); signal its first process without --all"
+            )));
+        }
+        return crate::linux::cgroups::signal_all(&leaves, sig)
+            .map_err(|e| Error::Other(e.to_string()));
     }
-    Ok(())
+    crate::linux::process::signal_verified(st.pid, st.start_time, sig)
+        .map_err(|e| Error::Other(format!("kill {}: {e}", st.pid)))
 }
 
 fn wait_gone(pid: i32, start_time: u64, limit: Duration) -> bool {
@@ -457,30 +529,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>, Error
         }
         _ => {}
     }
+    // Stopped or not, whatever is left of the container goes: processes still in its
+    // cgroup (a container without its own PID namespace outlives its first process), its
+    // cgroup directories; a record of a killed create names what it had made.
     if let Some(st) = &st {
-        if status != Status::Stopped {
-            for d in &st.cgroup_dirs {
-                let _ = std::fs::write(d.join("freezer.state"), "THAWED");
-                let _ = std::fs::write(d.join("cgroup.freeze"), "0");
-            }
-            let _ = nix::sys::signal::kill(Pid::from_raw(st.pid), Signal::SIGKILL);
-            if !wait_gone(st.pid, st.start_time, Duration::from_secs(10)) {
-                return Err(Error::Other(format!(
-                    "container '{id}' did not die after SIGKILL"
-                )));
-            }
-        }
-        remove_cgroups(&st.cgroup_dirs, &st.cgroup_made);
-    } else {
-        // A crashed create: its cgroups carry the container's name.
-        for v in ["memory", "pids", "cpu", "freezer", "unified", ""] {
-            let d = Path::new("/sys/fs/cgroup")
-                .join(v)
-                .join(format!("nucleus-{id}"));
-            if d.is_dir() {
-                remove_cgroups(&[d], &[]);
-            }
-        }
+        destroy(st)?;
     }
     drop(lock);
     store.remove(id)?;

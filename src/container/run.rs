@@ -118,6 +118,18 @@ pub struct Launch<'a> {
     pub on_spawn: Option<&'a dyn Fn(Pid) -> Result<Vec<u8>, Error>>,
     /// A connected console socket: the process makes a pty and sends its master there.
     pub console: Option<i32>,
+    /// Told what is about to exist before it exists (crash safety: OCI create writes it
+    /// to the container's state, so that `delete --force` finds it after a SIGKILL).
+    pub record: Option<&'a dyn Fn(Record) -> Result<(), Error>>,
+}
+
+/// What `launch` is about to make, reported before it is made.
+pub enum Record<'a> {
+    /// The cgroup directories: the leaves, and the ones to be made.
+    Cgroup(&'a cgroups::Plan),
+    /// The container's process, just cloned: it waits for the go message and dies with
+    /// its pipe if the runtime dies before sending it.
+    Pid(Pid),
 }
 
 /// A started container process and the cgroup it is in.
@@ -130,12 +142,20 @@ pub struct Launched {
 /// On failure nothing is left: the process is killed and the cgroup removed.
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
     let cgroup = if cfg.resources.any() {
-        let mp = Path::new("/sys/fs/cgroup");
-        Some(cgroups::Cgroup::create_at(
+        let mp = Path::new(cgroups::MOUNTPOINT);
+        let mut record = |plan: &cgroups::Plan| match how.record {
+            Some(f) => f(Record::Cgroup(plan)).map_err(|e| cgroups::Error::Io {
+                path: mp.to_path_buf(),
+                why: format!("recording the cgroup before it is made: {e}"),
+            }),
+            None => Ok(()),
+        };
+        Some(cgroups::Cgroup::create_recorded(
             mp,
             &cgroups::detect(mp),
             &how.cgroup,
             &cfg.resources,
+            &mut record,
         )?)
     } else {
         None
@@ -151,6 +171,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         ),
         None => None,
     };
+    let cgroup_leaves: &[std::path::PathBuf] = cgroup.as_ref().map_or(&[], |c| &c.dirs);
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
     let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
@@ -174,6 +195,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             Box::new(|| {
                 let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
                 let how = init::Handoff {
+                    cgroup: cgroup_leaves,
                     gate: gate_fd,
                     detached,
                     console,
@@ -195,6 +217,9 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     drop(slot);
     drop(gate);
     let mut guard = ChildGuard(Some(pid));
+    if let Some(f) = how.record {
+        f(Record::Pid(pid))?;
+    }
     if let Some((uids, gids)) = &cfg.id_maps {
         namespaces::write_id_maps(pid, uids, gids)?;
     }
@@ -234,9 +259,10 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
     let how = Launch {
         gate: None,
         detached: false,
-        cgroup: cgroups::Place::Root(format!("nucleus-{}", std::process::id())),
+        cgroup: cgroups::Place::Root(one_shot_cgroup(cfg)?),
         on_spawn: None,
         console: None,
+        record: None,
     };
     let result = launch(cfg, prep, &how).map(|mut l| {
         let code = supervise(l.pid, &set, grace);
@@ -247,6 +273,35 @@ pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error>
     });
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     result
+}
+
+/// Names of one-shot runs' cgroups start with this.
+const ONE_SHOT_PREFIX: &str = "nucleus-run-";
+
+/// A unique cgroup name for a one-shot run (random: PIDs repeat across PID namespaces).
+/// Empty cgroups that earlier runs left when they were killed are removed first.
+fn one_shot_cgroup(cfg: &Config) -> Result<String, Error> {
+    if cfg.resources.any() {
+        let mp = Path::new(cgroups::MOUNTPOINT);
+        cgroups::sweep_stale(
+            mp,
+            &cgroups::detect(mp),
+            &cfg.resources,
+            ONE_SHOT_PREFIX,
+            Duration::from_secs(60),
+        );
+    }
+    let mut id = [0u8; 8];
+    // SAFETY: getrandom writes at most `id.len()` bytes into `id`.
+    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    if n != id.len() as isize {
+        return Err(Error::Setup(format!(
+            "getrandom: {}",
+            nix::errno::Errno::last()
+        )));
+    }
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{ONE_SHOT_PREFIX}{hex}"))
 }
 
 /// Forwards signals to `pid` until it exits; returns its status. After a forwarded

@@ -66,6 +66,12 @@ pub struct State {
     /// The cgroup directories create made (leaves and missing parents): delete removes them.
     #[serde(default)]
     pub cgroup_made: Vec<PathBuf>,
+    /// Written by `create` before it makes anything (the planned cgroups, then the pid the
+    /// moment the process exists) and cleared when create has finished: a record that
+    /// still says `creating` belongs to a create that was killed, and `delete --force`
+    /// removes what it names.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
     /// Hooks that run after create has finished (start and delete run them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststart: Vec<crate::spec::config::Hook>,
@@ -137,17 +143,7 @@ pub struct OciState<'a> {
     pub annotations: &'a HashMap<String, String>,
 }
 
-/// The process start time from /proc/PID/stat, if the process exists and is not a zombie.
-pub fn live_start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name is in parentheses and may contain spaces: split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
-}
+pub use crate::linux::process::live_start_time;
 
 /// The runtime root: where containers' state lives.
 pub struct Store {
@@ -271,7 +267,7 @@ impl Store {
     /// The status, read from the kernel: the process alive and the same one, the FIFO,
     /// the freezer.
     pub fn status(&self, st: Option<&State>) -> Status {
-        let Some(st) = st else {
+        let Some(st) = st.filter(|st| !st.creating) else {
             return Status::Creating;
         };
         if st.pid <= 0 || live_start_time(st.pid) != Some(st.start_time) {
@@ -368,6 +364,7 @@ mod tests {
             owner: "root".into(),
             cgroup_dirs: vec![],
             cgroup_made: vec![],
+            creating: false,
             poststart: vec![],
             poststop: vec![],
         };

@@ -44,13 +44,202 @@ pub enum Version {
     V2,
 }
 
+/// statfs f_type of cgroup v1 and cgroup2 filesystems.
+const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
 /// Which hierarchy `mountpoint` (normally /sys/fs/cgroup) is.
 pub fn detect(mountpoint: &Path) -> Version {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     match nix::sys::statfs::statfs(mountpoint) {
         Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => Version::V2,
         _ => Version::V1,
     }
+}
+
+/// Where the host's cgroup hierarchies are mounted.
+pub const MOUNTPOINT: &str = "/sys/fs/cgroup";
+
+/// Checks that `dir`, read from a state file, names a cgroup directory nucleus may touch:
+/// absolute, below /sys/fs/cgroup, no `.`/`..`, not a hierarchy's root, and on a cgroup
+/// filesystem (v1 or v2). State files are data, never trusted to name host paths.
+pub fn check_recorded(dir: &Path) -> Result<(), Error> {
+    use std::path::Component;
+    let bad = |why: &str| Error::Io {
+        path: dir.to_path_buf(),
+        why: format!("refusing to use a recorded cgroup: {why}"),
+    };
+    let Ok(rest) = dir.strip_prefix(MOUNTPOINT) else {
+        return Err(bad("it is not below /sys/fs/cgroup"));
+    };
+    if rest
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
+        return Err(bad("it contains '.' or '..'"));
+    }
+    // v1: /sys/fs/cgroup/<controller>/<cgroup…>; v2: /sys/fs/cgroup/<cgroup…>. Either way
+    // a hierarchy's root is never a container's own cgroup.
+    let depth = rest.components().count();
+    if depth == 0 || (depth == 1 && detect(Path::new(MOUNTPOINT)) == Version::V1) {
+        return Err(bad("it is a hierarchy's root"));
+    }
+    match nix::sys::statfs::statfs(dir) {
+        Ok(s) if [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&s.filesystem_type().0) => {
+            Ok(())
+        }
+        Ok(_) => Err(bad("it is not on a cgroup filesystem")),
+        Err(e) => Err(Error::Io {
+            path: dir.to_path_buf(),
+            why: e.to_string(),
+        }),
+    }
+}
+
+/// Removes the cgroup directories a state file recorded (`made`: what create made, in
+/// creation order; `leaves`: the container's leaves), deepest first, with rmdir only: the
+/// kernel refuses a cgroup that still has processes or children, and nothing that is not a
+/// checked cgroup directory is touched. Directories already gone are fine.
+pub fn remove_recorded(leaves: &[PathBuf], made: &[PathBuf]) -> Result<(), Error> {
+    let mut first_err = None;
+    for d in made.iter().rev() {
+        if !d.exists() {
+            continue;
+        }
+        if let Err(e) = check_recorded(d) {
+            first_err.get_or_insert(e);
+            continue;
+        }
+        let tries = if leaves.contains(d) { 200 } else { 1 };
+        for i in 0..tries {
+            match nix::unistd::unlinkat(
+                nix::fcntl::AT_FDCWD,
+                d.as_path(),
+                nix::unistd::UnlinkatFlags::RemoveDir,
+            ) {
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => break,
+                // A leaf whose last process is still exiting: retry for up to a second.
+                Err(nix::errno::Errno::EBUSY) if i + 1 < tries => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                // A parent that holds other cgroups stays.
+                Err(nix::errno::Errno::EBUSY | nix::errno::Errno::ENOTEMPTY)
+                    if !leaves.contains(d) =>
+                {
+                    break
+                }
+                Err(e) => {
+                    first_err.get_or_insert(Error::Io {
+                        path: d.clone(),
+                        why: format!("rmdir: {e}"),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// Removes the empty cgroups named `prefix…` directly below the hierarchy roots that `r`
+/// uses and older than `min_age` (one-shot runs that were killed before they could remove
+/// theirs; a live run joins its cgroup milliseconds after making it). rmdir only: the
+/// kernel refuses a cgroup that holds a process or a child. Best effort by design: a
+/// cgroup that cannot be removed now is tried again by the next run.
+pub fn sweep_stale(
+    mountpoint: &Path,
+    version: &Version,
+    r: &Resources,
+    prefix: &str,
+    min_age: std::time::Duration,
+) {
+    let roots: Vec<PathBuf> = match version {
+        Version::V1 => r.controllers().iter().map(|c| mountpoint.join(c)).collect(),
+        Version::V2 => vec![mountpoint.to_path_buf()],
+    };
+    for root in roots {
+        let Ok(rd) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let stale = e.file_name().to_string_lossy().starts_with(prefix)
+                && e.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= min_age));
+            if stale {
+                // Ignored: EBUSY/ENOTEMPTY mean it is in use, which is the answer we want.
+                let _ = nix::unistd::unlinkat(
+                    nix::fcntl::AT_FDCWD,
+                    &e.path(),
+                    nix::unistd::UnlinkatFlags::RemoveDir,
+                );
+            }
+        }
+    }
+}
+
+/// Every process in the cgroups `leaves` and in the cgroups below them, sorted (v1: the
+/// union over the hierarchies). The container's processes are found here, never through
+/// a namespace: a container may share the host's PID namespace.
+pub fn procs(leaves: &[PathBuf]) -> Result<Vec<i32>, Error> {
+    fn walk(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
+        let f = dir.join("cgroup.procs");
+        let text = std::fs::read_to_string(&f).map_err(|e| io(&f, e))?;
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+            let e = e.map_err(|e| io(dir, e))?;
+            if e.file_type().map_err(|er| io(&e.path(), er))?.is_dir() {
+                walk(&e.path(), out)?;
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for d in leaves {
+        check_recorded(d)?;
+        walk(d, &mut out)?;
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// Sends `sig` to every process of the cgroups `leaves` (see `procs`). The cgroup is
+/// frozen meanwhile when it has a freezer, so that no process forks past the signal; on
+/// v2 SIGKILL goes through cgroup.kill, which the kernel applies atomically.
+pub fn signal_all(leaves: &[PathBuf], sig: nix::sys::signal::Signal) -> Result<(), Error> {
+    use nix::sys::signal::Signal;
+    for d in leaves {
+        check_recorded(d)?;
+    }
+    let v2_kill: Vec<&PathBuf> = leaves
+        .iter()
+        .filter(|d| d.join("cgroup.kill").exists())
+        .collect();
+    if sig == Signal::SIGKILL && !v2_kill.is_empty() {
+        for d in v2_kill {
+            write(&d.join("cgroup.kill"), "1")?;
+        }
+        return Ok(());
+    }
+    let frozen = sig != Signal::SIGCONT && set_frozen(leaves, true).is_ok();
+    let result = (|| {
+        for pid in procs(leaves)? {
+            match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
+                Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: leaves[0].clone(),
+                        why: format!("kill({pid}, {sig}): {e}"),
+                    })
+                }
+            }
+        }
+        Ok(())
+    })();
+    if frozen {
+        set_frozen(leaves, false)?;
+    }
+    result
 }
 
 /// Where a cgroup goes in each hierarchy.
@@ -68,6 +257,15 @@ pub enum Place {
 #[derive(Debug, Default)]
 pub struct Cgroup {
     pub dirs: Vec<PathBuf>,
+    pub made: Vec<PathBuf>,
+}
+
+/// What creating a cgroup will use and make (plain data: dropping it removes nothing).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// The leaves, one per v1 controller or the v2 one.
+    pub dirs: Vec<PathBuf>,
+    /// The directories that do not exist yet and will be made, parents first.
     pub made: Vec<PathBuf>,
 }
 
@@ -116,6 +314,22 @@ impl Cgroup {
         place: &Place,
         r: &Resources,
     ) -> Result<Cgroup, Error> {
+        Cgroup::create_recorded(mountpoint, version, place, r, &mut |_| Ok(()))
+    }
+
+    /// As `create_at`, but first hands `record` the plan (the leaves, and every directory
+    /// that does not exist yet and will be made, parents first), so that a caller can
+    /// write it down before anything exists: whatever is made can then be found and
+    /// removed even if this process is killed half-way.
+    pub fn create_recorded(
+        mountpoint: &Path,
+        version: &Version,
+        place: &Place,
+        r: &Resources,
+        record: &mut dyn FnMut(&Plan) -> Result<(), Error>,
+    ) -> Result<Cgroup, Error> {
+        let plan = Cgroup::plan(mountpoint, version, place, r)?;
+        record(&plan)?;
         let mut cg = Cgroup::default();
         let res = match version {
             Version::V1 => cg.create_v1(mountpoint, place, r),
@@ -126,6 +340,36 @@ impl Cgroup {
             return Err(e);
         }
         Ok(cg)
+    }
+
+    /// What `create_at` would use and make, without making anything: `dirs` the leaves,
+    /// `made` the directories missing today, parents first.
+    pub fn plan(
+        mountpoint: &Path,
+        version: &Version,
+        place: &Place,
+        r: &Resources,
+    ) -> Result<Plan, Error> {
+        let mut plan = Plan::default();
+        let mut add = |base: &Path, rel: &Path| {
+            let mut dir = base.to_path_buf();
+            for c in rel.components() {
+                dir.push(c);
+                if !dir.exists() && !plan.made.contains(&dir) {
+                    plan.made.push(dir.clone());
+                }
+            }
+            plan.dirs.push(dir);
+        };
+        match version {
+            Version::V1 => {
+                for ctrl in r.controllers() {
+                    add(&mountpoint.join(ctrl), &relative(place, Some(ctrl))?);
+                }
+            }
+            Version::V2 => add(mountpoint, &relative(place, None)?),
+        }
+        Ok(plan)
     }
 
     /// Makes `base/rel` and any missing parent; `each` runs on every directory on the way

@@ -9,8 +9,7 @@ use crate::spec::config::Rlimit;
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult, Pid};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// The process to start in the container.
@@ -81,7 +80,16 @@ pub fn exec_in(
         Err(e) => return Err(Failure::new(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
             drop((pid_r, err_r));
-            let code = match enter(&nss, cgroup_dirs) {
+            // No descriptor of whoever started nucleus survives but the ones
+            // --preserve-fds names (DESIGN.md §5.5).
+            let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), err_w.as_raw_fd()];
+            keep.extend(nss.iter().map(|(_, f)| f.as_raw_fd()));
+            keep.extend(console);
+            keep.extend(3..3 + spec.preserve_fds as RawFd);
+            let entered = super::process::close_stray(3, &keep)
+                .map_err(|e| Failure::new(format!("closing inherited descriptors: {e}")))
+                .and_then(|()| enter(&nss, cgroup_dirs));
+            let code = match entered {
                 Err(f) => {
                     let _ = std::fs::File::from(err_w).write_all(f.encode().as_bytes());
                     1
@@ -148,8 +156,12 @@ fn start(
     console: Option<RawFd>,
     err: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
-    if let Some(sock) = console {
-        super::terminal::attach(sock, spec.user.uid).map_err(Failure::new)?;
+    match console {
+        Some(sock) => super::terminal::attach(sock, spec.user.uid).map_err(Failure::new)?,
+        // A session of its own: the program cannot reach the caller's terminal.
+        None => {
+            nix::unistd::setsid().map_err(|e| Failure::new(format!("setsid: {e}")))?;
+        }
     }
     for r in &spec.rlimits {
         let lim = libc::rlimit {
@@ -165,7 +177,7 @@ fn start(
             )));
         }
     }
-    nix::unistd::chdir(&spec.cwd)
+    super::process::enter_cwd(&spec.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", spec.cwd.display())))?;
     let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH="));
     let prog = super::process::resolve(&spec.args[0], path).map_err(|e| Failure {

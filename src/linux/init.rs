@@ -13,7 +13,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use nix::unistd::{Gid, Uid};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 /// Signals nucleus forwards to the container (and the init forwards to the program).
@@ -84,7 +84,9 @@ pub const READY: &str = "READY";
 
 /// How the child ends its set-up.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Handoff {
+pub struct Handoff<'a> {
+    /// The container's cgroup leaves (host paths): what its /sys/fs/cgroup shows.
+    pub cgroup: &'a [PathBuf],
     /// An O_PATH descriptor of the exec FIFO to wait at before execve.
     pub gate: Option<i32>,
     /// No parent-death signal: the process outlives the runtime.
@@ -100,12 +102,27 @@ pub fn child_main(
     go: OwnedFd,
     err: OwnedFd,
     close: &[i32],
-    how: Handoff,
+    how: Handoff<'_>,
 ) -> isize {
     for fd in close {
         // SAFETY: these are the parent's ends of our pipes, duplicated by clone; closing
         // them here affects only this process.
         unsafe { libc::close(*fd) };
+    }
+    // Before anything else: no descriptor of whoever started nucleus survives, except the
+    // ones --preserve-fds names for the program (DESIGN.md §5.5).
+    let mut keep = vec![go.as_raw_fd(), err.as_raw_fd()];
+    keep.extend(how.gate);
+    keep.extend(how.console);
+    let first = 3 + cfg.preserve_fds as i32;
+    keep.extend(3..first);
+    if let Err(e) = process::close_stray(3, &keep) {
+        let f = Failure::new(format!("closing inherited descriptors: {e}"));
+        // Ignored: the runtime sees the pipe close without a message and reports the
+        // failure as a set-up error; there is no other channel.
+        let _ = std::fs::File::from(err).write_all(f.encode().as_bytes());
+        // SAFETY: leave without running the parent's destructors (this is a copy of it).
+        unsafe { libc::_exit(1) }
     }
     let mut err = Some(err);
     let Err(f) = init(cfg, filters, go, &mut err, how);
@@ -128,9 +145,10 @@ fn init(
     filters: &[seccompiler::BpfProgram],
     go: OwnedFd,
     err: &mut Option<OwnedFd>,
-    how: Handoff,
+    how: Handoff<'_>,
 ) -> Result<std::convert::Infallible, Failure> {
     let Handoff {
+        cgroup,
         gate,
         detached,
         console,
@@ -147,6 +165,12 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     let hook_state = &go_data[1..];
+    // The program runs in a session of its own: it cannot reach the caller's terminal
+    // (TIOCSTI needs it to be the controlling one). With a console the pty's set-up makes
+    // the session.
+    if console.is_none() {
+        nix::unistd::setsid().map_err(fail("setsid"))?;
+    }
     // Only now: a process made through a helper (joining a user namespace) has been
     // adopted by the runtime by the time it sends "go".
     if !detached {
@@ -185,7 +209,7 @@ fn init(
             hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
                 .map_err(rootfs::Error::Other)
         };
-        rootfs::setup(cfg, &create_hooks).map_err(|e| Failure {
+        rootfs::setup(cfg, cgroup, &create_hooks).map_err(|e| Failure {
             code: 1,
             message: format!("rootfs: {e}"),
             hint: e.hint(),
@@ -230,7 +254,7 @@ fn init(
         // After the root is built: the pty comes from the container's own devpts.
         super::terminal::attach(sock, cfg.user.uid).map_err(Failure::new)?;
     }
-    nix::unistd::chdir(&cfg.cwd)
+    process::enter_cwd(&cfg.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", cfg.cwd.display())))?;
     let path = cfg.env.iter().find_map(|e| e.strip_prefix("PATH="));
     let prog: PathBuf = process::resolve(&cfg.args[0], path).map_err(|e| Failure {
@@ -376,8 +400,10 @@ fn run_init(main: Pid, err: Option<OwnedFd>) -> ! {
     // Closing our copy of the error pipe lets the runtime see EOF at the program's exec.
     drop(err);
     // The init is a copy of the runtime: the program must not reach it through /proc/1
-    // (its exe is the runtime's binary, the CVE-2019-5736 class).
-    let _ = nix::sys::prctl::set_dumpable(false);
+    // (its exe is the runtime's binary, the CVE-2019-5736 class). Fail closed.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        init_fails(main, &format!("prctl(PR_SET_DUMPABLE): {e}"));
+    }
     // The kernel drops default-action signals sent to a namespace's init: install handlers
     // (the signals stay blocked and are taken with sigwait).
     let handler = nix::sys::signal::SigAction::new(
@@ -387,14 +413,19 @@ fn run_init(main: Pid, err: Option<OwnedFd>) -> ! {
     );
     for sig in FORWARDED {
         // SAFETY: a handler that does nothing is async-signal-safe.
-        let _ = unsafe { nix::sys::signal::sigaction(*sig, &handler) };
+        if let Err(e) = unsafe { nix::sys::signal::sigaction(*sig, &handler) } {
+            init_fails(main, &format!("sigaction({sig}): {e}"));
+        }
     }
-    // The init keeps no capabilities.
-    let _ = capk::apply(&crate::caps::Sets::default(), None);
+    // The init keeps no capabilities. Fail closed.
+    if let Err(e) = capk::apply(&crate::caps::Sets::default(), None) {
+        init_fails(main, &format!("dropping the init's capabilities: {e}"));
+    }
     let set = supervised_set();
     loop {
         let Ok(sig) = set.wait() else { continue };
         if sig != Signal::SIGCHLD {
+            // Ignored: ESRCH means the program is exiting, and its SIGCHLD comes next.
             let _ = nix::sys::signal::kill(main, sig);
             continue;
         }
@@ -407,6 +438,15 @@ fn run_init(main: Pid, err: Option<OwnedFd>) -> ! {
             }
         }
     }
+}
+
+/// The init could not make itself safe: the program must not run under it.
+fn init_fails(main: Pid, why: &str) -> ! {
+    // Ignored: the process may already be gone; either way nothing runs under this init.
+    let _ = nix::sys::signal::kill(main, Signal::SIGKILL);
+    // Ignored: stderr is the only channel left, and the exit status says it failed.
+    let _ = std::io::stderr().write_all(format!("nucleus: init: {why}\n").as_bytes());
+    exit_now(1)
 }
 
 fn exit_now(code: i32) -> ! {

@@ -5,6 +5,7 @@ pub mod exec;
 pub mod hooks;
 pub mod identity;
 pub mod init;
+pub mod inroot;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -33,6 +33,102 @@ fn executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// The process start time from /proc/PID/stat (field 22), if the process exists and is
+/// not a zombie: it tells a reused PID apart.
+pub fn live_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if fields.first() == Some(&"Z") || fields.first() == Some(&"X") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Sends `sig` to `pid` only while it is the process that started at `start_time`: a
+/// pidfd pins the process first, then its start time is checked, so a PID reused in
+/// between is never signalled (ESRCH instead).
+pub fn signal_verified(
+    pid: i32,
+    start_time: u64,
+    sig: nix::sys::signal::Signal,
+) -> Result<(), Errno> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `raw` is a descriptor the kernel just returned to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    if live_start_time(pid) != Some(start_time) {
+        return Err(Errno::ESRCH);
+    }
+    // SAFETY: pidfd_send_signal with a null siginfo and no flags sends `sig` like kill(2).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig as i32,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Closes every descriptor from `first` up except those in `keep`: whatever the caller of
+/// nucleus leaked to it (a directory of the host above all, the CVE-2024-21626 class)
+/// is gone before any path inside the container is resolved.
+pub fn close_stray(first: i32, keep: &[i32]) -> Result<(), Errno> {
+    let mut keep: Vec<i32> = keep.iter().copied().filter(|k| *k >= first).collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    let close = |lo: i32, hi: u32| {
+        // SAFETY: close_range only closes descriptors of this process in [lo, hi].
+        if unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi, 0) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    };
+    for k in keep {
+        if k > lo {
+            close(lo, (k - 1) as u32)?;
+        }
+        lo = k + 1;
+    }
+    close(lo, u32::MAX)
+}
+
+/// Changes into `cwd`, resolved inside the container's root (this process's `/`) with no
+/// symlink or `..` leading out of it and no magic link (`/proc/self/fd/N`), then checks
+/// that the kernel can reach the new directory from the root (CVE-2024-21626 class).
+pub fn enter_cwd(cwd: &Path) -> Result<(), Errno> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsFd;
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let dir = super::inroot::open(root.as_fd(), cwd, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+    nix::unistd::fchdir(&dir)?;
+    // getcwd fails (or says "(unreachable)") for a directory outside the root.
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(_) => Err(Errno::EXDEV),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether descriptor `fd` is open in this process.
 pub fn fd_is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags.

@@ -6,11 +6,11 @@
 
 use crate::spec::config::{Config, Mount, MountKind, RootFs};
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,10 +49,7 @@ fn sys<T>(what: &'static str, path: &Path, r: Result<T, Errno>) -> Result<T, Err
     })
 }
 
-/// The magic-link path of an open file: mount(2) follows it to the object itself.
-fn fd_path(fd: &impl AsRawFd) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-}
+use super::inroot::fd_path;
 
 fn open_path(p: &Path) -> Result<OwnedFd, Error> {
     sys(
@@ -62,78 +59,25 @@ fn open_path(p: &Path) -> Result<OwnedFd, Error> {
     )
 }
 
-/// Opens `rel` (relative to `root`) as if `root` were `/`: `..` and symlinks, absolute or
-/// not, cannot leave it.
+/// Opens `rel` inside `root` (see `inroot::open`).
 fn open_in_root(root: &OwnedFd, rel: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    nix::fcntl::openat2(root.as_fd(), rel, how)
+    super::inroot::open(root.as_fd(), rel, flags)
 }
 
 /// Resolves `dest` inside `root`, creating missing components (directories, and a file as
 /// the last one when `file` is set); returns an O_PATH descriptor of the result.
 fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Error> {
-    let rel: PathBuf = dest.components().skip(1).collect();
-    let comps: Vec<_> = rel.components().collect();
-    let mut cur = PathBuf::new();
-    for (i, c) in comps.iter().enumerate() {
-        let parent = cur.clone();
-        cur.push(c);
-        match open_in_root(root, &cur, OFlag::O_PATH) {
-            Ok(_) => continue,
-            Err(Errno::ENOENT) => {}
-            Err(e) => return Err(sys("resolve", dest, Err(e))?),
-        }
-        let parent = if parent.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            parent
-        };
-        let pfd = sys(
-            "resolve",
-            dest,
-            open_in_root(root, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY),
-        )?;
-        let last = i + 1 == comps.len();
-        if last && file {
-            let fd = nix::fcntl::openat(
-                pfd.as_fd(),
-                c.as_os_str(),
-                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-                Mode::from_bits_truncate(0o644),
-            );
-            match fd {
-                Ok(_) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(sys("create", dest, Err(e))?),
-            }
-        } else {
-            match nix::sys::stat::mkdirat(
-                pfd.as_fd(),
-                c.as_os_str(),
-                Mode::from_bits_truncate(0o755),
-            ) {
-                Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(sys("mkdir", dest, Err(e))?),
-            }
-        }
-    }
-    let rel = if rel.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        rel
-    };
-    sys("resolve", dest, open_in_root(root, &rel, OFlag::O_PATH))
+    super::inroot::create(root.as_fd(), dest, file).map_err(|errno| Error::Sys {
+        what: if file { "create" } else { "mkdir" },
+        path: dest.to_path_buf(),
+        errno,
+    })
 }
 
 /// Refuses a destination reached through a symlink, or that is not a directory: procfs and
 /// sysfs go only on real directories (the CVE-2019-16884 class).
 fn real_dir(root: &OwnedFd, dest: &Path) -> Result<(), Error> {
-    let rel: PathBuf = dest.components().skip(1).collect();
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
-    match nix::fcntl::openat2(root.as_fd(), &rel, how) {
+    match super::inroot::open_no_symlinks(root.as_fd(), dest, OFlag::O_PATH | OFlag::O_DIRECTORY) {
         Ok(_) => Ok(()),
         Err(Errno::ELOOP | Errno::ENOTDIR) => Err(Error::Other(format!(
             "refusing to mount on {}: it is a symlink or not a directory in the root filesystem",
@@ -226,8 +170,80 @@ const ETC_DIRS: &[&str] = &["ld.so.conf.d", "alternatives", "ssl/certs"];
 const SYSTEM_DIRS: &[&str] = &["usr", "bin", "sbin", "lib", "lib64", "lib32", "libx32"];
 const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
 
+/// What the container's /sys/fs/cgroup shows.
+enum CgroupView {
+    /// cgroup v2 with a cgroup namespace: a fresh cgroup2 mount's root is the container's
+    /// own cgroup.
+    Fresh,
+    /// cgroup v2 without a cgroup namespace: the container's leaf, bound.
+    Leaf(OwnedFd),
+    /// cgroup v1: for each hierarchy the container has a cgroup in, that leaf (named as
+    /// the host names the hierarchy, e.g. `cpu,cpuacct`), plus the host's alias symlinks
+    /// to them (`cpu -> cpu,cpuacct`). No leaf at all: an empty directory.
+    Hierarchies {
+        dirs: Vec<(String, OwnedFd)>,
+        links: Vec<(String, String)>,
+    },
+}
+
+/// Opens the container's cgroup leaves (host paths, made by the runtime) for its view.
+fn open_cgroup_view(cfg: &Config, leaves: &[PathBuf]) -> Result<CgroupView, Error> {
+    use super::cgroups::{detect, Version, MOUNTPOINT};
+    if !cfg.mounts.iter().any(|m| m.kind == MountKind::Cgroup) {
+        return Ok(CgroupView::Hierarchies {
+            dirs: vec![],
+            links: vec![],
+        });
+    }
+    let mp = Path::new(MOUNTPOINT);
+    if detect(mp) == Version::V2 {
+        return Ok(match leaves.first() {
+            _ if cfg.namespaces.cgroup => CgroupView::Fresh,
+            Some(leaf) => CgroupView::Leaf(open_path(leaf)?),
+            None => CgroupView::Hierarchies {
+                dirs: vec![],
+                links: vec![],
+            },
+        });
+    }
+    let mut dirs = Vec::new();
+    for leaf in leaves {
+        let Some(Component::Normal(first)) = leaf
+            .strip_prefix(mp)
+            .ok()
+            .and_then(|r| r.components().next())
+        else {
+            continue;
+        };
+        // `cpu` may be the host's alias of `cpu,cpuacct`: name the directory after the
+        // hierarchy's mount itself.
+        let entry = mp.join(first);
+        let name = match std::fs::read_link(&entry) {
+            Ok(t) if t.components().count() == 1 => t.to_string_lossy().into_owned(),
+            _ => first.to_string_lossy().into_owned(),
+        };
+        if !dirs.iter().any(|(n, _)| *n == name) {
+            dirs.push((name, open_path(leaf)?));
+        }
+    }
+    let mut links = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(mp) {
+        for e in rd.flatten() {
+            let link = e.file_name().to_string_lossy().into_owned();
+            if let Ok(t) = std::fs::read_link(e.path()) {
+                let t = t.to_string_lossy().into_owned();
+                if dirs.iter().any(|(n, _)| *n == t) {
+                    links.push((link, t));
+                }
+            }
+        }
+    }
+    Ok(CgroupView::Hierarchies { dirs, links })
+}
+
 /// Sources opened before anything is mounted, so later mounts cannot redirect them.
 struct Sources {
+    cgroup: CgroupView,
     volumes: Vec<Option<OwnedFd>>,
     system: Vec<(&'static str, SystemEntry)>,
     etc: Vec<(&'static str, OwnedFd, bool)>,
@@ -239,7 +255,7 @@ enum SystemEntry {
     Link(PathBuf),
 }
 
-fn open_sources(cfg: &Config) -> Result<Sources, Error> {
+fn open_sources(cfg: &Config, cgroup_leaves: &[PathBuf]) -> Result<Sources, Error> {
     let mut volumes = Vec::new();
     for m in &cfg.mounts {
         volumes.push(match &m.kind {
@@ -289,6 +305,7 @@ fn open_sources(cfg: &Config) -> Result<Sources, Error> {
         }
     }
     Ok(Sources {
+        cgroup: open_cgroup_view(cfg, cgroup_leaves)?,
         volumes,
         system,
         etc,
@@ -302,7 +319,12 @@ const STAGING: &str = "/tmp";
 
 /// Builds the root filesystem and pivots into it. After this, `/` is the container's root.
 /// `before_pivot` runs once everything is mounted (the createContainer hooks).
-pub fn setup(cfg: &Config, before_pivot: &dyn Fn() -> Result<(), Error>) -> Result<(), Error> {
+/// `cgroup` lists the container's cgroup leaves (host paths): its /sys/fs/cgroup shows them.
+pub fn setup(
+    cfg: &Config,
+    cgroup: &[PathBuf],
+    before_pivot: &dyn Fn() -> Result<(), Error>,
+) -> Result<(), Error> {
     let slash = Path::new("/");
     sys(
         "make private",
@@ -315,7 +337,7 @@ pub fn setup(cfg: &Config, before_pivot: &dyn Fn() -> Result<(), Error>) -> Resu
             None::<&str>,
         ),
     )?;
-    let src = open_sources(cfg)?;
+    let src = open_sources(cfg, cgroup)?;
     let root_path = match &cfg.root {
         RootFs::Embedded => {
             let p = PathBuf::from(STAGING);
@@ -393,7 +415,10 @@ pub fn setup(cfg: &Config, before_pivot: &dyn Fn() -> Result<(), Error>) -> Resu
     }
 
     for (m, source) in cfg.mounts.iter().zip(&src.volumes) {
-        mount_one(&root, &root_path, m, source.as_ref(), &src.devices)?;
+        mount_one(&root, &root_path, m, source.as_ref(), &src)?;
+    }
+    for d in &cfg.devices {
+        make_device(&root, d)?;
     }
 
     before_pivot()?;
@@ -413,10 +438,8 @@ pub fn sysctls(cfg: &Config) -> Result<(), Error> {
 /// The last filesystem steps, after sysctls: masked paths, read-only paths, read-only root.
 pub fn finish(cfg: &Config) -> Result<(), Error> {
     let slash = Path::new("/");
-    // After pivot_root: paths resolve inside the container's root, whatever its symlinks.
-    for d in &cfg.devices {
-        make_device(d)?;
-    }
+    // After pivot_root: the mounts below land in this mount namespace only (the kernel
+    // refuses targets in another one).
     for p in &cfg.masked_paths {
         mask(p)?;
     }
@@ -466,17 +489,21 @@ pub fn finish(cfg: &Config) -> Result<(), Error> {
     Ok(())
 }
 
-/// mknod of one linux.devices entry, then its mode and owner. A node already there with
-/// the same type and numbers is kept (the default devices are bound from the host).
-fn make_device(d: &crate::spec::config::Device) -> Result<(), Error> {
-    use nix::sys::stat::{Mode, SFlag};
+/// mknod of one linux.devices entry with its mode and owner, resolved inside the root. A
+/// node already there with the same type and numbers is kept (the default devices are
+/// bound from the host).
+fn make_device(root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Error> {
+    use nix::sys::stat::SFlag;
     let kind = match d.kind {
         'b' => SFlag::S_IFBLK,
         'p' => SFlag::S_IFIFO,
         _ => SFlag::S_IFCHR,
     };
     let rdev = nix::sys::stat::makedev(d.major, d.minor);
-    if let Ok(st) = nix::sys::stat::lstat(&d.path) {
+    let (dir, name) = super::inroot::parent_of(root.as_fd(), &d.path)
+        .map_err(|e| Error::Other(format!("linux.devices {}: {e}", d.path.display())))?;
+    let at = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    if let Ok(st) = nix::sys::stat::fstatat(dir.as_fd(), name.as_os_str(), at) {
         if st.st_mode & libc::S_IFMT == kind.bits() && (d.kind == 'p' || st.st_rdev == rdev) {
             return Ok(());
         }
@@ -485,35 +512,10 @@ fn make_device(d: &crate::spec::config::Device) -> Result<(), Error> {
             d.path.display()
         )));
     }
-    if let Some(parent) = d.path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Other(format!("linux.devices {}: {e}", d.path.display())))?;
-    }
     sys(
         "mknod",
         &d.path,
-        nix::sys::stat::mknod(&d.path, kind, Mode::from_bits_truncate(d.mode), rdev),
-    )?;
-    sys(
-        "chmod",
-        &d.path,
-        nix::sys::stat::fchmodat(
-            nix::fcntl::AT_FDCWD,
-            &d.path,
-            Mode::from_bits_truncate(d.mode),
-            nix::sys::stat::FchmodatFlags::FollowSymlink,
-        ),
-    )?;
-    sys(
-        "chown",
-        &d.path,
-        nix::unistd::fchownat(
-            nix::fcntl::AT_FDCWD,
-            &d.path,
-            Some(nix::unistd::Uid::from_raw(d.uid)),
-            Some(nix::unistd::Gid::from_raw(d.gid)),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ),
+        super::inroot::mknod(dir.as_fd(), &name, kind, d.mode, rdev, (d.uid, d.gid)),
     )
 }
 
@@ -522,8 +524,9 @@ fn mount_one(
     root_path: &Path,
     m: &Mount,
     source: Option<&OwnedFd>,
-    devices: &[(&'static str, OwnedFd)],
+    src: &Sources,
 ) -> Result<(), Error> {
+    let devices = &src.devices;
     let shown = root_path.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
     let fs = |fstype: &str, flags: MsFlags, data: &str| -> Result<(), Error> {
         let d = resolve_create(root, &m.destination, false)?;
@@ -555,22 +558,59 @@ fn mount_one(
             };
             fs("tmpfs", flags_of(m), &m.data)?;
             if let Some(b) = below {
-                copy_tree(&fd_path(&b), &shown)?;
+                copy_into(root, &m.destination, &b)?;
             }
             if m.destination == Path::new("/dev") {
                 populate_dev(root, &shown, devices)?;
             }
         }
         MountKind::Mqueue => fs("mqueue", flags_of(m), &m.data)?,
-        MountKind::Cgroup => {
-            if super::cgroups::detect(Path::new("/sys/fs/cgroup")) == super::cgroups::Version::V2 {
-                fs("cgroup2", flags_of(m), "")?;
-            } else {
-                let host = open_path(Path::new("/sys/fs/cgroup"))?;
-                let ro = flags_of(m) | MsFlags::MS_RDONLY;
-                bind(&host, root, &m.destination, false, true, ro)?;
+        // The container sees only its own cgroup (DESIGN.md §5.3), never the host's tree.
+        MountKind::Cgroup => match &src.cgroup {
+            CgroupView::Fresh => fs("cgroup2", flags_of(m), "")?,
+            CgroupView::Leaf(leaf) => bind(leaf, root, &m.destination, false, false, flags_of(m))?,
+            CgroupView::Hierarchies { dirs, links } => {
+                // A tmpfs holding one directory per hierarchy, each the container's leaf.
+                let tmpfs = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+                fs("tmpfs", tmpfs, "mode=755")?;
+                let top = sys(
+                    "open",
+                    &shown,
+                    open_in_root(root, &m.destination, OFlag::O_PATH | OFlag::O_DIRECTORY),
+                )?;
+                for (name, leaf) in dirs {
+                    bind(
+                        leaf,
+                        root,
+                        &m.destination.join(name),
+                        false,
+                        false,
+                        flags_of(m),
+                    )?;
+                }
+                for (link, target) in links {
+                    sys(
+                        "symlink",
+                        &shown.join(link),
+                        nix::unistd::symlinkat(target.as_str(), top.as_fd(), link.as_str()),
+                    )?;
+                }
+                if m.readonly {
+                    let top = resolve_create(root, &m.destination, false)?;
+                    sys(
+                        "remount read-only",
+                        &shown,
+                        mount(
+                            None::<&str>,
+                            &fd_path(&top),
+                            None::<&str>,
+                            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs,
+                            Some("mode=755"),
+                        ),
+                    )?;
+                }
             }
-        }
+        },
         MountKind::Devpts => {
             fs("devpts", flags_of(m), &m.data)?;
             let dev = sys(
@@ -605,7 +645,7 @@ fn mount_one(
         MountKind::CopyOf { .. } => {
             let src = source.expect("copy sources are opened in order");
             fs("tmpfs", flags_of(m), &m.data)?;
-            copy_tree(&fd_path(src), &shown)?;
+            copy_into(root, &m.destination, src)?;
         }
     }
     Ok(())
@@ -640,27 +680,16 @@ fn populate_dev(
     Ok(())
 }
 
-/// Copies a directory tree (files, directories, symlinks; modes kept).
-fn copy_tree(from: &Path, to: &Path) -> Result<(), Error> {
-    let err =
-        |e: std::io::Error| Error::Other(format!("copying {} into /context: {e}", from.display()));
-    for entry in std::fs::read_dir(from).map_err(err)? {
-        let entry = entry.map_err(err)?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let ft = entry.file_type().map_err(err)?;
-        if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src).map_err(err)?, &dst)
-                .map_err(err)?;
-        } else if ft.is_dir() {
-            std::fs::create_dir(&dst).map_err(err)?;
-            copy_tree(&src, &dst)?;
-            std::fs::set_permissions(&dst, std::fs::metadata(&src).map_err(err)?.permissions())
-                .map_err(err)?;
-        } else if ft.is_file() {
-            std::fs::copy(&src, &dst).map_err(err)?;
-        }
-    }
-    Ok(())
+/// Copies the tree below `from` into the directory `dest` of the container (just mounted
+/// there, resolved inside the root again), by descriptors on both sides.
+fn copy_into(root: &OwnedFd, dest: &Path, from: &OwnedFd) -> Result<(), Error> {
+    let to = sys(
+        "open",
+        dest,
+        open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY),
+    )?;
+    super::inroot::copy_tree(from.as_fd(), to.as_fd())
+        .map_err(|e| Error::Other(format!("copying into {}: {e}", dest.display())))
 }
 
 /// pivot_root into `new_root` and detach the old root (the pivot_root(".", ".") idiom).

@@ -247,6 +247,39 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
     Ok(mnt)
 }
 
+/// The device cgroup rules of a container: deny all, `config_rules`, the standard devices,
+/// the config's linux.devices nodes.
+fn default_device_rules(
+    config_rules: Vec<(bool, String)>,
+    linux: &oci_spec::runtime::Linux,
+) -> Vec<(bool, String)> {
+    let mut rules = vec![(false, "a".to_string())];
+    rules.extend(config_rules);
+    for rule in [
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 1:7 rwm",
+        "c 1:8 rwm",
+        "c 1:9 rwm",
+        "c 5:0 rwm",
+        "c 5:1 rwm",
+        "c 5:2 rwm",
+        "c 136:* rwm",
+    ] {
+        rules.push((true, rule.to_string()));
+    }
+    for d in linux.devices().clone().unwrap_or_default() {
+        use oci_spec::runtime::LinuxDeviceType as T;
+        let kind = match d.typ() {
+            T::B => "b",
+            T::C | T::U => "c",
+            _ => continue,
+        };
+        rules.push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
+    }
+    rules
+}
+
 /// Reads and translates `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
     let path = bundle.join("config.json");
@@ -451,35 +484,6 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                         .into(),
                 );
             }
-            if !resources.devices.is_empty() {
-                // As runc: whatever the rules say, the standard devices nucleus puts in
-                // /dev stay usable, and pseudo-terminals work.
-                for rule in [
-                    "c 1:3 rwm",
-                    "c 1:5 rwm",
-                    "c 1:7 rwm",
-                    "c 1:8 rwm",
-                    "c 1:9 rwm",
-                    "c 5:0 rwm",
-                    "c 5:1 rwm",
-                    "c 5:2 rwm",
-                    "c 136:* rwm",
-                ] {
-                    resources.devices.push((true, rule.to_string()));
-                }
-                // And so do the nodes the config itself asks for.
-                for d in linux.devices().clone().unwrap_or_default() {
-                    use oci_spec::runtime::LinuxDeviceType as T;
-                    let kind = match d.typ() {
-                        T::B => "b",
-                        T::C | T::U => "c",
-                        _ => continue,
-                    };
-                    resources
-                        .devices
-                        .push((true, format!("{kind} {}:{} rwm", d.major(), d.minor())));
-                }
-            }
         }
         let unsupported = [
             ("blockIO", r.block_io().is_some()),
@@ -540,6 +544,11 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             Some(base.to_string())
         }
     };
+    // The device cgroup always applies, as runc's does (DESIGN.md §5.9): deny everything,
+    // then the config's own rules, then the standard devices nucleus puts in /dev and
+    // pseudo-terminals, then the nodes the config asks for. Without it a container that
+    // keeps CAP_MKNOD could make and open any block device of the host.
+    resources.devices = default_device_rules(std::mem::take(&mut resources.devices), &linux);
     let mut devices = Vec::new();
     for d in linux.devices().clone().unwrap_or_default() {
         use oci_spec::runtime::LinuxDeviceType as T;

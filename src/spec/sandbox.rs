@@ -363,6 +363,20 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         ..Resources::default()
     };
 
+    if resources.any() {
+        // The program sees its own cgroup (its limits), read-only, where programs look.
+        let after_sys = mounts
+            .iter()
+            .position(|m| m.kind == MountKind::Sysfs)
+            .map_or(mounts.len(), |i| i + 1);
+        mounts.insert(
+            after_sys,
+            Mount::new(MountKind::Cgroup, "/sys/fs/cgroup")
+                .noexec()
+                .ro(),
+        );
+    }
+
     let seccomp = match (o.seccomp.as_deref(), &o.seccomp_profile) {
         (Some(_), Some(_)) => {
             return Err(invalid(
