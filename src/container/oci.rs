@@ -102,9 +102,12 @@ fn destroy(st: &State) -> Result<(), Error> {
     if !leaves.is_empty() && !cgroups::procs(&leaves).map_err(cg)?.is_empty() {
         cgroups::signal_all(&leaves, Signal::SIGKILL).map_err(cg)?;
     }
-    if st.pid > 0 && live_start_time(st.pid) == Some(st.start_time) {
-        crate::linux::process::signal_verified(st.pid, st.start_time, Signal::SIGKILL)
-            .map_err(|e| Error::Other(format!("kill {}: {e}", st.pid)))?;
+    if st.pid > 0 {
+        match crate::linux::process::signal_verified(st.pid, st.start_time, Signal::SIGKILL) {
+            // ESRCH: gone already (or a zombie about to be reaped).
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(Error::Other(format!("kill {}: {e}", st.pid))),
+        }
     }
     if st.pid > 0 && !wait_gone(st.pid, st.start_time, Duration::from_secs(10)) {
         return Err(Error::Other(format!(

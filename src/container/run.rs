@@ -120,8 +120,11 @@ pub struct Launch<'a> {
     pub console: Option<i32>,
     /// Told what is about to exist before it exists (crash safety: OCI create writes it
     /// to the container's state, so that `delete --force` finds it after a SIGKILL).
-    pub record: Option<&'a dyn Fn(Record) -> Result<(), Error>>,
+    pub record: Option<&'a RecordFn<'a>>,
 }
+
+/// Receives what `launch` is about to make.
+pub type RecordFn<'a> = dyn Fn(Record) -> Result<(), Error> + 'a;
 
 /// What `launch` is about to make, reported before it is made.
 pub enum Record<'a> {

@@ -256,6 +256,9 @@ fn default_device_rules(
     let mut rules = vec![(false, "a".to_string())];
     rules.extend(config_rules);
     for rule in [
+        // mknod of any node is allowed (as runc): opening it is what the rules decide.
+        "c *:* m",
+        "b *:* m",
         "c 1:3 rwm",
         "c 1:5 rwm",
         "c 1:7 rwm",

@@ -5,3 +5,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+
+mod cgroup_view;
+mod crash;
+mod devices;
+mod hygiene;
+mod paths;
+mod processes;
+mod terminal;
