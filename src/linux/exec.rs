@@ -81,7 +81,12 @@ pub fn exec_in(
         Err(e) => return Err(Failure::new(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
             drop((pid_r, err_r));
-            let code = match enter(&nss, cgroup_dirs) {
+            // Not dumpable (inherited by the next fork) until the program's execve
+            // (CVE-2019-5736; linux::selfexe).
+            let code = match nix::sys::prctl::set_dumpable(false)
+                .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {e}")))
+                .and_then(|()| enter(&nss, cgroup_dirs))
+            {
                 Err(f) => {
                     let _ = std::fs::File::from(err_w).write_all(f.encode().as_bytes());
                     1

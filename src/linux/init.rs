@@ -108,7 +108,15 @@ pub fn child_main(
         unsafe { libc::close(*fd) };
     }
     let mut err = Some(err);
-    let Err(f) = init(cfg, filters, go, &mut err, how);
+    // This copy of the runtime must not be reachable through /proc/PID/exe until the
+    // program's execve makes it dumpable again (CVE-2019-5736; linux::selfexe): at once,
+    // or, when the runtime has our id maps to write (a rootless one could not write them
+    // to a non-dumpable process), in init() as soon as it has.
+    let undumpable = match cfg.id_maps {
+        None => nix::sys::prctl::set_dumpable(false).map_err(fail("prctl(PR_SET_DUMPABLE)")),
+        Some(_) => Ok(()),
+    };
+    let Err(f) = undumpable.and_then(|()| init(cfg, filters, go, &mut err, how));
     match err {
         Some(e) => {
             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
@@ -147,6 +155,7 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     let hook_state = &go_data[1..];
+    nix::sys::prctl::set_dumpable(false).map_err(fail("prctl(PR_SET_DUMPABLE)"))?;
     // Only now: a process made through a helper (joining a user namespace) has been
     // adopted by the runtime by the time it sends "go".
     if !detached {
@@ -377,7 +386,9 @@ fn run_init(main: Pid, err: Option<OwnedFd>) -> ! {
     drop(err);
     // The init is a copy of the runtime: the program must not reach it through /proc/1
     // (its exe is the runtime's binary, the CVE-2019-5736 class).
-    let _ = nix::sys::prctl::set_dumpable(false);
+    if nix::sys::prctl::set_dumpable(false).is_err() {
+        exit_now(127);
+    }
     // The kernel drops default-action signals sent to a namespace's init: install handlers
     // (the signals stay blocked and are taken with sigwait).
     let handler = nix::sys::signal::SigAction::new(
