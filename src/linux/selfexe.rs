@@ -143,8 +143,15 @@ fn read_only_mount() -> Result<OwnedFd, Errno> {
 /// A memfd holding a copy of our binary, sealed against every change (runc's approach).
 fn sealed_copy(exe: &OwnedFd) -> Result<OwnedFd, Error> {
     let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-    // SAFETY: memfd_create reads the name and returns a new descriptor (or -1).
-    let fd = unsafe { libc::memfd_create(c"nucleus".as_ptr(), flags) };
+    // MFD_EXEC (6.3+): executable even under vm.memfd_noexec=1; older kernels say EINVAL.
+    let mut fd = -1;
+    for flags in [flags | libc::MFD_EXEC, flags] {
+        // SAFETY: memfd_create reads the name and returns a new descriptor (or -1).
+        fd = unsafe { libc::memfd_create(c"nucleus".as_ptr(), flags) };
+        if fd >= 0 || Errno::last() != Errno::EINVAL {
+            break;
+        }
+    }
     if fd < 0 {
         return Err(err("memfd_create")(Errno::last()));
     }
