@@ -116,6 +116,16 @@ impl Scene {
             .output()
             .expect("run gcc (it links nucleus too)");
         assert!(o.status.success(), "gcc: {}", stderr(&o));
+        // A thread of the test harness that forks while the copy is still open for
+        // writing holds that descriptor until its child's exec: ETXTBSY until then.
+        let ready = (0..100).any(|_| {
+            let busy = Command::new(&nucleus).arg("--version").output().is_err();
+            if busy {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            !busy
+        });
+        assert!(ready, "the copy of nucleus never became executable");
         let m = std::fs::metadata(&nucleus).unwrap();
         let content = std::fs::read(&nucleus).unwrap();
         Scene {
@@ -185,6 +195,7 @@ impl Scene {
         let result = self.shared.join("result");
         self.wait_for("the attacker's result", || result.exists());
         let text = std::fs::read_to_string(&result).unwrap();
+        println!("nucleus is {:?}; the attacker's reopens:\n{text}", self.id);
         let prefix = format!("{} {} ", self.id.0, self.id.1);
         let ours: Vec<&str> = text
             .lines()
