@@ -25,6 +25,8 @@ pub enum Error {
     Container(#[from] crate::container::oci::Error),
     #[error(transparent)]
     State(#[from] crate::container::state::Error),
+    #[error(transparent)]
+    SelfExe(#[from] crate::linux::selfexe::Error),
     #[error("{0}")]
     Usage(String),
 }

@@ -701,9 +701,10 @@ fn terminal_master_goes_to_the_console_socket() {
     assert!(b.nucleus(&["delete", "t1"]).status.success());
 }
 
-/// linux.resources.devices on the v1 devices cgroup: a denied device cannot be made even
-/// by root with CAP_MKNOD; an allow rule lets it through; the standard devices and the
-/// config's own linux.devices stay usable under a deny-all.
+/// linux.resources.devices on the v1 devices cgroup: a denied device can be made (mknod is
+/// always allowed, as runc does) but not opened, even by root; an allow rule lets it
+/// through; the standard devices and the config's own linux.devices stay usable under a
+/// deny-all.
 #[test]
 fn device_cgroup_rules_are_enforced() {
     if !privileged("device_cgroup_rules_are_enforced") {
@@ -718,8 +719,8 @@ fn device_cgroup_rules_are_enforced() {
         &[
             "sh",
             "-c",
-            "mknod /dev/k c 1 11 && echo made; echo x > /dev/null && echo null-ok; \
-             echo x > /dev/mine && echo mine-ok",
+            "mknod /dev/k c 1 11 && echo made; (: > /dev/k) && echo opened-k; \
+             echo x > /dev/null && echo null-ok; echo x > /dev/mine && echo mine-ok",
         ],
     );
     let run = |rules: Value| {
@@ -732,13 +733,13 @@ fn device_cgroup_rules_are_enforced() {
         (stdout(&o), stderr(&o))
     };
     let (out, err) = run(serde_json::json!([{"allow": false, "access": "rwm"}]));
-    assert_eq!(out, "null-ok\nmine-ok\n", "{err}");
+    assert_eq!(out, "made\nnull-ok\nmine-ok\n", "{err}");
     assert!(err.contains("Operation not permitted"), "{err}");
     let (out, err) = run(serde_json::json!([
         {"allow": false, "access": "rwm"},
-        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "m"}
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"}
     ]));
-    assert_eq!(out, "made\nnull-ok\nmine-ok\n", "{err}");
+    assert_eq!(out, "made\nopened-k\nnull-ok\nmine-ok\n", "{err}");
     // A bad access string is refused before anything is made.
     let (_, err) = run(serde_json::json!([{"allow": true, "access": "rwx"}]));
     assert!(err.contains("access 'rwx'"), "{err}");

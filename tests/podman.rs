@@ -78,7 +78,10 @@ impl Podman {
     }
 
     fn podman(&self, args: &[&str]) -> Output {
+        // In the test's own directory: conmon writes an `oom` file into its working
+        // directory when a container is OOM-killed (it once landed in the repository).
         Command::new("podman")
+            .current_dir(&self._tmp.0)
             .arg("--runtime")
             .arg(NUCLEUS)
             .args(args)

@@ -31,10 +31,26 @@ pub enum Command {
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> crate::Result<i32> {
+    if cli.command.places_runtime_in_containers() {
+        // Before anything else: these verbs put copies of nucleus into containers, which
+        // must not be able to reach a writable binary (CVE-2019-5736; linux::selfexe).
+        crate::linux::selfexe::ensure_read_only_image()?;
+    }
     match cli.command {
         Command::Caps(c) => caps::run(c),
         Command::Run(a) => run::run(&cli.global, *a),
         Command::Oci(c) => oci::run(&cli.global, c),
+    }
+}
+
+impl Command {
+    /// `run` (both forms), `create` and `exec` put copies of nucleus into a container
+    /// (its first process until execve, the `exec` children); the others do not.
+    fn places_runtime_in_containers(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_) | Command::Oci(oci::OciCmd::Create(_) | oci::OciCmd::Exec(_))
+        )
     }
 }
 

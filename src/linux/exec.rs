@@ -81,16 +81,22 @@ pub fn exec_in(
         Ok(ForkResult::Child) => {
             drop((pid_r, err_r));
             // No descriptor of whoever started nucleus survives but the ones
-            // --preserve-fds names (DESIGN.md §5.5).
+            // --preserve-fds names (DESIGN.md §5.5). Not dumpable (inherited by the next
+            // fork) until the program's execve (CVE-2019-5736; linux::selfexe).
             let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), err_w.as_raw_fd()];
             keep.extend(nss.iter().map(|(_, f)| f.as_raw_fd()));
             keep.extend(console);
             keep.extend(3..3 + spec.preserve_fds as RawFd);
-            let entered = super::process::close_stray(3, &keep)
-                .map_err(|e| Failure::new(format!("closing inherited descriptors: {e}")))
+            let entered = nix::sys::prctl::set_dumpable(false)
+                .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {e}")))
+                .and_then(|()| {
+                    super::process::close_stray(3, &keep)
+                        .map_err(|e| Failure::new(format!("closing inherited descriptors: {e}")))
+                })
                 .and_then(|()| enter(&nss, cgroup_dirs));
             let code = match entered {
                 Err(f) => {
+                    // Ignored: a runtime that cannot read it sees the failed exit status.
                     let _ = std::fs::File::from(err_w).write_all(f.encode().as_bytes());
                     1
                 }
@@ -101,6 +107,7 @@ pub fn exec_in(
                         let mut err = Some(err_w);
                         let Err(f) = start(spec, filters, console, &mut err);
                         if let Some(e) = err {
+                            // Ignored: the runtime reports a start without a message.
                             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
                         }
                         // SAFETY: leave without the parent's destructors.
@@ -108,6 +115,8 @@ pub fn exec_in(
                     }
                     Ok(ForkResult::Parent { child }) => {
                         drop(err_w);
+                        // Ignored: without the pid the runtime reports that the exec
+                        // process did not start.
                         let _ = std::fs::File::from(pid_w)
                             .write_all(child.as_raw().to_string().as_bytes());
                         0
@@ -122,13 +131,17 @@ pub fn exec_in(
     };
     drop((pid_w, err_w));
     let mut text = String::new();
+    // Ignored: an unreadable pid is a missing pid, reported below.
     let _ = std::fs::File::from(pid_r).read_to_string(&mut text);
+    // Ignored: the intermediate child has exited or will; this only reaps it.
     let _ = nix::sys::wait::waitpid(a, None);
     let mut msg = String::new();
+    // Ignored: an unreadable report counts as none; the pid decides success.
     let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
     let b = text.trim().parse::<i32>().ok().map(Pid::from_raw);
     if !msg.is_empty() {
         if let Some(b) = b {
+            // Ignored: reaping a process that failed before its execve.
             let _ = nix::sys::wait::waitpid(b, None);
         }
         return Err(Failure::decode(&msg));

@@ -54,7 +54,9 @@ fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
             Err(e) => return Err(format!("wait: {e}")),
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Ignored: the hook may have exited meanwhile; the timeout is the failure.
             let _ = child.kill();
+            // Ignored: reaping only.
             let _ = child.wait();
             return Err(format!("timed out after {} s", h.timeout.unwrap_or(0)));
         }

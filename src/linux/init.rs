@@ -125,9 +125,18 @@ pub fn child_main(
         unsafe { libc::_exit(1) }
     }
     let mut err = Some(err);
-    let Err(f) = init(cfg, filters, go, &mut err, how);
+    // This copy of the runtime must not be reachable through /proc/PID/exe until the
+    // program's execve makes it dumpable again (CVE-2019-5736; linux::selfexe): at once,
+    // or, when the runtime has our id maps to write (a rootless one could not write them
+    // to a non-dumpable process), in init() as soon as it has.
+    let undumpable = match cfg.id_maps {
+        None => nix::sys::prctl::set_dumpable(false).map_err(fail("prctl(PR_SET_DUMPABLE)")),
+        Some(_) => Ok(()),
+    };
+    let Err(f) = undumpable.and_then(|()| init(cfg, filters, go, &mut err, how));
     match err {
         Some(e) => {
+            // Ignored: if the runtime is gone nobody is left to tell; we exit either way.
             let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
         }
         // After the gate `create` has exited and the error pipe is closed: the reason goes
@@ -165,6 +174,7 @@ fn init(
         unsafe { libc::_exit(1) }
     }
     let hook_state = &go_data[1..];
+    nix::sys::prctl::set_dumpable(false).map_err(fail("prctl(PR_SET_DUMPABLE)"))?;
     // The program runs in a session of its own: it cannot reach the caller's terminal
     // (TIOCSTI needs it to be the controlling one). With a console the pty's set-up makes
     // the session.
@@ -230,11 +240,11 @@ fn init(
         namespaces::loopback_up().map_err(fail("network"))?;
     }
     for r in &cfg.rlimits {
-        // SAFETY: setrlimit reads one struct of the stated type.
         let lim = libc::rlimit {
             rlim_cur: r.soft,
             rlim_max: r.hard,
         };
+        // SAFETY: setrlimit reads one struct of the stated type.
         if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
             let e = nix::errno::Errno::last();
             return Err(Failure {

@@ -84,6 +84,12 @@ pub fn spawn_in_user_ns(
     match sys("fork", unsafe { nix::unistd::fork() })? {
         nix::unistd::ForkResult::Child => {
             drop(r);
+            // Not dumpable, nor what it spawns (CVE-2019-5736; linux::selfexe).
+            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+                let _ = std::fs::File::from(w).write_all(format!("Eprctl: {e}\n").as_bytes());
+                // SAFETY: leave without the runtime's destructors (this is a copy of it).
+                unsafe { libc::_exit(1) }
+            }
             let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
                 Err(e) => format!("Esetns({}): {e}", path.display()),
                 Ok(()) => match spawn() {
@@ -101,6 +107,7 @@ pub fn spawn_in_user_ns(
             drop(w);
             let mut text = String::new();
             let read = std::io::BufReader::new(std::fs::File::from(r)).read_line(&mut text);
+            // Ignored: reaping the helper; what it reported decides.
             let _ = nix::sys::wait::waitpid(child, None);
             let text = text.trim_end();
             match (read, text.strip_prefix('E')) {

@@ -294,13 +294,17 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev")
             .noexec()
             .data("mode=755,size=65536k"),
-        Mount::new(MountKind::Devpts, "/dev/pts")
-            .noexec()
-            .data(if o.rootless {
-                "newinstance,ptmxmode=0666,mode=0620"
-            } else {
-                "newinstance,ptmxmode=0666,mode=0620,gid=5"
-            }),
+        // Not nodev: the ptys of its own devpts instance are the program's terminals.
+        Mount {
+            nodev: false,
+            ..Mount::new(MountKind::Devpts, "/dev/pts")
+                .noexec()
+                .data(if o.rootless {
+                    "newinstance,ptmxmode=0666,mode=0620"
+                } else {
+                    "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                })
+        },
         Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev/shm")
             .noexec()
             .data("mode=1777,size=65536k"),

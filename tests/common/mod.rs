@@ -98,10 +98,18 @@ impl TempDir {
         self.0.join(name)
     }
 
-    /// Copies `src` into the directory as `name`, mode 0755; returns the new path.
+    /// Copies `src` into the directory as `name`, mode 0755; returns the new path. The
+    /// copy is written by a `cp` process, not here: a descriptor open for writing in this
+    /// multi-threaded test process would be inherited by any child another test thread
+    /// forks meanwhile, and executing the copy would then fail with ETXTBSY.
     pub fn copy(&self, src: &str, name: &str) -> PathBuf {
         let p = self.path(name);
-        std::fs::copy(src, &p).expect("copy");
+        let st = Command::new("cp")
+            .arg(src)
+            .arg(&p)
+            .status()
+            .expect("run cp");
+        assert!(st.success(), "cp {src} {}", p.display());
         set_mode(&p, 0o755);
         p
     }

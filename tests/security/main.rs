@@ -9,6 +9,7 @@ mod common;
 mod cgroup_view;
 mod crash;
 mod devices;
+mod exe;
 mod hygiene;
 mod paths;
 mod processes;
