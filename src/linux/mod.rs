@@ -9,4 +9,5 @@ pub mod namespaces;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+mod syscall_table;
 pub mod terminal;
