@@ -791,8 +791,9 @@ fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
 }
 
 // Classic BPF opcodes (linux/bpf_common.h) and seccomp_data offsets (linux/seccomp.h).
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
-const JMP_JA: u16 = 0x05;
+/// BPF_LD | BPF_W | BPF_ABS (0x00 | 0x00 | 0x20)
+const LD_W_ABS: u16 = 0x20;
+const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA (0x00)
 const JMP_JEQ_K: u16 = 0x05 | 0x10;
 const JMP_JGE_K: u16 = 0x05 | 0x30;
 const RET_K: u16 = 0x06;
@@ -1076,9 +1077,9 @@ mod tests {
                 0 => d.nr,
                 4 => d.arch,
                 8 | 12 => 0, // instruction pointer
-                16..=63 if off % 4 == 0 => {
+                16..=63 if off.is_multiple_of(4) => {
                     let arg = d.args[(off as usize - 16) / 8];
-                    if off % 8 == 0 {
+                    if off.is_multiple_of(8) {
                         arg as u32
                     } else {
                         (arg >> 32) as u32
