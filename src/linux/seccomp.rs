@@ -875,21 +875,51 @@ fn arch_body(
             chain.push(SeccompRule::new(conds).map_err(|e| e.to_string())?);
         }
     }
-    let map = by_nr
+    let entries: Vec<(i64, Vec<SeccompRule>)> = by_nr
         .into_iter()
         .map(|(nr, chain)| (nr, chain.unwrap_or_default()))
         .collect();
-    let filter = SeccompFilter::new(
-        map,
-        mismatch.seccompiler(),
-        matched.seccompiler(),
-        seccompiler::TargetArch::x86_64,
-    )
-    .map_err(|e| e.to_string())?;
-    let prog: BpfProgram = filter
-        .try_into()
-        .map_err(|e: seccompiler::BackendError| e.to_string())?;
-    strip_arch_check(prog)
+    // seccompiler tests the numbers one after the other. Split them into ranges of CHUNK
+    // numbers behind a range dispatch, so a syscall (and the kernel's emulation of every
+    // filter for every number when it is attached) walks a short chain, not all of them.
+    const CHUNK: usize = 16;
+    let mut bodies = vec![];
+    let mut bounds = vec![];
+    for part in entries.chunks(CHUNK) {
+        bounds.push(part[0].0 as u32);
+        let filter = SeccompFilter::new(
+            part.iter().cloned().collect(),
+            mismatch.seccompiler(),
+            matched.seccompiler(),
+            seccompiler::TargetArch::x86_64,
+        )
+        .map_err(|e| e.to_string())?;
+        let prog: BpfProgram = filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| e.to_string())?;
+        bodies.push(strip_arch_check(prog)?);
+    }
+    if bodies.len() <= 1 {
+        return Ok(bodies
+            .pop()
+            .unwrap_or_else(|| vec![stmt(RET_K, u32::from(mismatch.seccompiler()))]));
+    }
+    // ld nr; for each later range: jge START,1,0 (on to the next test); ja BODY(previous);
+    // and last ja BODY(last). Then the bodies (each loads nr again).
+    let head = 1 + 2 * (bodies.len() - 1) + 1;
+    let mut out = vec![stmt(LD_W_ABS, DATA_NR)];
+    let mut start = head;
+    for (i, body) in bodies.iter().enumerate() {
+        if let Some(next) = bounds.get(i + 1) {
+            out.push(jump(JMP_JGE_K, *next, 1, 0));
+        }
+        // A jump's offset counts from the instruction after it.
+        out.push(stmt(JMP_JA, (start - (out.len() + 1)) as u32));
+        start += body.len();
+    }
+    debug_assert_eq!(out.len(), head);
+    out.extend(bodies.into_iter().flatten());
+    Ok(out)
 }
 
 /// Removes seccompiler's leading `ld arch; jeq ARCH,1,0; ret KILL_PROCESS`. Nothing jumps
@@ -1191,6 +1221,30 @@ mod tests {
         let aarch64 = 183 | 0x8000_0000 | 0x4000_0000;
         for progs in [d, p] {
             assert_eq!(verdict(&progs, &call(aarch64, 172, &[])), KILL);
+        }
+    }
+
+    /// Every number of both tables gets what the default profile says for its name.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn default_profile_verdict_for_every_syscall() {
+        let d = default_compiled().unwrap();
+        for (arch, table, extra) in [
+            (X86_64, syscall_table::X86_64, &[][..]),
+            (I386, syscall_table::I386, ALLOWED_I386),
+        ] {
+            for (name, nr) in table {
+                let want = match *name {
+                    "clone3" => E_NOSYS,
+                    "clone" | "ioctl" => ALLOW, // with arguments 0
+                    n if ALLOWED.contains(&n) || extra.contains(&n) => ALLOW,
+                    _ => E_PERM,
+                };
+                assert_eq!(verdict(&d, &call(arch, *nr, &[])), want, "{arch:#x} {name}");
+            }
+            for nr in [1000, 0x3fff_ffff] {
+                assert_eq!(verdict(&d, &call(arch, nr, &[])), E_PERM, "{arch:#x} {nr}");
+            }
         }
     }
 
