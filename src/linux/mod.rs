@@ -11,4 +11,5 @@ pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
+mod syscall_table;
 pub mod terminal;

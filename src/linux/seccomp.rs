@@ -1,15 +1,32 @@
-//! seccomp: the default profile and OCI profiles, compiled to BPF with seccompiler.
+//! seccomp: the default profile and OCI profiles, compiled to classic BPF.
 //!
-//! A profile is a default action plus syscall rules, each with its own action. seccompiler
-//! builds filters with one match action, so a profile becomes one filter per action:
+//! A profile is a default action plus syscall rules, each with its own action. The kernel
+//! runs every installed filter and keeps the most severe result (for equal actions, the
+//! one of the most recently installed filter), so a profile becomes one filter per action:
 //! - for each action A other than the default: rules of A → A, anything else → ALLOW;
-//! - the default filter: any rule of any action → ALLOW, anything else → the default.
+//! - the default filter: any rule of any action → ALLOW, anything else → the default;
+//! - last, the guard: an architecture the profile does not cover → KILL_PROCESS, and on
+//!   x86_64 every x32 syscall number (bit 0x40000000) → EPERM, whatever the profile says.
 //!
-//! The kernel runs every installed filter and keeps the most severe result, so a syscall
-//! gets its rule's action when a rule matches and the default action otherwise.
+//! Each per-action filter dispatches on the audit architecture: the native part (built by
+//! seccompiler from syscall numbers) and, on x86_64 when the profile lists SCMP_ARCH_X86
+//! (the built-in profile does, as Docker's does), an i386 part: the same rules looked up in
+//! the i386 table, argument conditions on the low 32 bits. Any other architecture passes
+//! these filters and meets the guard. seccompiler only targets one 64-bit architecture per
+//! program, so its programs are used without their architecture check (three instructions,
+//! replaced by the dispatch) — `strip_arch_check` verifies that shape.
+//!
+//! A profile that does not list SCMP_ARCH_X86 kills a process making an i386 syscall, as
+//! before. x32 syscalls are always denied with EPERM (also when SCMP_ARCH_X32 is listed):
+//! nucleus has no x32 table, and a deny-list profile must not be bypassed through them.
 
+use crate::linux::syscall_table;
+use seccompiler::{
+    sock_filter, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule,
+};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +50,14 @@ pub enum Action {
 }
 
 impl Action {
-    fn json(&self) -> Value {
+    fn seccompiler(&self) -> SeccompAction {
         match self {
-            Action::Allow => json!("allow"),
-            Action::Errno(e) => json!({ "errno": e }),
-            Action::KillThread => json!("kill_thread"),
-            Action::KillProcess => json!("kill_process"),
-            Action::Trap => json!("trap"),
-            Action::Log => json!("log"),
+            Action::Allow => SeccompAction::Allow,
+            Action::Errno(e) => SeccompAction::Errno(*e),
+            Action::KillThread => SeccompAction::KillThread,
+            Action::KillProcess => SeccompAction::KillProcess,
+            Action::Trap => SeccompAction::Trap,
+            Action::Log => SeccompAction::Log,
         }
     }
 }
@@ -52,6 +69,9 @@ pub struct Cond {
     pub op: &'static str,
     pub mask: u64,
     pub value: u64,
+    /// Compare only the low 32 bits (the kernel takes the argument as a 32-bit type, e.g.
+    /// ioctl's `unsigned int cmd`). i386 conditions are always 32-bit.
+    pub dword: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,10 +86,33 @@ pub struct Rule {
 pub struct Profile {
     pub default: Action,
     pub rules: Vec<Rule>,
+    /// The rules apply to i386 syscalls too (SCMP_ARCH_X86 listed; x86_64 hosts only).
+    /// Otherwise an i386 syscall kills the process.
+    pub i386: bool,
 }
 
 const EPERM: u32 = libc::EPERM as u32;
 const ENOSYS: u32 = libc::ENOSYS as u32;
+
+/// `#define AUDIT_ARCH_X86_64 (EM_X86_64|__AUDIT_ARCH_64BIT|__AUDIT_ARCH_LE)` (linux/audit.h)
+const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+/// `#define AUDIT_ARCH_I386 (EM_386|__AUDIT_ARCH_LE)`
+const AUDIT_ARCH_I386: u32 = 3 | 0x4000_0000;
+/// `#define AUDIT_ARCH_AARCH64 (EM_AARCH64|__AUDIT_ARCH_64BIT|__AUDIT_ARCH_LE)`
+const AUDIT_ARCH_AARCH64: u32 = 183 | 0x8000_0000 | 0x4000_0000;
+/// `__X32_SYSCALL_BIT` (asm/unistd.h): x32 syscalls are x86_64 numbers with this bit.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+const NATIVE_AUDIT_ARCH: u32 = if cfg!(target_arch = "x86_64") {
+    AUDIT_ARCH_X86_64
+} else {
+    AUDIT_ARCH_AARCH64
+};
+
+/// TIOCSTI (push a byte into a terminal's input) and TIOCLINUX (subcode 2/3 copy and paste
+/// on a virtual console): both let a process type into the caller's terminal.
+const TIOCSTI: u64 = 0x5412;
+const TIOCLINUX: u64 = 0x541C;
 
 /// Namespace-creating clone flags, refused by the default profile.
 const CLONE_NEW_MASK: u64 = (libc::CLONE_NEWNS
@@ -83,7 +126,9 @@ const CLONE_NEW_MASK: u64 = (libc::CLONE_NEWNS
 /// The ordinary syscalls the default profile allows (Docker's default, in spirit): all
 /// but kernel modules, kexec, reboot, swap, mount and the new mount API, namespace
 /// changes, ptrace and process_vm_*, bpf, perf_event_open, keyrings, open_by_handle_at,
-/// clock/time setting, accounting, quotactl, userfaultfd and obsolete calls.
+/// clock/time setting, accounting, quotactl, userfaultfd, io_uring (blocked by Docker
+/// since 25.0: a large attack surface that seccomp cannot see into) and obsolete calls.
+/// ioctl is allowed with conditions (see `default_profile`).
 const ALLOWED: &[&str] = &[
     "accept",
     "accept4",
@@ -180,7 +225,6 @@ const ALLOWED: &[&str] = &[
     "inotify_init1",
     "inotify_rm_watch",
     "io_cancel",
-    "ioctl",
     "io_destroy",
     "io_getevents",
     "io_pgetevents",
@@ -188,9 +232,6 @@ const ALLOWED: &[&str] = &[
     "ioprio_set",
     "io_setup",
     "io_submit",
-    "io_uring_enter",
-    "io_uring_register",
-    "io_uring_setup",
     "kill",
     "landlock_add_rule",
     "landlock_create_ruleset",
@@ -377,27 +418,106 @@ const ALLOWED: &[&str] = &[
     "map_shadow_stack",
 ];
 
-/// The built-in profile: the allowlist, clone without namespace flags, clone3 answered
-/// with ENOSYS (so libc falls back to clone, whose flags can be checked), EPERM for the rest.
+/// The i386-only names of the same calls (32-bit variants, multiplexers whose every
+/// subcall is allowed above, and the *_time64 calls), allowed for i386 syscalls.
+const ALLOWED_I386: &[&str] = &[
+    "_llseek",
+    "_newselect",
+    "chown32",
+    "clock_getres_time64",
+    "clock_gettime64",
+    "clock_nanosleep_time64",
+    "fadvise64_64",
+    "fchown32",
+    "fcntl64",
+    "fstat64",
+    "fstatat64",
+    "fstatfs64",
+    "ftruncate64",
+    "futex_time64",
+    "getegid32",
+    "geteuid32",
+    "getgid32",
+    "getgroups32",
+    "getresgid32",
+    "getresuid32",
+    "getuid32",
+    "io_pgetevents_time64",
+    "ipc",
+    "lchown32",
+    "lstat64",
+    "mmap2",
+    "mq_timedreceive_time64",
+    "mq_timedsend_time64",
+    "ppoll_time64",
+    "pselect6_time64",
+    "recvmmsg_time64",
+    "rt_sigtimedwait_time64",
+    "sched_rr_get_interval_time64",
+    "semtimedop_time64",
+    "sendfile64",
+    "setfsgid32",
+    "setfsuid32",
+    "setgid32",
+    "setgroups32",
+    "setregid32",
+    "setresgid32",
+    "setresuid32",
+    "setreuid32",
+    "setuid32",
+    "sigprocmask",
+    "sigreturn",
+    "socketcall",
+    "stat64",
+    "statfs64",
+    "timer_gettime64",
+    "timer_settime64",
+    "timerfd_gettime64",
+    "timerfd_settime64",
+    "truncate64",
+    "ugetrlimit",
+    "utimensat_time64",
+    "waitpid",
+];
+
+fn allow(name: &str, conds: Vec<Cond>) -> Rule {
+    Rule {
+        name: name.to_string(),
+        action: Action::Allow,
+        conds,
+    }
+}
+
+/// The built-in profile (x86_64 and i386 syscalls): the allowlist; ioctl except TIOCSTI
+/// and TIOCLINUX; clone without namespace flags; clone3 answered with ENOSYS (so libc
+/// falls back to clone, whose flags can be checked); EPERM for the rest.
 pub fn default_profile() -> Profile {
     let mut rules: Vec<Rule> = ALLOWED
         .iter()
-        .map(|n| Rule {
-            name: n.to_string(),
-            action: Action::Allow,
-            conds: vec![],
-        })
+        .chain(ALLOWED_I386)
+        .map(|n| allow(n, vec![]))
         .collect();
-    rules.push(Rule {
-        name: "clone".into(),
-        action: Action::Allow,
-        conds: vec![Cond {
+    let cmd_is_not = |value| Cond {
+        index: 1,
+        op: "ne",
+        mask: 0,
+        value,
+        dword: true,
+    };
+    rules.push(allow(
+        "ioctl",
+        vec![cmd_is_not(TIOCSTI), cmd_is_not(TIOCLINUX)],
+    ));
+    rules.push(allow(
+        "clone",
+        vec![Cond {
             index: 0,
             op: "masked_eq",
             mask: CLONE_NEW_MASK,
             value: 0,
+            dword: false,
         }],
-    });
+    ));
     rules.push(Rule {
         name: "clone3".into(),
         action: Action::Errno(ENOSYS),
@@ -406,40 +526,51 @@ pub fn default_profile() -> Profile {
     Profile {
         default: Action::Errno(EPERM),
         rules,
+        i386: cfg!(target_arch = "x86_64"),
     }
 }
 
+/// An OCI `linux.seccomp` document. Every field of the runtime spec is known; anything
+/// else is refused (`check_keys` explains Docker's fields first).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OciSeccomp {
     default_action: String,
     default_errno_ret: Option<u32>,
     #[serde(default)]
-    architectures: Vec<String>,
+    architectures: Option<Vec<String>>,
     #[serde(default)]
-    syscalls: Vec<OciSyscall>,
+    syscalls: Option<Vec<OciSyscall>>,
     #[serde(default)]
-    flags: Vec<String>,
+    flags: Option<Vec<String>>,
     listener_path: Option<String>,
+    /// Only meaningful with listenerPath, which is refused.
+    #[allow(dead_code)]
+    listener_metadata: Option<String>,
+    /// A note for humans, as in Docker's profiles.
+    #[allow(dead_code)]
+    comment: Option<Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OciSyscall {
     names: Vec<String>,
     action: String,
     errno_ret: Option<u32>,
     #[serde(default)]
-    args: Vec<OciArg>,
+    args: Option<Vec<OciArg>>,
+    #[allow(dead_code)]
+    comment: Option<Value>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct OciArg {
     index: u8,
     value: u64,
     #[serde(default)]
-    value_two: u64,
+    value_two: Option<u64>,
     op: String,
 }
 
@@ -460,34 +591,140 @@ fn oci_action(a: &str, errno: Option<u32>) -> Result<Action, Error> {
     })
 }
 
+/// Architectures libseccomp knows that nucleus never filters for: accepted in
+/// `architectures` and ignored (they can never be the process's audit arch here).
+const FOREIGN_ARCHES: &[&str] = &[
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_LOONGARCH64",
+    "SCMP_ARCH_M68K",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_SH",
+    "SCMP_ARCH_SHEB",
+];
+
+/// Refuses the fields of Docker's profile format (which would otherwise be dropped and the
+/// profile silently widened) and any other key the OCI runtime spec does not define, each
+/// with the field's name and what to do instead.
+fn check_keys(doc: &Value) -> Result<(), Error> {
+    let Some(top) = doc.as_object() else {
+        return Err(Error::Profile("expected a JSON object".into()));
+    };
+    const TOP: &[&str] = &[
+        "defaultAction",
+        "defaultErrnoRet",
+        "architectures",
+        "syscalls",
+        "flags",
+        "listenerPath",
+        "listenerMetadata",
+        "comment",
+    ];
+    for k in top.keys() {
+        match k.as_str() {
+            k if TOP.contains(&k) => {}
+            "archMap" => {
+                return Err(Error::Profile(
+                    "field 'archMap' (Docker's profile format) is not supported: list the \
+                     architectures in 'architectures' instead, e.g. \
+                     [\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"]"
+                        .into(),
+                ))
+            }
+            other => {
+                return Err(Error::Profile(format!(
+                    "unknown field '{other}' (not in the OCI runtime spec): remove it"
+                )))
+            }
+        }
+    }
+    const SYSCALL: &[&str] = &["names", "action", "errnoRet", "args", "comment"];
+    let syscalls = top.get("syscalls").and_then(Value::as_array);
+    for (i, s) in syscalls.into_iter().flatten().enumerate() {
+        for k in s.as_object().into_iter().flat_map(|o| o.keys()) {
+            match k.as_str() {
+                k if SYSCALL.contains(&k) => {}
+                "includes" | "excludes" => {
+                    return Err(Error::Profile(format!(
+                        "field 'syscalls[{i}].{k}' (Docker's conditional rules) is not \
+                         supported; nucleus would apply the rule unconditionally: resolve \
+                         the conditions for this container and remove the field (or use the \
+                         OCI profile Docker writes into config.json)"
+                    )))
+                }
+                other => {
+                    return Err(Error::Profile(format!(
+                        "unknown field 'syscalls[{i}].{other}' (not in the OCI runtime spec): \
+                         remove it"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Translates an OCI `linux.seccomp` document.
 pub fn from_oci(text: &str) -> Result<Profile, Error> {
-    let o: OciSeccomp = serde_json::from_str(text).map_err(|e| Error::Profile(e.to_string()))?;
+    let doc: Value = serde_json::from_str(text).map_err(|e| Error::Profile(e.to_string()))?;
+    check_keys(&doc)?;
+    let o: OciSeccomp = serde_json::from_value(doc).map_err(|e| Error::Profile(e.to_string()))?;
     if o.listener_path.is_some() {
         return Err(Error::Profile(
             "listenerPath (seccomp notify) is not supported".into(),
         ));
     }
-    if let Some(f) = o.flags.first() {
+    if let Some(f) = o.flags.iter().flatten().next() {
         return Err(Error::Profile(format!("flag {f} is not supported")));
     }
-    let native = if cfg!(target_arch = "x86_64") {
+    let x86_64 = cfg!(target_arch = "x86_64");
+    let native = if x86_64 {
         "SCMP_ARCH_X86_64"
     } else {
         "SCMP_ARCH_AARCH64"
     };
-    if !o.architectures.is_empty() && !o.architectures.iter().any(|a| a == native) {
+    let arches = o.architectures.unwrap_or_default();
+    let (mut has_native, mut i386) = (arches.is_empty(), false);
+    for a in &arches {
+        match a.as_str() {
+            "SCMP_ARCH_NATIVE" => has_native = true,
+            a if a == native => has_native = true,
+            "SCMP_ARCH_X86" if x86_64 => i386 = true,
+            // x32 syscalls are always denied (module doc); arm on aarch64 is not filtered
+            // for (such a process is killed by the guard).
+            "SCMP_ARCH_X86" | "SCMP_ARCH_X86_64" | "SCMP_ARCH_X32" | "SCMP_ARCH_AARCH64" => {}
+            a if FOREIGN_ARCHES.contains(&a) => {}
+            other => {
+                return Err(Error::Profile(format!(
+                    "unknown architecture '{other}' in 'architectures': use libseccomp's \
+                     names, e.g. SCMP_ARCH_X86_64"
+                )))
+            }
+        }
+    }
+    if !has_native {
         return Err(Error::Profile(format!(
-            "architectures {:?} do not include {native}",
-            o.architectures
+            "architectures {arches:?} do not include {native}"
         )));
     }
     let default = oci_action(&o.default_action, o.default_errno_ret)?;
     let mut rules = Vec::new();
-    for s in &o.syscalls {
+    for s in o.syscalls.iter().flatten() {
         let action = oci_action(&s.action, s.errno_ret)?;
         let mut conds = Vec::new();
-        for a in &s.args {
+        for a in s.args.iter().flatten() {
             let (op, mask, value) = match a.op.as_str() {
                 "SCMP_CMP_EQ" => ("eq", 0, a.value),
                 "SCMP_CMP_NE" => ("ne", 0, a.value),
@@ -495,7 +732,7 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
                 "SCMP_CMP_LE" => ("le", 0, a.value),
                 "SCMP_CMP_GT" => ("gt", 0, a.value),
                 "SCMP_CMP_GE" => ("ge", 0, a.value),
-                "SCMP_CMP_MASKED_EQ" => ("masked_eq", a.value, a.value_two),
+                "SCMP_CMP_MASKED_EQ" => ("masked_eq", a.value, a.value_two.unwrap_or(0)),
                 other => return Err(Error::Profile(format!("unknown operator '{other}'"))),
             };
             if a.index > 5 {
@@ -509,6 +746,7 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
                 op,
                 mask,
                 value,
+                dword: false,
             });
         }
         for n in &s.names {
@@ -519,120 +757,303 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
             });
         }
     }
-    Ok(Profile { default, rules })
+    Ok(Profile {
+        default,
+        rules,
+        i386,
+    })
 }
 
-fn arch() -> seccompiler::TargetArch {
-    if cfg!(target_arch = "aarch64") {
-        seccompiler::TargetArch::aarch64
-    } else {
-        seccompiler::TargetArch::x86_64
+/// The native syscall number of `name`, if this architecture has it.
+#[cfg(target_arch = "x86_64")]
+fn native_nr(name: &str) -> Option<u32> {
+    lookup(syscall_table::X86_64, name)
+}
+
+/// The native syscall number of `name` from seccompiler's table: the number its one-rule
+/// program compares with (after the 3-instruction arch check and the load of `nr`).
+#[cfg(not(target_arch = "x86_64"))]
+fn native_nr(name: &str) -> Option<u32> {
+    let doc = serde_json::json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
+    let map = seccompiler::compile_from_json(
+        doc.to_string().as_bytes(),
+        seccompiler::TargetArch::aarch64,
+    )
+    .ok()?;
+    map.get("t").and_then(|p| p.get(4)).map(|i| i.k)
+}
+
+fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
+    table
+        .binary_search_by(|(n, _)| (*n).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
+}
+
+// Classic BPF opcodes (linux/bpf_common.h) and seccomp_data offsets (linux/seccomp.h).
+/// BPF_LD | BPF_W | BPF_ABS (0x00 | 0x00 | 0x20)
+const LD_W_ABS: u16 = 0x20;
+const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA (0x00)
+const JMP_JEQ_K: u16 = 0x05 | 0x10;
+const JMP_JGE_K: u16 = 0x05 | 0x30;
+const RET_K: u16 = 0x06;
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
     }
 }
 
-fn rule_json(r: &Rule) -> Value {
-    let args: Vec<Value> = r
-        .conds
-        .iter()
-        .map(|c| {
-            let op = if c.op == "masked_eq" {
-                json!({ "masked_eq": c.mask })
-            } else {
-                json!(c.op)
-            };
-            json!({ "index": c.index, "type": "qword", "op": op, "val": c.value })
-        })
-        .collect();
-    if args.is_empty() {
-        json!({ "syscall": r.name })
-    } else {
-        json!({ "syscall": r.name, "args": args })
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// One architecture's part of a filter: which table, whose arguments are 32-bit.
+#[derive(Clone, Copy)]
+enum Arch {
+    Native,
+    I386,
+}
+
+impl Arch {
+    fn nr(self, name: &str) -> Option<u32> {
+        match self {
+            Arch::Native => native_nr(name),
+            Arch::I386 => lookup(syscall_table::I386, name),
+        }
     }
 }
 
-/// Compiles a profile into the BPF programs to install, in order. Syscall names this
-/// architecture does not have are skipped, as libseccomp does, and returned.
-pub fn compile(p: &Profile) -> Result<(Vec<seccompiler::BpfProgram>, Vec<String>), Error> {
-    let first = match compile_all(p) {
-        Ok(progs) => return Ok((progs, vec![])),
-        Err(msg) => msg,
+fn condition(c: &Cond, arch: Arch) -> Result<SeccompCondition, String> {
+    let dword = c.dword || matches!(arch, Arch::I386);
+    // 32-bit comparisons see the low half of the value (and mask), as libseccomp does for
+    // 32-bit architectures.
+    let low = |v: u64| if dword { v & 0xffff_ffff } else { v };
+    let op = match c.op {
+        "eq" => SeccompCmpOp::Eq,
+        "ne" => SeccompCmpOp::Ne,
+        "lt" => SeccompCmpOp::Lt,
+        "le" => SeccompCmpOp::Le,
+        "gt" => SeccompCmpOp::Gt,
+        "ge" => SeccompCmpOp::Ge,
+        "masked_eq" => SeccompCmpOp::MaskedEq(low(c.mask)),
+        other => return Err(format!("unknown operator '{other}'")),
     };
-    // seccompiler stops at the first unknown name: check each name once, on its own, and
-    // compile again without the unknown ones (a multi-arch profile names many).
-    if !first.contains("Invalid syscall name: ") {
-        return Err(Error::Compile(first));
+    let len = if dword {
+        SeccompCmpArgLen::Dword
+    } else {
+        SeccompCmpArgLen::Qword
+    };
+    SeccompCondition::new(c.index, len, op, low(c.value)).map_err(|e| e.to_string())
+}
+
+/// seccompiler's program for `rules` (numbers of `arch`) without its architecture check.
+fn arch_body(
+    rules: &[&Rule],
+    arch: Arch,
+    mismatch: &Action,
+    matched: &Action,
+) -> Result<Vec<sock_filter>, String> {
+    // None: matches unconditionally (one rule without conditions is enough).
+    let mut by_nr: BTreeMap<i64, Option<Vec<SeccompRule>>> = BTreeMap::new();
+    for r in rules {
+        let Some(nr) = arch.nr(&r.name) else { continue };
+        let entry = by_nr.entry(nr.into()).or_insert_with(|| Some(vec![]));
+        if r.conds.is_empty() {
+            *entry = None;
+        } else if let Some(chain) = entry {
+            let conds = r
+                .conds
+                .iter()
+                .map(|c| condition(c, arch))
+                .collect::<Result<Vec<_>, _>>()?;
+            chain.push(SeccompRule::new(conds).map_err(|e| e.to_string())?);
+        }
     }
-    let mut names: Vec<&str> = p.rules.iter().map(|r| r.name.as_str()).collect();
-    names.sort();
-    names.dedup();
-    let skipped: Vec<String> = names
+    let entries: Vec<(i64, Vec<SeccompRule>)> = by_nr
         .into_iter()
-        .filter(|n| !known(n))
-        .map(String::from)
+        .map(|(nr, chain)| (nr, chain.unwrap_or_default()))
         .collect();
-    let mut kept = p.clone();
-    kept.rules.retain(|r| !skipped.contains(&r.name));
-    compile_all(&kept)
-        .map(|progs| (progs, skipped))
-        .map_err(Error::Compile)
-}
-
-/// Whether this architecture has a syscall called `name`.
-fn known(name: &str) -> bool {
-    let doc = json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
-    seccompiler::compile_from_json(doc.to_string().as_bytes(), arch()).is_ok()
-}
-
-fn compile_all(p: &Profile) -> Result<Vec<seccompiler::BpfProgram>, String> {
-    let mut groups: BTreeMap<Action, Vec<&Rule>> = BTreeMap::new();
-    for r in &p.rules {
-        groups.entry(r.action.clone()).or_default().push(r);
+    // seccompiler tests the numbers one after the other. Split them into ranges of CHUNK
+    // numbers behind a range dispatch, so a syscall (and the kernel's emulation of every
+    // filter for every number when it is attached) walks a short chain, not all of them.
+    const CHUNK: usize = 16;
+    let mut bodies = vec![];
+    let mut bounds = vec![];
+    for part in entries.chunks(CHUNK) {
+        bounds.push(part[0].0 as u32);
+        let filter = SeccompFilter::new(
+            part.iter().cloned().collect(),
+            mismatch.seccompiler(),
+            matched.seccompiler(),
+            seccompiler::TargetArch::x86_64,
+        )
+        .map_err(|e| e.to_string())?;
+        let prog: BpfProgram = filter
+            .try_into()
+            .map_err(|e: seccompiler::BackendError| e.to_string())?;
+        bodies.push(strip_arch_check(prog)?);
     }
-    let mut doc = serde_json::Map::new();
-    // The default filter: everything a rule with another action names (with its conditions)
-    // is allowed here; rules whose action is the default need no filter at all.
-    let all: Vec<Value> = p
+    if bodies.len() <= 1 {
+        return Ok(bodies
+            .pop()
+            .unwrap_or_else(|| vec![stmt(RET_K, u32::from(mismatch.seccompiler()))]));
+    }
+    // ld nr; for each later range: jge START,1,0 (on to the next test); ja BODY(previous);
+    // and last ja BODY(last). Then the bodies (each loads nr again).
+    let head = 1 + 2 * (bodies.len() - 1) + 1;
+    let mut out = vec![stmt(LD_W_ABS, DATA_NR)];
+    let mut start = head;
+    for (i, body) in bodies.iter().enumerate() {
+        if let Some(next) = bounds.get(i + 1) {
+            out.push(jump(JMP_JGE_K, *next, 1, 0));
+        }
+        // A jump's offset counts from the instruction after it.
+        out.push(stmt(JMP_JA, (start - (out.len() + 1)) as u32));
+        start += body.len();
+    }
+    debug_assert_eq!(out.len(), head);
+    out.extend(bodies.into_iter().flatten());
+    Ok(out)
+}
+
+/// Removes seccompiler's leading `ld arch; jeq ARCH,1,0; ret KILL_PROCESS`. Nothing jumps
+/// backwards in classic BPF, so the rest stands on its own.
+fn strip_arch_check(mut prog: Vec<sock_filter>) -> Result<Vec<sock_filter>, String> {
+    let shape = prog.len() > 3
+        && (prog[0].code, prog[0].k) == (LD_W_ABS, DATA_ARCH)
+        && (prog[1].code, prog[1].jt, prog[1].jf) == (JMP_JEQ_K, 1, 0)
+        && (prog[2].code, prog[2].k) == (RET_K, libc::SECCOMP_RET_KILL_PROCESS);
+    if !shape {
+        return Err(
+            "seccompiler's program does not start with the expected architecture \
+                    check (a seccompiler update?)"
+                .into(),
+        );
+    }
+    prog.drain(..3);
+    Ok(prog)
+}
+
+/// One filter: dispatch on the architecture to each part; other architectures → ALLOW
+/// (the guard decides about them).
+fn dispatch(
+    native: Vec<sock_filter>,
+    i386: Option<Vec<sock_filter>>,
+) -> Result<BpfProgram, String> {
+    let head = if i386.is_some() { 6 } else { 4 };
+    let mut p = vec![
+        stmt(LD_W_ABS, DATA_ARCH),
+        jump(JMP_JEQ_K, NATIVE_AUDIT_ARCH, 0, 1),
+        stmt(JMP_JA, head - 3),
+    ];
+    if i386.is_some() {
+        p.push(jump(JMP_JEQ_K, AUDIT_ARCH_I386, 0, 1));
+        p.push(stmt(JMP_JA, head - 5 + native.len() as u32));
+    }
+    p.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+    p.extend(native);
+    p.extend(i386.into_iter().flatten());
+    if p.len() > libc::BPF_MAXINSNS as usize {
+        return Err(format!(
+            "a filter has {} instructions, above the kernel's limit of {}: the profile has too \
+             many rules for one action",
+            p.len(),
+            libc::BPF_MAXINSNS
+        ));
+    }
+    Ok(p)
+}
+
+/// The last filter: architectures the profile does not cover → KILL_PROCESS; on x86_64,
+/// x32 syscall numbers → EPERM (distinct from the kernel's ENOSYS for an unknown number).
+fn guard(i386: bool) -> BpfProgram {
+    let kill = stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS);
+    let allow = stmt(RET_K, libc::SECCOMP_RET_ALLOW);
+    if !cfg!(target_arch = "x86_64") {
+        return vec![
+            stmt(LD_W_ABS, DATA_ARCH),
+            jump(JMP_JEQ_K, NATIVE_AUDIT_ARCH, 1, 0),
+            kill,
+            allow,
+        ];
+    }
+    let mut p = vec![stmt(LD_W_ABS, DATA_ARCH)];
+    if i386 {
+        p.push(jump(JMP_JEQ_K, AUDIT_ARCH_X86_64, 3, 0));
+        p.push(jump(JMP_JEQ_K, AUDIT_ARCH_I386, 0, 1));
+        p.push(allow.clone());
+    } else {
+        p.push(jump(JMP_JEQ_K, AUDIT_ARCH_X86_64, 1, 0));
+    }
+    p.extend([
+        kill,
+        stmt(LD_W_ABS, DATA_NR),
+        jump(JMP_JGE_K, X32_SYSCALL_BIT, 0, 1),
+        stmt(RET_K, libc::SECCOMP_RET_ERRNO | EPERM),
+        allow,
+    ]);
+    p
+}
+
+/// Compiles a profile into the BPF programs to install, in order. Syscall names none of
+/// the profile's architectures has are skipped, as libseccomp does, and returned.
+pub fn compile(p: &Profile) -> Result<(Vec<BpfProgram>, Vec<String>), Error> {
+    let i386 = p.i386 && cfg!(target_arch = "x86_64");
+    let mut skipped: Vec<String> = p
         .rules
         .iter()
-        .filter(|r| r.action != p.default)
-        .map(rule_json)
+        .map(|r| r.name.as_str())
+        .filter(|n| Arch::Native.nr(n).is_none() && !(i386 && Arch::I386.nr(n).is_some()))
+        .map(String::from)
         .collect();
-    if all.is_empty() || p.default == Action::Allow {
-        if p.default != Action::Allow {
-            doc.insert("f0".into(), json!({ "mismatch_action": p.default.json(), "match_action": "allow", "filter": [{ "syscall": "exit_group" }] }));
-        }
-    } else {
-        doc.insert(
-            "f0".into(),
-            json!({ "mismatch_action": p.default.json(), "match_action": "allow", "filter": all }),
-        );
+    skipped.sort();
+    skipped.dedup();
+    let mut groups: BTreeMap<&Action, Vec<&Rule>> = BTreeMap::new();
+    for r in &p.rules {
+        groups.entry(&r.action).or_default().push(r);
     }
-    for (i, (action, rules)) in groups.iter().enumerate() {
-        if *action == Action::Allow || *action == p.default {
-            continue;
-        }
-        let filter: Vec<Value> = rules.iter().map(|r| rule_json(r)).collect();
-        doc.insert(
-            format!("f{}", i + 1),
-            json!({ "mismatch_action": "allow", "match_action": action.json(), "filter": filter }),
-        );
+    // (mismatch, match, rules) of each filter. The default filter: everything a rule with
+    // another action names (with its conditions) is allowed there; rules whose action is
+    // the default need no filter at all.
+    let mut specs: Vec<(&Action, &Action, Vec<&Rule>)> = vec![];
+    if p.default != Action::Allow {
+        let named: Vec<&Rule> = p.rules.iter().filter(|r| r.action != p.default).collect();
+        specs.push((&p.default, &Action::Allow, named));
     }
-    let text = Value::Object(doc).to_string();
-    let mut map =
-        seccompiler::compile_from_json(text.as_bytes(), arch()).map_err(|e| e.to_string())?;
-    let mut keys: Vec<String> = map.keys().cloned().collect();
-    keys.sort();
-    Ok(keys.iter().filter_map(|k| map.remove(k)).collect())
+    for (action, rules) in groups {
+        if *action != Action::Allow && *action != p.default {
+            specs.push((&Action::Allow, action, rules));
+        }
+    }
+    let mut progs = Vec::with_capacity(specs.len() + 1);
+    for (mismatch, matched, rules) in specs {
+        let native = arch_body(&rules, Arch::Native, mismatch, matched);
+        let i386_body = i386
+            .then(|| arch_body(&rules, Arch::I386, mismatch, matched))
+            .transpose();
+        let prog = native
+            .and_then(|n| dispatch(n, i386_body?))
+            .map_err(Error::Compile)?;
+        progs.push(prog);
+    }
+    progs.push(guard(i386));
+    Ok((progs, skipped))
 }
 
 /// The default profile, compiled (names this architecture lacks are left out).
-pub fn default_compiled() -> Result<Vec<seccompiler::BpfProgram>, Error> {
+pub fn default_compiled() -> Result<Vec<BpfProgram>, Error> {
     Ok(compile(&default_profile())?.0)
 }
 
 /// Installs the programs on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN; unlike
 /// seccompiler's own loader it does not set no_new_privs (that is the caller's decision).
-pub fn load(progs: &[seccompiler::BpfProgram]) -> Result<(), Error> {
+pub fn load(progs: &[BpfProgram]) -> Result<(), Error> {
     for p in progs {
         let prog = libc::sock_fprog {
             len: p.len() as libc::c_ushort,
@@ -658,6 +1079,303 @@ pub fn load(progs: &[seccompiler::BpfProgram]) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+    const KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+    const E_PERM: u32 = libc::SECCOMP_RET_ERRNO | EPERM;
+    const E_NOSYS: u32 = libc::SECCOMP_RET_ERRNO | ENOSYS;
+    const X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;
+    const I386: u32 = 3 | 0x4000_0000;
+
+    /// `struct seccomp_data` as the kernel hands it to the filters.
+    struct Data {
+        arch: u32,
+        nr: u32,
+        args: [u64; 6],
+    }
+
+    fn call(arch: u32, nr: u32, args: &[u64]) -> Data {
+        let mut a = [0; 6];
+        a[..args.len()].copy_from_slice(args);
+        Data { arch, nr, args: a }
+    }
+
+    /// A classic-BPF interpreter for the instructions seccomp filters use.
+    fn run_one(prog: &[sock_filter], d: &Data) -> u32 {
+        let word = |off: u32| -> u32 {
+            match off {
+                0 => d.nr,
+                4 => d.arch,
+                8 | 12 => 0, // instruction pointer
+                16..=63 if off.is_multiple_of(4) => {
+                    let arg = d.args[(off as usize - 16) / 8];
+                    if off.is_multiple_of(8) {
+                        arg as u32
+                    } else {
+                        (arg >> 32) as u32
+                    }
+                }
+                _ => panic!("load from offset {off}"),
+            }
+        };
+        let (mut a, mut pc) = (0u32, 0usize);
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            let cond = |c: bool| if c { i.jt as usize } else { i.jf as usize };
+            match i.code {
+                0x20 => a = word(i.k),      // ld w abs
+                0x54 => a &= i.k,           // alu and k
+                0x05 => pc += i.k as usize, // ja
+                0x15 => pc += cond(a == i.k),
+                0x25 => pc += cond(a > i.k),
+                0x35 => pc += cond(a >= i.k),
+                0x06 => return i.k, // ret k
+                c => panic!("opcode {c:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    /// What the kernel does with several filters: run all, most recent first, and keep the
+    /// most severe action (the first seen among equals).
+    fn verdict(progs: &[BpfProgram], d: &Data) -> u32 {
+        let action = |r: u32| (r & libc::SECCOMP_RET_ACTION_FULL) as i32;
+        let mut ret = ALLOW;
+        for p in progs.iter().rev() {
+            let cur = run_one(p, d);
+            if action(cur) < action(ret) {
+                ret = cur;
+            }
+        }
+        ret
+    }
+
+    fn oci(text: &str) -> Vec<BpfProgram> {
+        compile(&from_oci(text).unwrap()).unwrap().0
+    }
+
+    const DENY_UNSHARE: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["unshare"],"action":"SCMP_ACT_ERRNO"}]}"#;
+    const DENY_UNSHARE_X86: &str = r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"],"syscalls":[{"names":["unshare"],"action":"SCMP_ACT_ERRNO"}]}"#;
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x32_syscall_numbers_are_denied_with_eperm() {
+        for progs in [
+            default_compiled().unwrap(),
+            oci(DENY_UNSHARE),
+            oci(DENY_UNSHARE_X86),
+            oci(r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#),
+            oci(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38}"#),
+        ] {
+            for nr in [272, 39, 0, 0x3fff_ffff, 0xffff_ffff] {
+                let nr = X32_SYSCALL_BIT | nr;
+                assert_eq!(verdict(&progs, &call(X86_64, nr, &[])), E_PERM, "{nr:#x}");
+            }
+        }
+        assert_eq!(verdict(&oci(DENY_UNSHARE), &call(X86_64, 272, &[])), E_PERM);
+        assert_eq!(verdict(&oci(DENY_UNSHARE), &call(X86_64, 39, &[])), ALLOW);
+        assert_eq!(
+            verdict(&default_compiled().unwrap(), &call(X86_64, 39, &[])),
+            ALLOW
+        );
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn i386_syscalls_follow_the_profile_by_name() {
+        let d = default_compiled().unwrap();
+        let i = |nr, args: &[u64]| call(I386, nr, args);
+        assert_eq!(verdict(&d, &i(20, &[])), ALLOW, "getpid");
+        assert_eq!(verdict(&d, &i(192, &[])), ALLOW, "mmap2");
+        assert_eq!(verdict(&d, &i(310, &[])), E_PERM, "unshare");
+        assert_eq!(verdict(&d, &i(21, &[])), E_PERM, "mount");
+        assert_eq!(verdict(&d, &i(425, &[])), E_PERM, "io_uring_setup");
+        assert_eq!(verdict(&d, &i(435, &[])), E_NOSYS, "clone3");
+        let newuser = libc::CLONE_NEWUSER as u64;
+        assert_eq!(verdict(&d, &i(120, &[newuser])), E_PERM, "clone NEWUSER");
+        assert_eq!(verdict(&d, &i(120, &[0x11])), ALLOW, "clone SIGCHLD");
+        assert_eq!(verdict(&d, &i(54, &[0, TIOCSTI])), E_PERM, "ioctl TIOCSTI");
+        assert_eq!(verdict(&d, &i(54, &[0, 0x5413])), ALLOW, "ioctl TIOCGWINSZ");
+        // A deny-list profile that lists SCMP_ARCH_X86 filters i386 by name.
+        let p = oci(DENY_UNSHARE_X86);
+        assert_eq!(verdict(&p, &i(310, &[])), E_PERM);
+        assert_eq!(verdict(&p, &i(20, &[])), ALLOW);
+        assert_eq!(
+            verdict(&p, &i(272, &[])),
+            ALLOW,
+            "272 is not unshare on i386"
+        );
+        assert_eq!(verdict(&p, &call(X86_64, 272, &[])), E_PERM);
+        // Without SCMP_ARCH_X86, i386 syscalls kill the process (as before).
+        assert_eq!(verdict(&oci(DENY_UNSHARE), &i(20, &[])), KILL);
+        // Argument conditions are 32-bit on i386: -1 as a 64-bit value still matches.
+        let p = oci(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["personality"],"action":"SCMP_ACT_ERRNO","errnoRet":22,"args":[{"index":0,"value":18446744073709551615,"op":"SCMP_CMP_EQ"}]}]}"#,
+        );
+        let einval = libc::SECCOMP_RET_ERRNO | 22;
+        assert_eq!(verdict(&p, &i(136, &[0xffff_ffff])), einval);
+        assert_eq!(verdict(&p, &i(136, &[8])), ALLOW);
+        assert_eq!(verdict(&p, &call(X86_64, 135, &[0xffff_ffff])), ALLOW);
+        assert_eq!(verdict(&p, &call(X86_64, 135, &[u64::MAX])), einval);
+        // Other architectures are killed by every profile.
+        let aarch64 = 183 | 0x8000_0000 | 0x4000_0000;
+        for progs in [d, p] {
+            assert_eq!(verdict(&progs, &call(aarch64, 172, &[])), KILL);
+        }
+    }
+
+    /// Every number of both tables gets what the default profile says for its name.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn default_profile_verdict_for_every_syscall() {
+        let d = default_compiled().unwrap();
+        for (arch, table, extra) in [
+            (X86_64, syscall_table::X86_64, &[][..]),
+            (I386, syscall_table::I386, ALLOWED_I386),
+        ] {
+            for (name, nr) in table {
+                let want = match *name {
+                    "clone3" => E_NOSYS,
+                    "clone" | "ioctl" => ALLOW, // with arguments 0
+                    n if ALLOWED.contains(&n) || extra.contains(&n) => ALLOW,
+                    _ => E_PERM,
+                };
+                assert_eq!(verdict(&d, &call(arch, *nr, &[])), want, "{arch:#x} {name}");
+            }
+            for nr in [1000, 0x3fff_ffff] {
+                assert_eq!(verdict(&d, &call(arch, nr, &[])), E_PERM, "{arch:#x} {nr}");
+            }
+        }
+    }
+
+    #[test]
+    fn io_uring_is_not_in_the_default_profile() {
+        let p = default_profile();
+        for n in ["io_uring_setup", "io_uring_enter", "io_uring_register"] {
+            assert!(
+                !p.rules.iter().any(|r| r.name == n),
+                "{n} must not be allowed"
+            );
+        }
+        if cfg!(target_arch = "x86_64") {
+            let d = default_compiled().unwrap();
+            for nr in [425, 426, 427] {
+                assert_eq!(verdict(&d, &call(X86_64, nr, &[])), E_PERM, "{nr}");
+            }
+        }
+    }
+
+    #[test]
+    fn tiocsti_and_tioclinux_are_denied_other_ioctls_allowed() {
+        let p = default_profile();
+        let ioctl: Vec<&Rule> = p.rules.iter().filter(|r| r.name == "ioctl").collect();
+        assert_eq!(ioctl.len(), 1);
+        let conds = &ioctl[0].conds;
+        for req in [TIOCSTI, TIOCLINUX] {
+            assert!(
+                conds
+                    .iter()
+                    .any(|c| c.index == 1 && c.op == "ne" && c.value == req && c.dword),
+                "{conds:?}"
+            );
+        }
+        if cfg!(target_arch = "x86_64") {
+            let d = default_compiled().unwrap();
+            let ioctl = |req: u64| verdict(&d, &call(X86_64, 16, &[0, req]));
+            assert_eq!(ioctl(0x5412), E_PERM);
+            assert_eq!(ioctl(0x541C), E_PERM);
+            // The kernel takes `unsigned int cmd`: the upper half does not matter.
+            assert_eq!(ioctl(0xdead_0000_0000_5412), E_PERM);
+            assert_eq!(ioctl(0x5413), ALLOW, "TIOCGWINSZ");
+            assert_eq!(ioctl(0x5401), ALLOW, "TCGETS");
+            assert_eq!(ioctl(0x1_0000_5413), ALLOW);
+        }
+    }
+
+    #[test]
+    fn docker_fields_and_unknown_keys_are_refused() {
+        for (bad, field) in [
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86"]}]}"#,
+                "archMap",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"},{"names":["bpf"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN"]}}]}"#,
+                "syscalls[1].includes",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","excludes":{"minKernel":"4.8"}}]}"#,
+                "syscalls[0].excludes",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","defaultErrno":"EPERM"}"#,
+                "defaultErrno",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"name":"mkdir","action":"SCMP_ACT_ERRNO"}]}"#,
+                "syscalls[0].name",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ","valueTwoo":2}]}]}"#,
+                "valueTwoo",
+            ),
+            (
+                r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_PDP11"]}"#,
+                "SCMP_ARCH_PDP11",
+            ),
+        ] {
+            let e = from_oci(bad)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {bad}"));
+            assert!(e.to_string().contains(field), "{bad}: {e}");
+            assert!(!e.to_string().contains('\n'), "{e}");
+        }
+        // Comments, the OCI fields and architectures nucleus never sees are accepted.
+        let p = from_oci(r#"{"comment":"x","defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":1,"architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32","SCMP_ARCH_AARCH64","SCMP_ARCH_ARM","SCMP_ARCH_MIPSEL64N32"],"listenerMetadata":"m","flags":[],"syscalls":[{"comment":"y","names":["read"],"action":"SCMP_ACT_ALLOW","args":[]}]}"#).unwrap();
+        assert_eq!(p.default, Action::Errno(1));
+    }
+
+    #[test]
+    fn syscall_tables_are_sorted_and_right() {
+        for t in [syscall_table::X86_64, syscall_table::I386] {
+            assert!(t.windows(2).all(|w| w[0].0 < w[1].0), "sorted, unique");
+        }
+        let i386 = |n| lookup(syscall_table::I386, n);
+        assert_eq!(i386("getpid"), Some(20));
+        assert_eq!(i386("unshare"), Some(310));
+        assert_eq!(i386("ioctl"), Some(54));
+        assert_eq!(i386("clone"), Some(120));
+        assert_eq!(i386("socketcall"), Some(102));
+        assert_eq!(i386("io_uring_setup"), Some(425));
+        assert_eq!(i386("mseal"), Some(462));
+        assert_eq!(i386("newfstatat"), None);
+        let x64 = |n| lookup(syscall_table::X86_64, n);
+        assert_eq!(x64("getpid"), Some(39));
+        assert_eq!(x64("unshare"), Some(272));
+        assert_eq!(x64("mmap2"), None);
+        for n in ALLOWED_I386 {
+            assert!(i386(n).is_some(), "{n}");
+        }
+    }
+
+    /// Our x86_64 table agrees with seccompiler's for every name seccompiler knows.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn x86_64_table_matches_seccompiler() {
+        let mut known = 0;
+        for (name, nr) in syscall_table::X86_64 {
+            let doc = serde_json::json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
+            let Ok(map) = seccompiler::compile_from_json(
+                doc.to_string().as_bytes(),
+                seccompiler::TargetArch::x86_64,
+            ) else {
+                continue;
+            };
+            assert_eq!(map["t"][4].k, *nr, "{name}");
+            known += 1;
+        }
+        assert!(known >= 370, "{known}");
+    }
 
     #[test]
     fn default_profile_compiles_and_knows_its_names() {
@@ -686,12 +1404,19 @@ mod tests {
         let progs = default_compiled().unwrap();
         assert_eq!(
             progs.len(),
-            2,
-            "an allow-list filter and the clone3 ENOSYS filter"
+            3,
+            "an allow-list filter, the clone3 ENOSYS filter and the guard"
         );
         if cfg!(target_arch = "x86_64") {
             let (_, skipped) = compile(&default_profile()).unwrap();
             assert!(skipped.is_empty(), "unknown names on x86_64: {skipped:?}");
+            let d = &progs;
+            assert_eq!(verdict(d, &call(X86_64, 0, &[])), ALLOW, "read");
+            assert_eq!(verdict(d, &call(X86_64, 165, &[])), E_PERM, "mount");
+            assert_eq!(verdict(d, &call(X86_64, 435, &[])), E_NOSYS, "clone3");
+            let newns = libc::CLONE_NEWNS as u64;
+            assert_eq!(verdict(d, &call(X86_64, 56, &[newns])), E_PERM);
+            assert_eq!(verdict(d, &call(X86_64, 56, &[0x11])), ALLOW);
         }
     }
 
@@ -704,12 +1429,21 @@ mod tests {
         assert_eq!(p.rules[0].action, Action::Errno(13));
         let (progs, skipped) = compile(&p).unwrap();
         assert_eq!(skipped, vec!["no_such_syscall".to_string()]);
-        assert_eq!(progs.len(), 1, "one ERRNO filter; the default is ALLOW");
+        assert_eq!(
+            progs.len(),
+            2,
+            "one ERRNO filter (the default is ALLOW), the guard"
+        );
+        if cfg!(target_arch = "x86_64") {
+            let eacces = libc::SECCOMP_RET_ERRNO | 13;
+            assert_eq!(verdict(&progs, &call(X86_64, 83, &[])), eacces);
+        }
         for bad in [
             r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#,
             r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x"}"#,
             r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#,
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_XX"}]}]}"#,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"]}"#,
             "not json",
         ] {
             assert!(from_oci(bad).is_err(), "{bad}");

@@ -13,4 +13,5 @@ mod exe;
 mod hygiene;
 mod paths;
 mod processes;
+mod seccomp;
 mod terminal;
