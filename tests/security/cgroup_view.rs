@@ -100,20 +100,58 @@ fn a_killed_runs_cgroup_is_removed_by_a_later_run() {
     if !privileged("a_killed_runs_cgroup_is_removed_by_a_later_run") {
         return;
     }
-    let mut victim = Command::new(NUCLEUS)
-        .args(["run", "--pids", "30", "--", "sleep", "100"])
-        .spawn()
-        .unwrap();
-    let prog = wait_for_descendant(victim.id(), "sleep").expect("the run's program");
+    /// Kills the run (SIGKILL: the attack on its clean-up) also when the test fails.
+    struct Victim(std::process::Child);
+    impl Drop for Victim {
+        fn drop(&mut self) {
+            // Ignored: it may be dead already; wait reaps it either way.
+            let _ = self.0.kill();
+            self.0.wait().expect("reap the run");
+        }
+    }
+    let victim = Victim(
+        Command::new(NUCLEUS)
+            .args(["run", "--pids", "30", "--", "sleep", "100"])
+            .spawn()
+            .unwrap(),
+    );
+    let prog = wait_for_descendant(victim.0.id(), "sleep").expect("the run's program");
     let membership = std::fs::read_to_string(format!("/proc/{prog}/cgroup")).unwrap();
     let left: Vec<String> = membership
         .lines()
         .filter_map(|l| l.split_once(":pids:/").map(|(_, p)| p.to_string()))
         .collect();
+    /// Removes the run's cgroup if the test fails before a later run has (its only process
+    /// is this test's `sleep`).
+    struct Leftover(std::path::PathBuf);
+    impl Drop for Leftover {
+        fn drop(&mut self) {
+            for _ in 0..200 {
+                if !self.0.exists() {
+                    return;
+                }
+                let procs =
+                    std::fs::read_to_string(self.0.join("cgroup.procs")).unwrap_or_default();
+                for p in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                    // Ignored: it may be exiting already.
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                if std::fs::remove_dir(&self.0).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+    }
+    let _leftover = left
+        .first()
+        .map(|l| Leftover(std::path::Path::new("/sys/fs/cgroup/pids").join(l)));
     assert!(left[0].starts_with("nucleus-run-"), "{membership}");
     std::thread::sleep(std::time::Duration::from_millis(200));
-    victim.kill().unwrap();
-    victim.wait().unwrap();
+    drop(victim);
     assert_eq!(left.len(), 1, "the run's cgroup: {left:?}");
     let dir = std::path::Path::new("/sys/fs/cgroup/pids").join(&left[0]);
     // Its program dies with it (parent-death signal); wait for the cgroup to empty.

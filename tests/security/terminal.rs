@@ -58,7 +58,8 @@ sys.stdout.write(out.decode(errors="replace"))
     let out = stdout(&o);
     let line = out
         .lines()
-        .find(|l| l.starts_with("RESULT"))
+        // An injected character would land before it on the same line.
+        .find(|l| l.contains("RESULT {"))
         .unwrap_or_else(|| panic!("no result: {out}\n{}", stderr(&o)));
     assert!(line.contains("'session_leader': True"), "{line}");
     assert!(line.contains("'tiocsti': 'EPERM'"), "{line}");
