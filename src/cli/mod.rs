@@ -29,6 +29,15 @@ pub enum Command {
     Oci(oci::OciCmd),
 }
 
+/// Whether a raw command line may name a verb that puts copies of nucleus into
+/// containers (`run`, `create`, `exec`): any such word before `--`. A container ID that
+/// happens to be such a word only costs a re-execution.
+pub fn may_place_runtime_in_containers(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "run" || a == "create" || a == "exec")
+}
+
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> crate::Result<i32> {
     if cli.command.places_runtime_in_containers() {

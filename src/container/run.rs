@@ -226,16 +226,40 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if let Some((uids, gids)) = &cfg.id_maps {
         namespaces::write_id_maps(pid, uids, gids)?;
     }
+    // The go message (init::GO): "1", the state document's length and the document. On
+    // cgroup v1 the first write to a cgroup.procs waits for an RCU grace period (several
+    // ms): without prestart/createRuntime hooks (which must see the process in its
+    // cgroup) the process gets "go" first and builds its root meanwhile; it waits for
+    // "joined" before it pivots, runs a hook, forks or executes anything.
+    let mut go_w = std::fs::File::from(go_w);
+    let send = |go_w: &mut std::fs::File, msg: &[u8]| {
+        go_w.write_all(msg)
+            .map_err(|e| Error::Setup(format!("starting the container: {e}")))
+    };
+    let go = |state: Vec<u8>| {
+        let mut m = vec![init::GO];
+        m.extend((state.len() as u32).to_le_bytes());
+        m.extend(state);
+        m
+    };
+    let hooks_first = !cfg.hooks.prestart.is_empty() || !cfg.hooks.create_runtime.is_empty();
+    let state = |pid| how.on_spawn.map_or(Ok(vec![]), |f| f(pid));
+    if !hooks_first {
+        send(&mut go_w, &go(state(pid)?))?;
+    }
     if let Some(cg) = &cgroup {
         cg.add(pid.as_raw())?;
     }
-    let mut go = b"1".to_vec();
-    if let Some(f) = how.on_spawn {
-        go.extend(f(pid)?);
+    if hooks_first {
+        send(&mut go_w, &go(state(pid)?))?;
     }
-    std::fs::File::from(go_w)
-        .write_all(&go)
-        .map_err(|e| Error::Setup(format!("starting the container: {e}")))?;
+    // A process that failed meanwhile has closed its end (EPIPE): its report says why.
+    match go_w.write_all(&[init::JOINED]) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+        Err(e) => return Err(Error::Setup(format!("starting the container: {e}"))),
+    }
+    drop(go_w);
     let mut msg = String::new();
     std::fs::File::from(err_r)
         .read_to_string(&mut msg)

@@ -79,6 +79,36 @@ fn fail<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> Failure {
     move |e| Failure::new(format!("{what}: {e}"))
 }
 
+/// The runtime's messages on the go pipe: GO, a u32 (little-endian) length and the state
+/// document for the container's hooks; then JOINED once the process is in its cgroup.
+/// EOF before either means the runtime died: the process leaves quietly.
+pub const GO: u8 = b'1';
+pub const JOINED: u8 = b'J';
+
+/// Reads the go message; returns the state document.
+fn wait_for_go(go: &mut std::fs::File) -> Vec<u8> {
+    let mut head = [0u8; 5];
+    if go.read_exact(&mut head).is_err() || head[0] != GO {
+        // SAFETY: the runtime is gone; leave quietly.
+        unsafe { libc::_exit(1) }
+    }
+    let mut state = vec![0u8; u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize];
+    if go.read_exact(&mut state).is_err() {
+        // SAFETY: as above.
+        unsafe { libc::_exit(1) }
+    }
+    state
+}
+
+/// Waits until the runtime has put this process in its cgroup.
+fn wait_joined(go: &mut std::fs::File) {
+    let mut b = [0u8; 1];
+    if go.read_exact(&mut b).is_err() || b[0] != JOINED {
+        // SAFETY: the runtime died before the process was in its cgroup: it must not go on.
+        unsafe { libc::_exit(1) }
+    }
+}
+
 /// What the child writes on the error pipe when it waits at the exec gate.
 pub const READY: &str = "READY";
 
@@ -162,18 +192,19 @@ fn init(
         detached,
         console,
     } = how;
-    // Wait for the parent: id maps written, cgroup joined, createRuntime hooks run. It
-    // sends "1" and the state document for our own hooks, then closes; a bare EOF means
-    // it died.
-    let mut go_data = Vec::new();
-    std::fs::File::from(go)
-        .read_to_end(&mut go_data)
-        .map_err(fail("waiting for the runtime"))?;
-    if go_data.first() != Some(&b'1') {
-        // SAFETY: the runtime is gone; leave quietly.
-        unsafe { libc::_exit(1) }
-    }
-    let hook_state = &go_data[1..];
+    // Wait for the parent: id maps written, createRuntime hooks run (GO); the cgroup is
+    // joined later (JOINED), see `launch`.
+    let mut go = std::fs::File::from(go);
+    let go_data = wait_for_go(&mut go);
+    let hook_state = &go_data[..];
+    let joined = std::cell::RefCell::new(Some(go));
+    // In the cgroup before anything that must be: the cgroup namespace, hooks, pivot_root,
+    // fork, exec.
+    let join = || {
+        if let Some(mut go) = joined.borrow_mut().take() {
+            wait_joined(&mut go);
+        }
+    };
     nix::sys::prctl::set_dumpable(false).map_err(fail("prctl(PR_SET_DUMPABLE)"))?;
     // The program runs in a session of its own: it cannot reach the caller's terminal
     // (TIOCSTI needs it to be the controlling one). With a console the pty's set-up makes
@@ -211,11 +242,36 @@ fn init(
     for (flag, path) in cfg.join.iter().filter(|(f, _)| here(*f)) {
         namespaces::join(*flag, path).map_err(fail("namespace"))?;
     }
-    if cfg.namespaces.cgroup {
-        namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
+    // A cgroup namespace is rooted where the process is when it is made. On v2 the root
+    // filesystem's cgroup2 mount shows that namespace's root, so both come first; on v1 the
+    // view is bind mounts and the root is built while the cgroup write completes.
+    let v1 = super::cgroups::detect(std::path::Path::new(super::cgroups::MOUNTPOINT))
+        == super::cgroups::Version::V1;
+    let enter_cgroup = || {
+        join();
+        if cfg.namespaces.cgroup {
+            namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
+        }
+        Ok::<(), Failure>(())
+    };
+    // Copies into the container's tmpfs (tmpcopyup, --context) are charged to the cgroup
+    // that makes them: then the cgroup comes first too.
+    let copies = cfg.mounts.iter().any(|m| {
+        matches!(
+            m.kind,
+            crate::spec::config::MountKind::Tmpfs { copy_up: true }
+                | crate::spec::config::MountKind::CopyOf { .. }
+        )
+    });
+    let late = v1 && cfg.builds_root() && !copies;
+    if !late {
+        enter_cgroup()?;
     }
     if cfg.builds_root() {
         let create_hooks = || {
+            if late {
+                enter_cgroup().map_err(|f| rootfs::Error::Other(f.message))?;
+            }
             hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
                 .map_err(rootfs::Error::Other)
         };
