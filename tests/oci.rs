@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-
 #[test]
 fn spec_writes_a_config_run_accepts() {
     if !privileged("spec_writes_a_config_run_accepts") {
