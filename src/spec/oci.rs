@@ -1210,7 +1210,34 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("config.json");
         nix::unistd::mkfifo(&cfg, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-        let e = load(&dir).unwrap_err().to_string();
+        // Should a regression block on the FIFO, a writer that opens and closes it after
+        // a few seconds gives the reader EOF: the test then fails instead of hanging.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let unblock = {
+            let (done, cfg) = (done.clone(), cfg.clone());
+            std::thread::spawn(move || {
+                use std::os::unix::fs::OpenOptionsExt;
+                // Wait 3 s, then try as a writer (ENXIO while no reader has it open).
+                for tick in 0.. {
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let opened = tick >= 60
+                        && std::fs::OpenOptions::new()
+                            .write(true)
+                            .custom_flags(libc::O_NONBLOCK)
+                            .open(&cfg)
+                            .is_ok();
+                    if opened {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+        };
+        let e = load(&dir).map(|_| ()).unwrap_err().to_string();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        unblock.join().unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(
             e.ends_with("config.json: invalid config: not a regular file (it is a FIFO)"),
