@@ -29,8 +29,12 @@ pub struct Global {
 }
 
 impl Global {
-    pub fn store(&self) -> Store {
-        Store::new(self.root.clone().unwrap_or_else(Store::default_root))
+    /// The state store under --root, which must be a directory or not exist yet (create
+    /// makes it). Anything else is refused here, before any verb touches it.
+    pub fn store(&self) -> Result<Store> {
+        let root = self.root.clone().unwrap_or_else(Store::default_root);
+        check_root(&root)?;
+        Ok(Store::new(root))
     }
 
     /// Appends one record to --log (what containerd and Podman read errors from).
@@ -193,6 +197,18 @@ pub enum OciCmd {
     },
 }
 
+/// --root exists as a directory (or not at all, or behind a directory nucleus may not
+/// read: the verb says so itself). A file, a FIFO or a path through a file is refused.
+fn check_root(root: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(root) {
+        Ok(m) if !m.is_dir() => Err(Error::RootNotDir(root.to_path_buf())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+            Err(Error::RootNotDir(root.to_path_buf()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
     check_preserve(a.preserve_fds)?;
     Ok(CreateOpts {
@@ -219,13 +235,8 @@ pub fn check_preserve(n: u32) -> Result<()> {
 
 /// OCI `run ID`: create and start; wait for the container unless `detach`.
 pub fn run_oci(g: &Global, id: &str, o: &CreateOpts, detach: bool) -> Result<i32> {
-    let r = oci::run_container(
-        &g.store(),
-        id,
-        o,
-        detach,
-        std::time::Duration::from_secs(10),
-    );
+    let store = g.store().inspect_err(|e| g.log("error", &e.to_string()))?;
+    let r = oci::run_container(&store, id, o, detach, std::time::Duration::from_secs(10));
     match r {
         Ok((code, warnings)) => {
             warnings.iter().for_each(|w| g.warn(w));
@@ -252,7 +263,8 @@ pub fn run(g: &Global, cmd: OciCmd) -> Result<i32> {
 }
 
 fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
-    let store = g.store();
+    // `spec` and `features` need no state: a bad --root does not stop them.
+    let store = || g.store();
     match cmd {
         OciCmd::Spec { rootless, bundle } => {
             let path = bundle.join("config.json");
@@ -269,16 +281,16 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             Ok(0)
         }
         OciCmd::Create(a) => {
-            let (_, warnings) = oci::create(&store, &a.id, &create_opts(g, &a)?, false)?;
+            let (_, warnings) = oci::create(&store()?, &a.id, &create_opts(g, &a)?, false)?;
             warnings.iter().for_each(|w| g.warn(w));
             Ok(0)
         }
         OciCmd::Start { id } => {
-            oci::start(&store, &id)?.iter().for_each(|w| g.warn(w));
+            oci::start(&store()?, &id)?.iter().for_each(|w| g.warn(w));
             Ok(0)
         }
         OciCmd::State { id } => {
-            let (st, status) = oci::state(&store, &id)?;
+            let (st, status) = oci::state(&store()?, &id)?;
             match st {
                 Some(st) => print_state(&st, status),
                 None => print_json(
@@ -289,6 +301,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
         }
         OciCmd::List { format, quiet } => {
             let mut rows = Vec::new();
+            let store = store()?;
             for id in store.ids()? {
                 if let Ok((Some(st), status)) = oci::state(&store, &id) {
                     rows.push((st, status));
@@ -328,17 +341,17 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
         }
         OciCmd::Kill { all, id, signal } => {
             let sig = oci::parse_signal(&signal)?;
-            oci::kill(&store, &id, sig, all)?;
+            oci::kill(&store()?, &id, sig, all)?;
             Ok(0)
         }
         OciCmd::Delete { force, id } => {
-            oci::delete(&store, &id, force)?
+            oci::delete(&store()?, &id, force)?
                 .iter()
                 .for_each(|w| g.warn(w));
             Ok(0)
         }
         OciCmd::Ps { format, id, .. } => {
-            let (st, status) = oci::state(&store, &id)?;
+            let (st, status) = oci::state(&store()?, &id)?;
             let pids = match (st, status) {
                 (Some(st), Status::Created | Status::Running | Status::Paused) => oci::pids(&st)?,
                 _ => vec![],
@@ -363,13 +376,13 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             print_json(&features());
             Ok(0)
         }
-        OciCmd::Exec(a) => exec(g, &store, a),
+        OciCmd::Exec(a) => exec(g, &store()?, a),
         OciCmd::Pause { id } => {
-            oci::set_paused(&store, &id, true)?;
+            oci::set_paused(&store()?, &id, true)?;
             Ok(0)
         }
         OciCmd::Resume { id } => {
-            oci::set_paused(&store, &id, false)?;
+            oci::set_paused(&store()?, &id, false)?;
             Ok(0)
         }
         OciCmd::Events { .. } | OciCmd::Update { .. } => {

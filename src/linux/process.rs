@@ -13,7 +13,8 @@ pub enum Error {
     NotFound(String),
     #[error("{cmd}: cannot execute: {errno}")]
     Exec { cmd: String, errno: Errno },
-    #[error("{0}: argument contains a NUL byte")]
+    /// `what`: "argument 2", "environment entry 0", "program path".
+    #[error("{0} contains a NUL byte")]
     Nul(String),
 }
 
@@ -141,6 +142,9 @@ pub fn resolve(cmd: &str, path: Option<&str>) -> Result<PathBuf, Error> {
     if cmd.is_empty() {
         return Err(Error::NotFound(cmd.to_string()));
     }
+    if cmd.contains('\0') {
+        return Err(Error::Nul("argument 0".into()));
+    }
     if cmd.contains('/') {
         let p = PathBuf::from(cmd);
         return if p.exists() {
@@ -160,14 +164,17 @@ pub fn resolve(cmd: &str, path: Option<&str>) -> Result<PathBuf, Error> {
 /// Replaces this process with `prog` (already resolved), arguments `argv` (argv[0]
 /// first), and the environment `env` (NAME=VALUE) or, when None, this process's own.
 pub fn exec(prog: &Path, argv: &[String], env: Option<&[String]>) -> Result<Infallible, Error> {
-    let c = |s: &[u8], name: &str| CString::new(s).map_err(|_| Error::Nul(name.to_string()));
-    let all = |v: &[String]| -> Result<Vec<CString>, Error> {
-        v.iter().map(|a| c(a.as_bytes(), a)).collect()
+    let c = |s: &[u8], what: String| CString::new(s).map_err(|_| Error::Nul(what));
+    let all = |v: &[String], what: &str| -> Result<Vec<CString>, Error> {
+        v.iter()
+            .enumerate()
+            .map(|(i, a)| c(a.as_bytes(), format!("{what} {i}")))
+            .collect()
     };
-    let p = c(prog.as_os_str().as_bytes(), &prog.display().to_string())?;
-    let args = all(argv)?;
+    let p = c(prog.as_os_str().as_bytes(), "program path".into())?;
+    let args = all(argv, "argument")?;
     let errno = match env {
-        Some(e) => nix::unistd::execve(&p, &args, &all(e)?).unwrap_err(),
+        Some(e) => nix::unistd::execve(&p, &args, &all(e, "environment entry")?).unwrap_err(),
         None => nix::unistd::execv(&p, &args).unwrap_err(),
     };
     Err(Error::Exec {
@@ -195,6 +202,10 @@ mod tests {
             Err(Error::NotFound(_))
         ));
         assert!(matches!(resolve("", None), Err(Error::NotFound(_))));
+        assert_eq!(
+            resolve("s\0h", None).unwrap_err().to_string(),
+            "argument 0 contains a NUL byte"
+        );
         // /etc/passwd exists but is not executable: PATH search skips it.
         assert!(resolve("passwd", Some("/etc")).is_err());
         assert_eq!(Error::NotFound("x".into()).exit_code(), 127);

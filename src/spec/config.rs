@@ -6,6 +6,17 @@ use crate::caps::Sets;
 use crate::linux::identity::Identity;
 use std::path::PathBuf;
 
+/// The smallest memory limit nucleus accepts: 6 MiB, Docker's minimum. Below a few MiB the
+/// kernel kills the container's own set-up (the runtime's child is charged to the cgroup)
+/// before the program starts, which would be reported as a crash instead of bad input.
+pub const MIN_MEMORY_LIMIT: u64 = 6 << 20;
+
+/// The index of the first string holding a NUL byte: execve() would cut it there, so such
+/// an argument or environment entry is refused before anything is created.
+pub fn first_with_nul(list: &[String]) -> Option<usize> {
+    list.iter().position(|s| s.contains('\0'))
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RootFs {
     /// A tmpfs root assembled from read-only binds of host directories.

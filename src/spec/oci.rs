@@ -20,6 +20,21 @@ pub enum OciError {
     Invalid { path: PathBuf, why: String },
     #[error("config.json: {0} is not supported by nucleus yet")]
     Unsupported(String),
+    /// Invalid, with the fix for this particular setting.
+    #[error("{path}: invalid config: {why}")]
+    Rejected {
+        path: PathBuf,
+        why: String,
+        hint: String,
+    },
+}
+
+fn rejected(path: &Path, why: impl Into<String>, hint: impl Into<String>) -> OciError {
+    OciError::Rejected {
+        path: path.to_path_buf(),
+        why: why.into(),
+        hint: hint.into(),
+    }
 }
 
 impl OciError {
@@ -32,6 +47,7 @@ impl OciError {
                 Some("`nucleus spec` writes a valid config.json to start from".into())
             }
             OciError::Unsupported(_) => Some("remove that setting from config.json".into()),
+            OciError::Rejected { hint, .. } => Some(hint.clone()),
         }
     }
 }
@@ -46,26 +62,97 @@ pub struct Bundle {
 }
 
 /// Removes capability names nucleus does not know from process.capabilities, with a
-/// warning each, so that oci-spec's parser accepts the rest.
-fn strip_unknown_caps(v: &mut Value, warnings: &mut Vec<String>) {
+/// warning each, so that oci-spec's parser accepts the rest. A number (`12` or `"12"`) or
+/// anything else that is not a string is refused: OCI lists capabilities by name, and a
+/// number that happened to parse would grant a capability nobody named.
+fn strip_unknown_caps(
+    v: &mut Value,
+    warnings: &mut Vec<String>,
+    path: &Path,
+) -> Result<(), OciError> {
     let Some(caps) = v
         .pointer_mut("/process/capabilities")
         .and_then(Value::as_object_mut)
     else {
-        return;
+        return Ok(());
     };
     for (set, list) in caps.iter_mut() {
-        if let Some(arr) = list.as_array_mut() {
-            arr.retain(|n| {
-                let name = n.as_str().unwrap_or("");
-                let ok = Capability::parse(name).is_ok();
-                if !ok {
-                    warnings.push(format!("unknown capability {name} in {set}: skipped"));
+        let Some(arr) = list.as_array_mut() else {
+            continue;
+        };
+        for n in arr.iter() {
+            let number = match n {
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                Value::Number(x) => x.as_i64().or(Some(-1)),
+                _ => {
+                    return Err(rejected(
+                        path,
+                        format!("process.capabilities.{set}: {n} is not a capability name"),
+                        "list capabilities by name, like \"CAP_NET_BIND_SERVICE\"",
+                    ))
                 }
-                ok
-            });
+            };
+            if let Some(num) = number {
+                let named = u8::try_from(num)
+                    .ok()
+                    .and_then(Capability::from_index)
+                    .map_or(String::new(), |c| format!(" ({} is {num})", c.name()));
+                return Err(rejected(
+                    path,
+                    format!(
+                        "process.capabilities.{set}: '{}' is a number, not a capability name",
+                        n.as_str().map_or_else(|| n.to_string(), str::to_string)
+                    ),
+                    format!("list capabilities by name{named}"),
+                ));
+            }
         }
+        arr.retain(|n| {
+            let name = n.as_str().unwrap_or("");
+            let ok = Capability::parse(name).is_ok();
+            if !ok {
+                warnings.push(format!("unknown capability {name} in {set}: skipped"));
+            }
+            ok
+        });
     }
+    Ok(())
+}
+
+/// Refuses an argument or environment entry holding a NUL byte (execve() would cut it
+/// short), naming its position.
+fn check_nul(path: &Path, args: &[String], env: &[String]) -> Result<(), OciError> {
+    let hint = "a program sees a string only up to its NUL byte: remove the NUL (\\u0000)";
+    if let Some(i) = first_with_nul(args) {
+        return Err(rejected(
+            path,
+            format!("argument {i} contains a NUL byte (process.args[{i}])"),
+            hint,
+        ));
+    }
+    if let Some(i) = first_with_nul(env) {
+        return Err(rejected(
+            path,
+            format!("process.env[{i}] contains a NUL byte"),
+            hint,
+        ));
+    }
+    Ok(())
+}
+
+/// process.cwd must be absolute (OCI; runc refuses a relative one too).
+fn check_cwd(path: &Path, cwd: &Path) -> Result<(), OciError> {
+    if cwd.is_absolute() {
+        return Ok(());
+    }
+    Err(rejected(
+        path,
+        format!("process.cwd '{}' must be an absolute path", cwd.display()),
+        format!(
+            "give the working directory as an absolute path inside the container, like '/{}'",
+            cwd.display()
+        ),
+    ))
 }
 
 /// process.rlimits as setrlimit resources; an unknown type is refused.
@@ -155,11 +242,23 @@ fn hooks_of(spec: &Spec) -> Result<Hooks, OciError> {
                         ),
                     });
                 }
+                let timeout =
+                    match k.timeout() {
+                        Some(t) if t <= 0 => return Err(rejected(
+                            Path::new("config.json"),
+                            format!(
+                                "hooks.{name} '{}': timeout {t} must be positive",
+                                k.path().display()
+                            ),
+                            "give the timeout in seconds (at least 1), or leave it out for none",
+                        )),
+                        t => t.map(|t| t as u64),
+                    };
                 Ok(Hook {
                     path: k.path().clone(),
                     args: k.args().clone().unwrap_or_default(),
                     env: k.env().clone().unwrap_or_default(),
-                    timeout: k.timeout().map(|t| t.max(1) as u64),
+                    timeout,
                 })
             })
             .collect::<Result<Vec<_>, _>>()
@@ -176,6 +275,55 @@ fn hooks_of(spec: &Spec) -> Result<Hooks, OciError> {
     })
 }
 
+/// Files inside /proc that may be mounted over (what lxcfs emulates), as runc allows.
+const PROC_MOUNTABLE: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// runc's rule for /proc: at /proc only a proc filesystem (a fresh one, or a bind of the
+/// host's /proc as rootless Podman makes with a host PID namespace); inside /proc only the
+/// files lxcfs emulates. Anything else would hide the container's /proc from nucleus's own
+/// set-up and from the masked paths.
+fn check_proc_mount(
+    dest: &Path,
+    typ: &str,
+    is_bind: bool,
+    source: Option<&Path>,
+) -> Result<(), OciError> {
+    let config = Path::new("config.json");
+    if dest == Path::new("/proc") {
+        let proc_bind = is_bind && source == Some(Path::new("/proc"));
+        if (typ == "proc" && !is_bind) || proc_bind {
+            return Ok(());
+        }
+        let kind = if is_bind { "bind" } else { typ };
+        return Err(rejected(
+            config,
+            format!("mounts: a {kind} mount at /proc: only a proc filesystem may go there"),
+            "use {\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"}, \
+             or mount it elsewhere",
+        ));
+    }
+    if dest.starts_with("/proc") && !PROC_MOUNTABLE.iter().any(|p| dest == Path::new(p)) {
+        return Err(rejected(
+            config,
+            format!("mounts: {} is inside /proc", dest.display()),
+            "inside /proc only lxcfs's files (/proc/cpuinfo, /proc/meminfo, …) may be \
+             mounted; mount it elsewhere",
+        ));
+    }
+    Ok(())
+}
+
 /// Mount options: flags nucleus applies, the rest passed to the filesystem as data.
 fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
     let dest = m.destination().display().to_string();
@@ -186,6 +334,7 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
     let opts: Vec<String> = m.options().clone().unwrap_or_default();
     let typ = m.typ().clone().unwrap_or_default();
     let is_bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+    check_proc_mount(&destination, &typ, is_bind, m.source().as_deref())?;
     let kind = if is_bind {
         let source = m.source().clone().ok_or_else(|| OciError::Invalid {
             path: "config.json".into(),
@@ -286,11 +435,45 @@ fn default_device_rules(
 /// Reads and translates `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| OciError::Read {
-        path: path.clone(),
-        why: e.to_string(),
-    })?;
+    let text = read_regular(&path)?;
     translate(&text, bundle)
+}
+
+/// Reads a file that must be a regular file. A FIFO would block the reader until someone
+/// writes (a `create` that never returns), a device could be anything: both are refused.
+/// Opened with O_NONBLOCK (no wait for a FIFO's writer), then checked with fstat.
+fn read_regular(path: &Path) -> Result<String, OciError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let read_err = |e: std::io::Error| OciError::Read {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(read_err)?;
+    let ft = f.metadata().map_err(read_err)?.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_dir() {
+            "a directory"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(rejected(
+            path,
+            format!("not a regular file (it is {kind})"),
+            "write the configuration into a regular file named config.json in the bundle",
+        ));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text).map_err(read_err)?;
+    Ok(text)
 }
 
 /// Translates the text of a config.json whose bundle directory is `bundle`.
@@ -302,7 +485,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     };
     let mut v: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let mut warnings = Vec::new();
-    strip_unknown_caps(&mut v, &mut warnings);
+    strip_unknown_caps(&mut v, &mut warnings, &path)?;
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
 
     let root = spec
@@ -322,6 +505,9 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     if args.is_empty() {
         return Err(invalid("process.args is empty".into()));
     }
+    let env = process.env().clone().unwrap_or_default();
+    check_nul(&path, &args, &env)?;
+    check_cwd(&path, process.cwd())?;
     let user = process.user();
     let caps = process.capabilities().as_ref();
     let sets = Sets {
@@ -345,7 +531,24 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         user: false,
     };
     let mut join = Vec::new();
+    let mut seen = Vec::new();
     for n in linux.namespaces().clone().unwrap_or_default() {
+        if seen.contains(&n.typ()) {
+            // As the config spells it (pid, network, mount, …).
+            let name = serde_json::to_value(n.typ())
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_else(|| n.typ().to_string());
+            return Err(rejected(
+                &path,
+                format!("linux.namespaces lists {name} twice"),
+                format!(
+                    "keep one {name} entry: with a path to join a namespace, without one to \
+                     create it"
+                ),
+            ));
+        }
+        seen.push(n.typ());
         if let Some(p) = n.path() {
             let flag = match n.typ() {
                 LinuxNamespaceType::Network => libc::CLONE_NEWNET,
@@ -417,6 +620,20 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             .and_then(|m| m.limit())
             .filter(|l| *l > 0)
             .map(|l| l as u64);
+        if let Some(l) = resources.memory.filter(|l| *l < MIN_MEMORY_LIMIT) {
+            return Err(rejected(
+                &path,
+                format!(
+                    "linux.resources.memory.limit {l} is below the {} MiB minimum (the \
+                     container could not even start)",
+                    MIN_MEMORY_LIMIT >> 20
+                ),
+                format!(
+                    "set at least {MIN_MEMORY_LIMIT} ({} MiB), or -1 for no limit",
+                    MIN_MEMORY_LIMIT >> 20
+                ),
+            ));
+        }
         resources.pids = r
             .pids()
             .as_ref()
@@ -621,7 +838,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             hostname: spec.hostname().clone(),
             namespaces: ns,
             args,
-            env: process.env().clone().unwrap_or_default(),
+            env,
             cwd: process.cwd().clone(),
             user: Identity {
                 uid: user.uid(),
@@ -664,18 +881,21 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
     let mut v: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let mut warnings = Vec::new();
     let mut wrapped = serde_json::json!({ "process": v.take() });
-    strip_unknown_caps(&mut wrapped, &mut warnings);
+    strip_unknown_caps(&mut wrapped, &mut warnings, &path)?;
     let p: oci_spec::runtime::Process =
         serde_json::from_value(wrapped["process"].take()).map_err(|e| invalid(e.to_string()))?;
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() {
         return Err(invalid("args is empty".into()));
     }
+    let env = p.env().clone().unwrap_or_default();
+    check_nul(&path, &args, &env)?;
+    check_cwd(&path, p.cwd())?;
     let caps = p.capabilities().as_ref();
     let rlimits = rlimits_of(&p)?;
     let spec = crate::linux::exec::ExecSpec {
         args,
-        env: p.env().clone().unwrap_or_default(),
+        env,
         cwd: p.cwd().clone(),
         user: Identity {
             uid: p.user().uid(),
@@ -845,5 +1065,195 @@ mod tests {
             assert!(translate(&v.to_string(), Path::new("/b")).is_err(), "{ptr}");
         }
         assert!(translate("{", Path::new("/b")).is_err());
+    }
+
+    /// `base()` with the JSON pointer `ptr` set to `val`, translated; the error's text
+    /// and hint.
+    fn refusal(ptr: &str, val: Value) -> (String, String) {
+        let mut v = base();
+        *v.pointer_mut(ptr).unwrap() = val;
+        let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+        (e.to_string(), e.hint().unwrap_or_default())
+    }
+
+    #[test]
+    fn duplicate_namespaces_are_refused() {
+        let (e, hint) = refusal(
+            "/linux/namespaces",
+            serde_json::json!([{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]),
+        );
+        assert_eq!(
+            e,
+            "/b/config.json: invalid config: linux.namespaces lists pid twice"
+        );
+        assert!(hint.contains("keep one pid entry"), "{hint}");
+        // Creating one and joining another of the same type is a duplicate too.
+        let (e, _) = refusal(
+            "/linux/namespaces",
+            serde_json::json!([{"type": "mount"}, {"type": "network"},
+                               {"type": "network", "path": "/run/netns/x"}]),
+        );
+        assert!(e.contains("lists network twice"), "{e}");
+    }
+
+    #[test]
+    fn relative_cwd_is_refused() {
+        let (e, hint) = refusal("/process/cwd", serde_json::json!("tmp"));
+        assert!(
+            e.ends_with("process.cwd 'tmp' must be an absolute path"),
+            "{e}"
+        );
+        assert!(hint.contains("'/tmp'"), "{hint}");
+        let p = r#"{"args": ["sh"], "cwd": "work", "user": {"uid": 0, "gid": 0}}"#;
+        let e = exec_process(p).unwrap_err().to_string();
+        assert!(e.contains("process.cwd 'work'"), "{e}");
+    }
+
+    #[test]
+    fn capability_numbers_are_refused() {
+        let (e, hint) = refusal(
+            "/process/capabilities/bounding",
+            serde_json::json!(["CAP_CHOWN", "12"]),
+        );
+        assert!(
+            e.ends_with("process.capabilities.bounding: '12' is a number, not a capability name"),
+            "{e}"
+        );
+        assert!(hint.contains("CAP_NET_ADMIN is 12"), "{hint}");
+        let (e, _) = refusal("/process/capabilities/permitted", serde_json::json!([13]));
+        assert!(e.contains("permitted: '13' is a number"), "{e}");
+        let (e, hint) = refusal("/process/capabilities/effective", serde_json::json!(["99"]));
+        assert!(e.contains("'99' is a number"), "{e}");
+        assert!(!hint.contains(" is 99"), "{hint}");
+        let (e, _) = refusal("/process/capabilities/ambient", serde_json::json!([true]));
+        assert!(e.contains("true is not a capability name"), "{e}");
+        // A name nobody knows is still a warning (see translates_a_config), and so is
+        // the same in process.json.
+        let p = r#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+                    "capabilities": {"bounding": ["12"]}}"#;
+        assert!(exec_process(p).is_err());
+    }
+
+    #[test]
+    fn non_positive_hook_timeouts_are_refused() {
+        for t in [-1, 0] {
+            let mut v = base();
+            v["hooks"] = serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": t}]});
+            let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+            assert!(
+                e.to_string().ends_with(&format!(
+                    "hooks.poststop '/bin/true': timeout {t} must be positive"
+                )),
+                "{e}"
+            );
+            assert!(e.hint().unwrap().contains("at least 1"));
+        }
+        let mut v = base();
+        v["hooks"] = serde_json::json!({"poststop": [{"path": "/bin/true", "timeout": 3}]});
+        let b = translate(&v.to_string(), Path::new("/b")).unwrap();
+        assert_eq!(b.config.hooks.poststop[0].timeout, Some(3));
+    }
+
+    #[test]
+    fn nul_bytes_in_args_and_env_are_refused() {
+        let (e, _) = refusal(
+            "/process/args",
+            serde_json::json!(["sh", "-c", "echo\u{0}x"]),
+        );
+        assert!(
+            e.ends_with("argument 2 contains a NUL byte (process.args[2])"),
+            "{e}"
+        );
+        let (e, _) = refusal("/process/env", serde_json::json!(["A=1", "B=\u{0}"]));
+        assert!(e.ends_with("process.env[1] contains a NUL byte"), "{e}");
+        let p = "{\"args\": [\"a\\u0000\"], \"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0}}";
+        let e = exec_process(p).unwrap_err().to_string();
+        assert!(e.contains("argument 0 contains a NUL byte"), "{e}");
+    }
+
+    #[test]
+    fn only_proc_goes_at_proc() {
+        for (m, want) in [
+            (
+                serde_json::json!({"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]}),
+                "a bind mount at /proc",
+            ),
+            (
+                serde_json::json!({"destination": "/proc", "type": "tmpfs", "source": "tmpfs"}),
+                "a tmpfs mount at /proc",
+            ),
+            (
+                serde_json::json!({"destination": "/proc/sys", "type": "bind", "source": "/tmp", "options": ["bind"]}),
+                "/proc/sys is inside /proc",
+            ),
+        ] {
+            let (e, _) = refusal("/mounts/0", m);
+            assert!(e.contains(want), "{e}");
+        }
+        // What runc allows: proc itself, a bind of the host's /proc, lxcfs's files.
+        for m in [
+            serde_json::json!({"destination": "/proc", "type": "bind", "source": "/proc", "options": ["rbind"]}),
+            serde_json::json!({"destination": "/proc/meminfo", "type": "bind", "source": "/var/lib/lxcfs/proc/meminfo", "options": ["bind"]}),
+        ] {
+            let mut v = base();
+            v["mounts"][0] = m;
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok());
+        }
+    }
+
+    #[test]
+    fn tiny_memory_limits_are_refused() {
+        let (e, hint) = refusal("/linux/resources/memory/limit", serde_json::json!(1));
+        assert!(
+            e.contains("linux.resources.memory.limit 1 is below the 6 MiB minimum"),
+            "{e}"
+        );
+        assert!(hint.contains("6291456"), "{hint}");
+        for ok in [-1, 0, 6 << 20] {
+            let mut v = base();
+            v["linux"]["resources"]["memory"]["limit"] = serde_json::json!(ok);
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn config_json_must_be_a_regular_file() {
+        let dir = std::env::temp_dir().join(format!("nucleus-unit-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.json");
+        nix::unistd::mkfifo(&cfg, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Should a regression block on the FIFO, a writer that opens and closes it after
+        // a few seconds gives the reader EOF: the test then fails instead of hanging.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let unblock = {
+            let (done, cfg) = (done.clone(), cfg.clone());
+            std::thread::spawn(move || {
+                use std::os::unix::fs::OpenOptionsExt;
+                // Wait 3 s, then try as a writer (ENXIO while no reader has it open).
+                for tick in 0.. {
+                    if done.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let opened = tick >= 60
+                        && std::fs::OpenOptions::new()
+                            .write(true)
+                            .custom_flags(libc::O_NONBLOCK)
+                            .open(&cfg)
+                            .is_ok();
+                    if opened {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+        };
+        let e = load(&dir).map(|_| ()).unwrap_err().to_string();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        unblock.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.ends_with("config.json: invalid config: not a regular file (it is a FIFO)"),
+            "{e}"
+        );
     }
 }

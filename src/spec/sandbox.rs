@@ -50,6 +50,9 @@ pub enum SpecError {
         value: String,
         why: String,
     },
+    /// `what` is e.g. "argument 2" or "environment entry 0".
+    #[error("{0} contains a NUL byte")]
+    Nul(String),
     #[error(transparent)]
     Policy(#[from] PolicyError),
     #[error(transparent)]
@@ -62,11 +65,20 @@ impl SpecError {
             SpecError::NoCommand => {
                 Some("put the command after --: nucleus run -- sh -c 'echo hi'".into())
             }
+            SpecError::Nul(_) => {
+                Some("a program sees a string only up to its NUL byte: remove the NUL".into())
+            }
             SpecError::Invalid { what, .. } => Some(match *what {
                 "volume" => "use --volume /abs/host/path:/abs/container/path[:ro|rw]".into(),
-                "memory size" => {
-                    "use a byte count with an optional k, m or g suffix, like 32m".into()
+                "volume destination" => {
+                    "mount the volume elsewhere, like /mnt/data (nucleus sets up /proc, /sys \
+                     and /dev itself)"
+                        .into()
                 }
+                "memory size" => format!(
+                    "use a byte count with an optional k, m or g suffix, at least {}m, like 32m",
+                    MIN_MEMORY_LIMIT >> 20
+                ),
                 "cpus" => "use a positive number of CPUs, like 0.5 or 2".into(),
                 "rlimit" => {
                     "use NAME=SOFT[:HARD], like nofile=1024:4096 (names: see --help)".into()
@@ -103,7 +115,7 @@ pub fn clean_abs(p: &str) -> Result<PathBuf, SpecError> {
     Ok(path.components().collect())
 }
 
-/// `32m`, `1g`, `65536`, `512k` → bytes.
+/// `32m`, `1g`, `6291456`, `8192k` → bytes; at least `MIN_MEMORY_LIMIT`.
 pub fn parse_size(s: &str) -> Result<u64, SpecError> {
     let t = s.trim().to_ascii_lowercase();
     let (num, mult) = match t.char_indices().last() {
@@ -117,8 +129,14 @@ pub fn parse_size(s: &str) -> Result<u64, SpecError> {
         .parse()
         .map_err(|_| invalid("memory size", s, "not a number"))?;
     n.checked_mul(mult)
-        .filter(|v| *v >= 1 << 20)
-        .ok_or_else(|| invalid("memory size", s, "must be at least 1m"))
+        .filter(|v| *v >= MIN_MEMORY_LIMIT)
+        .ok_or_else(|| {
+            invalid(
+                "memory size",
+                s,
+                format!("must be at least {}m", MIN_MEMORY_LIMIT >> 20),
+            )
+        })
 }
 
 const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
@@ -186,6 +204,9 @@ fn home_of(passwd: &str, uid: u32) -> Option<String> {
     })
 }
 
+/// Trees the sandbox mounts itself; no volume goes at or below them.
+const RUNTIME_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
+
 fn volume(spec: &str) -> Result<Mount, SpecError> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, mode) = match parts.as_slice() {
@@ -221,6 +242,18 @@ fn volume(spec: &str) -> Result<Mount, SpecError> {
     if destination == Path::new("/") {
         return Err(invalid("volume", spec, "cannot mount over the root"));
     }
+    // The runtime mounts these itself (and masks parts of /proc and /sys): a volume there
+    // would hide them from the runtime's own set-up, or unmask what is masked.
+    if let Some(own) = RUNTIME_TREES
+        .iter()
+        .find(|t| destination.starts_with(Path::new(t)))
+    {
+        return Err(invalid(
+            "volume destination",
+            spec,
+            format!("nucleus mounts {own} itself: no volume can go at or below it"),
+        ));
+    }
     Ok(Mount {
         kind: MountKind::Bind {
             source: PathBuf::from(src),
@@ -240,6 +273,12 @@ fn volume(spec: &str) -> Result<Mount, SpecError> {
 pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
     if o.args.is_empty() || o.args[0].is_empty() {
         return Err(SpecError::NoCommand);
+    }
+    if let Some(i) = first_with_nul(&o.args) {
+        return Err(SpecError::Nul(format!("argument {i}")));
+    }
+    if let Some(i) = first_with_nul(&o.env) {
+        return Err(SpecError::Nul(format!("--env {i}")));
     }
     let docker = !o.cap_add.is_empty() || !o.cap_drop.is_empty();
     let isolator = !o.caps_retain.is_empty() || !o.caps_remove.is_empty();
@@ -508,6 +547,52 @@ mod tests {
         let mut o = opts(&["sh"]);
         o.env = vec!["NOEQUALS".into()];
         assert!(build(&o).is_err());
+    }
+
+    #[test]
+    fn volumes_cannot_cover_what_the_runtime_mounts() {
+        for dst in [
+            "/proc",
+            "/proc/sys",
+            "/sys",
+            "/sys/fs/cgroup",
+            "/dev",
+            "/dev/shm",
+        ] {
+            let mut o = opts(&["true"]);
+            o.volumes = vec![format!("/tmp:{dst}")];
+            let e = build(&o).unwrap_err();
+            assert!(e.to_string().contains("nucleus mounts /"), "{dst}: {e}");
+            assert!(e.hint().unwrap().contains("elsewhere"), "{dst}");
+        }
+        // Only whole components count: /device and /system are ordinary destinations.
+        for dst in ["/device", "/system", "/procs"] {
+            let mut o = opts(&["true"]);
+            o.volumes = vec![format!("/tmp:{dst}")];
+            assert!(build(&o).is_ok(), "{dst}");
+        }
+    }
+
+    #[test]
+    fn nul_bytes_are_refused_by_position() {
+        let mut o = opts(&["sh", "-c", "echo\0x"]);
+        let e = build(&o).unwrap_err();
+        assert_eq!(e.to_string(), "argument 2 contains a NUL byte");
+        o.args = vec!["sh".into()];
+        o.env = vec!["A=b".into(), "B=c\0d".into()];
+        assert_eq!(
+            build(&o).unwrap_err().to_string(),
+            "--env 1 contains a NUL byte"
+        );
+    }
+
+    #[test]
+    fn memory_below_the_minimum_is_refused() {
+        assert!(parse_size("5m").is_err());
+        assert!(parse_size("1").is_err());
+        assert_eq!(parse_size("6m").unwrap(), MIN_MEMORY_LIMIT);
+        let e = parse_size("1m").unwrap_err();
+        assert!(e.to_string().contains("at least 6m"), "{e}");
     }
 
     #[test]

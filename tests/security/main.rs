@@ -11,6 +11,7 @@ mod crash;
 mod devices;
 mod exe;
 mod hygiene;
+mod input;
 mod paths;
 mod processes;
 mod seccomp;
