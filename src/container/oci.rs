@@ -296,9 +296,9 @@ pub fn create(
         st: &st,
         armed: true,
     };
-    // The record exists before anything else does; each step below is written to it
-    // before it is taken (DESIGN.md §5.10).
-    store.save(&st.borrow())?;
+    // Each step that makes something outside the state directory is written to the
+    // record before it is taken (DESIGN.md §5.10): the cgroup plan, then (when there is
+    // no cgroup) the pid. A directory without a record holds only the FIFO.
     let fifo = store.fifo(id);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .map_err(|e| Error::Other(format!("mkfifo {}: {e}", fifo.display())))?;
@@ -320,6 +320,12 @@ pub fn create(
             run::Record::Pid(pid) => {
                 s.pid = pid.as_raw();
                 s.start_time = live_start_time(s.pid).unwrap_or(0);
+                // A process that can outlive create is in the recorded cgroup by then
+                // (it waits for JOINED), where `delete --force` finds it: the pid needs
+                // writing down only when there is no cgroup.
+                if !s.cgroup_dirs.is_empty() {
+                    return Ok(());
+                }
             }
         }
         store
