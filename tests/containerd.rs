@@ -100,7 +100,7 @@ impl Containerd {
                 .into_iter()
                 .find(|p| Path::new(p).exists())
                 .expect("busybox-static is installed by .ci/run");
-            std::fs::copy(bb, root.join("bin/busybox")).unwrap();
+            copy_file(bb, root.join("bin/busybox"));
             for c in ["sh", "sleep", "cat", "echo", "grep", "true"] {
                 std::os::unix::fs::symlink("busybox", root.join("bin").join(c)).unwrap();
             }

@@ -42,7 +42,7 @@ impl Podman {
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("busybox");
-        std::fs::copy(bb, root.join("bin/busybox")).unwrap();
+        copy_file(bb, root.join("bin/busybox"));
         let list = Command::new(bb).arg("--list").output().unwrap();
         for app in String::from_utf8_lossy(&list.stdout).lines() {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(app));

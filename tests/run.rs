@@ -194,7 +194,7 @@ fn busybox_root(tmp: &TempDir) -> std::path::PathBuf {
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .expect("busybox-static is installed by .ci/run");
-    std::fs::copy(bb, r.join("bin/busybox")).unwrap();
+    copy_file(bb, r.join("bin/busybox"));
     for c in [
         "sh", "ls", "cat", "echo", "touch", "id", "hostname", "wc", "sleep",
     ] {
@@ -605,7 +605,7 @@ fn security_checklist() {
 
 /// Copies a dynamically linked binary into `root` at `dest`, with the libraries ldd lists.
 fn copy_with_libs(bin: &str, root: &std::path::Path, dest: &std::path::Path) {
-    std::fs::copy(bin, dest).unwrap();
+    copy_file(bin, dest);
     let out = Command::new("ldd").arg(bin).output().expect("ldd");
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) else {
@@ -613,6 +613,6 @@ fn copy_with_libs(bin: &str, root: &std::path::Path, dest: &std::path::Path) {
         };
         let target = root.join(lib.trim_start_matches('/'));
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(lib, &target).unwrap();
+        copy_file(lib, &target);
     }
 }

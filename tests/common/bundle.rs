@@ -21,7 +21,7 @@ impl Bundle {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .expect("busybox-static is installed by .ci/run");
-        std::fs::copy(bb, rootfs.join("bin/busybox")).unwrap();
+        copy_file(bb, rootfs.join("bin/busybox"));
         for c in [
             "sh", "sleep", "cat", "echo", "id", "true", "grep", "stat", "tty",
         ] {

@@ -121,6 +121,19 @@ impl Drop for TempDir {
     }
 }
 
+/// Copies a file with a `cp` process: a descriptor this multi-threaded test process held
+/// open for writing would be inherited by any child another test thread forks meanwhile,
+/// and executing the copy (here or in a container) would fail with ETXTBSY.
+pub fn copy_file(src: impl AsRef<Path>, dst: impl AsRef<Path>) {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    let st = Command::new("cp")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "cp {} {}", src.display(), dst.display());
+}
+
 pub fn set_mode(p: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod");

@@ -116,16 +116,13 @@ impl Scene {
             .output()
             .expect("run gcc (it links nucleus too)");
         assert!(o.status.success(), "gcc: {}", stderr(&o));
-        // A thread of the test harness that forks while the copy is still open for
-        // writing holds that descriptor until its child's exec: ETXTBSY until then.
-        let ready = (0..100).any(|_| {
-            let busy = Command::new(&nucleus).arg("--version").output().is_err();
-            if busy {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            !busy
-        });
-        assert!(ready, "the copy of nucleus never became executable");
+        // The copy was written by a `cp` process (TempDir::copy), so no descriptor open for
+        // writing can be inherited by a child another test thread forks: it runs at once.
+        let v = Command::new(&nucleus).arg("--version").output();
+        assert!(
+            v.is_ok_and(|o| o.status.success()),
+            "the copy of nucleus does not run"
+        );
         let m = std::fs::metadata(&nucleus).unwrap();
         let content = std::fs::read(&nucleus).unwrap();
         Scene {
@@ -142,7 +139,13 @@ impl Scene {
     /// ambient, seccomp unconfined, the shared directory at /shared.
     fn attacker_bundle(&self, tag: &str) -> Bundle {
         let b = Bundle::new(tag, &["/attacker", "/shared"]);
-        std::fs::copy(&self.attacker, b.bundle().join("rootfs/attacker")).unwrap();
+        // Written by `cp`, not here (see TempDir::copy: ETXTBSY under parallel forks).
+        let cp = Command::new("cp")
+            .arg(&self.attacker)
+            .arg(b.bundle().join("rootfs/attacker"))
+            .status()
+            .unwrap();
+        assert!(cp.success());
         let shared = self.shared.to_str().unwrap().to_string();
         b.edit(|c| {
             for set in ["bounding", "effective", "permitted", "inheritable"] {
