@@ -29,8 +29,6 @@ pub enum Error {
     SelfExe(#[from] crate::linux::selfexe::Error),
     #[error("{0}")]
     Usage(String),
-    #[error("--root {} is not a directory", .0.display())]
-    RootNotDir(std::path::PathBuf),
 }
 
 impl Error {
@@ -47,11 +45,6 @@ impl Error {
             Error::Run(e) => e.hint(),
             Error::Container(e) => e.hint(),
             Error::State(e) => e.hint(),
-            Error::RootNotDir(_) => Some(
-                "give --root a directory for container state (nucleus creates it when missing; \
-                 the default is /run/nucleus)"
-                    .into(),
-            ),
             Error::Process(process::Error::NotFound(_)) => {
                 Some("give the full path, or check PATH".into())
             }

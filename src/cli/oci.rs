@@ -33,8 +33,7 @@ impl Global {
     /// makes it). Anything else is refused here, before any verb touches it.
     pub fn store(&self) -> Result<Store> {
         let root = self.root.clone().unwrap_or_else(Store::default_root);
-        check_root(&root)?;
-        Ok(Store::new(root))
+        Ok(Store::open(root)?)
     }
 
     /// Appends one record to --log (what containerd and Podman read errors from).
@@ -195,18 +194,6 @@ pub enum OciCmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-}
-
-/// --root exists as a directory (or not at all, or behind a directory nucleus may not
-/// read: the verb says so itself). A file, a FIFO or a path through a file is refused.
-fn check_root(root: &std::path::Path) -> Result<()> {
-    match std::fs::metadata(root) {
-        Ok(m) if !m.is_dir() => Err(Error::RootNotDir(root.to_path_buf())),
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-            Err(Error::RootNotDir(root.to_path_buf()))
-        }
-        _ => Ok(()),
-    }
 }
 
 fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {

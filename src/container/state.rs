@@ -21,6 +21,8 @@ pub enum Error {
     BadId(String),
     #[error("{path}: {why}")]
     Io { path: PathBuf, why: String },
+    #[error("--root {} is not a directory", .0.display())]
+    RootNotDir(PathBuf),
 }
 
 impl Error {
@@ -32,6 +34,11 @@ impl Error {
             Error::Exists(_) => {
                 Some("pick another ID, or `nucleus delete` the old container first".into())
             }
+            Error::RootNotDir(_) => Some(
+                "give --root a directory for container state (nucleus creates it when missing; \
+                 the default is /run/nucleus)"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -153,6 +160,17 @@ pub struct Store {
 impl Store {
     pub fn new(root: PathBuf) -> Store {
         Store { root }
+    }
+
+    /// The store at `root`, which must be a directory, or not exist yet (it is made on the
+    /// first create), or lie behind a directory this process may not read (the verb then
+    /// says so itself). A file, a FIFO or a path through a file is refused.
+    pub fn open(root: PathBuf) -> Result<Store, Error> {
+        match std::fs::metadata(&root) {
+            Ok(m) if !m.is_dir() => Err(Error::RootNotDir(root)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(Error::RootNotDir(root)),
+            _ => Ok(Store { root }),
+        }
     }
 
     /// `/run/nucleus` for root, `$XDG_RUNTIME_DIR/nucleus` otherwise (as runc does).

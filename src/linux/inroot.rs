@@ -255,7 +255,12 @@ mod tests {
     fn tree(tag: &str) -> (Tmp, PathBuf, PathBuf, OwnedFd) {
         let base =
             std::env::temp_dir().join(format!("nucleus-inroot-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base); // ignored: a leftover of an earlier run may not exist
+        // A leftover of an earlier run with the same pid goes; none at all is the usual case.
+        match std::fs::remove_dir_all(&base) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("remove {}: {e}", base.display()),
+        }
         let (root, host) = (base.join("root"), base.join("host"));
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::create_dir_all(&host).unwrap();
