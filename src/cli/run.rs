@@ -106,6 +106,31 @@ pub struct RunArgs {
     /// Seconds a program has to exit after nucleus forwards it SIGTERM, before SIGKILL.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
+    // ---- Least privilege, computed (capability policy files, tracing) ----
+    /// A JSON capability policy file: {"retain": [..]}, {"remove": [..]} or the five OCI
+    /// sets (what `caps trace --policy-out` and --learn write).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["caps_retain", "caps_remove", "cap_add", "cap_drop"])]
+    caps_policy: Option<PathBuf>,
+    /// Record every capability check of every process of the container (from its
+    /// program's execve on) and write the report to FILE as JSON: each capability checked,
+    /// granted or denied, how often, by which program, and the minimal retain-set. Needs
+    /// root and Linux 6.14+ (tracepoint capability:cap_capable).
+    #[arg(long, value_name = "FILE")]
+    trace_caps: Option<PathBuf>,
+    /// Learn what the program needs: record its capability checks and syscalls and write
+    /// DIR/caps.json (the minimal policy, for --caps-policy), DIR/seccomp.json (an OCI
+    /// profile allowing exactly the syscalls used, for --seccomp-profile), DIR/report.json
+    /// and DIR/report.txt. Learn under a generous policy (e.g. --cap-add ALL) to see every
+    /// capability the program would use.
+    #[arg(long, value_name = "DIR")]
+    learn: Option<PathBuf>,
+    /// When the program ends, print on stderr each capability the kernel denied it (name,
+    /// count, program) and each syscall the seccomp filter refused (name, count).
+    #[arg(long)]
+    report_denials: bool,
+    /// With --report-denials: print the denials as one JSON document (on stderr).
+    #[arg(long, requires = "report_denials")]
+    report_json: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -117,6 +142,15 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             return Err(crate::Error::Usage(
                 "give either a container ID (OCI bundle) or -- CMD (sandbox), not both".into(),
             ))
+        }
+        (Some(_), true)
+            if a.trace_caps.is_some() || a.learn.is_some() || a.report_denials || a.caps_policy.is_some() =>
+        {
+            return Err(crate::Error::Usage(
+                "--caps-policy, --trace-caps, --learn and --report-denials are for -- CMD; an \
+                 OCI bundle traces with the annotation run.nucleus.trace-caps=/abs/path"
+                    .into(),
+            ));
         }
         (Some(id), true) => {
             super::oci::check_preserve(a.preserve_fds)?;
@@ -150,6 +184,16 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             None => None,
         };
     let grace = std::time::Duration::from_secs(a.stop_timeout);
+    let caps_policy = match &a.caps_policy {
+        Some(p) => Some((
+            std::fs::read_to_string(p).map_err(|e| crate::caps::policy::PolicyError::File {
+                path: p.display().to_string(),
+                why: e.to_string(),
+            })?,
+            p.display().to_string(),
+        )),
+        None => None,
+    };
     let opts = SandboxOptions {
         rootfs: a.rootfs,
         read_only: a.read_only,
@@ -180,11 +224,28 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         passwd: std::fs::read_to_string(passwd_path).unwrap_or_default(),
         term: std::env::var("TERM").ok(),
         args: a.cmd,
+        caps_policy,
     };
     let cfg = sandbox::build(&opts)?;
     let prep = run::prepare(&cfg)?;
     for w in &prep.warnings {
         eprintln!("nucleus: warning: {w}");
     }
-    Ok(run::run(&cfg, &prep, grace)?)
+    let trace = run::Tracing {
+        report: a.trace_caps,
+        learn: a.learn,
+        denials: a.report_denials.then_some(if a.report_json {
+            run::DenialFormat::Json
+        } else {
+            run::DenialFormat::Text
+        }),
+    };
+    let out = run::run(&cfg, &prep, grace, &trace)?;
+    for w in &out.warnings {
+        eprintln!("nucleus: warning: {w}");
+    }
+    if let Some(d) = &out.denials {
+        eprint!("{d}");
+    }
+    Ok(out.code)
 }

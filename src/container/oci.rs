@@ -72,6 +72,10 @@ impl Drop for CreateGuard<'_> {
         }
         // Best effort on a path that is already failing: the record stays (and `delete
         // --force` can finish the job) when something cannot be removed.
+        // Nothing ran: a trace instance is removed without a report.
+        if let Some(t) = &self.st.borrow().trace {
+            crate::linux::tracefs::remove_detached(&t.instance);
+        }
         if destroy(&self.st.borrow()).is_ok() {
             // Ignored: the error create returns is the one to report; a state directory
             // left here is removed by `delete --force`.
@@ -254,6 +258,59 @@ fn prepare(bundle: &Path) -> Result<(oci::Bundle, Prepared, PathBuf), Error> {
     Ok((b, prep, bundle))
 }
 
+// ---- Capability tracing of OCI containers (annotation run.nucleus.trace-caps) ----
+
+/// The annotation that turns tracing on; its value is the report's absolute host path.
+pub const TRACE_ANNOTATION: &str = "run.nucleus.trace-caps";
+
+/// What an OCI container's trace records: capability checks (syscalls would flood a
+/// buffer that is only read at delete).
+const TRACE_EVENTS: crate::linux::tracefs::Events = crate::linux::tracefs::Events {
+    caps: true,
+    syscalls: false,
+};
+
+/// The trace a container asks for, checked before anything is made.
+fn trace_of(
+    id: &str,
+    annotations: &std::collections::HashMap<String, String>,
+) -> Result<Option<state::Trace>, Error> {
+    let Some(path) = annotations.get(TRACE_ANNOTATION) else {
+        return Ok(None);
+    };
+    let report = PathBuf::from(path);
+    if !report.is_absolute() || path.split('/').any(|c| c == "..") {
+        return Err(Error::Oci(OciError::Invalid {
+            path: "config.json".into(),
+            why: format!(
+                "annotation {TRACE_ANNOTATION}='{path}': the report path must be an absolute \
+                 host path without '..' (e.g. /var/log/nucleus/{id}.caps.json)"
+            ),
+        }));
+    }
+    // tracefs names the instance nucleus-oci-<id>.
+    Ok(Some(state::Trace {
+        instance: id.to_string(),
+        report,
+    }))
+}
+
+/// Collects a container's trace (its processes are gone), writes the report and removes
+/// the instance; what fails comes back as a warning (delete goes on).
+fn finish_trace(t: &state::Trace) -> Option<String> {
+    let report = match crate::linux::tracefs::collect_detached(&t.instance) {
+        Ok(r) => r,
+        Err(e) => {
+            crate::linux::tracefs::remove_detached(&t.instance);
+            return Some(format!("capability trace: {e}"));
+        }
+    };
+    let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+    std::fs::write(&t.report, json)
+        .err()
+        .map(|e| format!("capability trace: writing {}: {e}", t.report.display()))
+}
+
 /// `create`: the container's process is set up and waits at the exec FIFO; returns its
 /// warnings (skipped capabilities and syscalls).
 pub fn create(
@@ -266,6 +323,7 @@ pub fn create(
     let (mut b, prep, bundle) = prepare(o.bundle)?;
     b.config.preserve_fds = o.preserve_fds;
     let console = console_for(b.config.terminal, o.console_socket)?;
+    let trace = trace_of(id, &b.annotations)?;
     store.create_dir(id)?;
     let st = std::cell::RefCell::new(State {
         oci_version: b.oci_version.clone(),
@@ -289,6 +347,7 @@ pub fn create(
         creating: true,
         poststart: b.config.hooks.poststart.clone(),
         poststop: b.config.hooks.poststop.clone(),
+        trace: trace.clone(),
     });
     let mut guard = CreateGuard {
         store,
@@ -346,6 +405,18 @@ pub fn create(
             .map_err(run::Error::Setup)?;
         Ok(s.hook_input(Status::Created))
     };
+    // Tracing: the instance is recorded (above) before it is made; the process is followed
+    // before it is let go (it then waits at the exec FIFO, long before its execve).
+    if let Some(t) = &trace {
+        store.save(&st.borrow())?;
+        crate::linux::tracefs::start_detached(&t.instance, TRACE_EVENTS).map_err(run::Error::from)?;
+    }
+    let follow = |pid: Pid| -> Result<(), run::Error> {
+        match &trace {
+            Some(t) => Ok(crate::linux::tracefs::follow_detached(&t.instance, pid.as_raw())?),
+            None => Ok(()),
+        }
+    };
     let how = Launch {
         gate: Some(&fifo),
         detached: !foreground,
@@ -353,6 +424,7 @@ pub fn create(
         on_spawn: Some(&on_spawn),
         console: console.as_ref().map(|c| c.as_raw_fd()),
         record: Some(&record),
+        follow: trace.is_some().then_some(&follow as &run::FollowFn),
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     let pid = launched.pid.as_raw();
@@ -544,11 +616,20 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>, Error
     if let Some(st) = &st {
         destroy(st)?;
     }
+    // Every process is gone: the trace is complete.
+    let mut warnings: Vec<String> = st
+        .as_ref()
+        .and_then(|st| st.trace.as_ref())
+        .and_then(finish_trace)
+        .into_iter()
+        .collect();
     drop(lock);
     store.remove(id)?;
-    Ok(st
-        .map(|st| hooks::run_all_warn("poststop", &st.poststop, &st.hook_input(Status::Stopped)))
-        .unwrap_or_default())
+    warnings.extend(
+        st.map(|st| hooks::run_all_warn("poststop", &st.poststop, &st.hook_input(Status::Stopped)))
+            .unwrap_or_default(),
+    );
+    Ok(warnings)
 }
 
 /// `exec`: starts `spec` in a running container. Detached: returns its pid at once.
@@ -586,8 +667,18 @@ pub fn exec(
         .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
     }
     let console_fd = console.as_ref().map(|c| c.as_raw_fd());
+    // A traced container: the exec'd process is followed before it goes on.
+    let follow = |pid: Pid| -> Result<(), crate::linux::init::Failure> {
+        let t = st.trace.as_ref().expect("only with a trace");
+        crate::linux::tracefs::follow_detached(&t.instance, pid.as_raw())
+            .map_err(|e| crate::linux::init::Failure::new(format!("capability trace: {e}")))
+    };
+    let follow = st
+        .trace
+        .is_some()
+        .then_some(&follow as &dyn Fn(Pid) -> Result<(), crate::linux::init::Failure>);
     let pid =
-        crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters(), console_fd)
+        crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters(), console_fd, follow)
             .map_err(|f| run::Error::Child {
                 code: f.code,
                 message: f.message,

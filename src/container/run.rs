@@ -2,7 +2,8 @@
 //! leave nothing behind (the namespaces die with their last process; the cgroup is removed).
 
 use crate::linux::init::{self, Failure};
-use crate::linux::{cgroups, namespaces, rootfs, seccomp};
+use crate::caps::trace;
+use crate::linux::{cgroups, namespaces, rootfs, seccomp, tracefs};
 use crate::spec::config::{Config, Seccomp};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigmaskHow, Signal};
@@ -31,6 +32,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Trace(#[from] tracefs::Error),
 }
 
 impl Error {
@@ -38,6 +41,7 @@ impl Error {
         match self {
             Error::Child { hint, .. } => hint.clone(),
             Error::Cgroup(e) => e.hint(),
+            Error::Trace(e) => e.hint(),
             _ => None,
         }
     }
@@ -121,7 +125,14 @@ pub struct Launch<'a> {
     /// Told what is about to exist before it exists (crash safety: OCI create writes it
     /// to the container's state, so that `delete --force` finds it after a SIGKILL).
     pub record: Option<&'a RecordFn<'a>>,
+    /// Tracing (`--trace-caps`, `--learn`, `--report-denials`, the OCI trace annotation):
+    /// told the process's pid before it is let go, so it is observed from before its
+    /// program's execve. None: no tracing, nothing extra happens.
+    pub follow: Option<&'a FollowFn<'a>>,
 }
+
+/// Starts observing a container process (see `Launch::follow`).
+pub type FollowFn<'a> = dyn Fn(Pid) -> Result<(), Error> + 'a;
 
 /// Receives what `launch` is about to make.
 pub type RecordFn<'a> = dyn Fn(Record) -> Result<(), Error> + 'a;
@@ -226,6 +237,10 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if let Some((uids, gids)) = &cfg.id_maps {
         namespaces::write_id_maps(pid, uids, gids)?;
     }
+    // The process waits for "go": following it now sees everything its program does.
+    if let Some(f) = how.follow {
+        f(pid)?;
+    }
     // The go message (init::GO): "1", the state document's length and the document. On
     // cgroup v1 the first write to a cgroup.procs waits for an RCU grace period (several
     // ms): without prestart/createRuntime hooks (which must see the process in its
@@ -277,29 +292,190 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
 }
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when
-/// killed by signal N).
-pub fn run(cfg: &Config, prep: &Prepared, grace: Duration) -> Result<i32, Error> {
+/// killed by signal N) and, when `trace` asks, what was recorded and written.
+pub fn run(cfg: &Config, prep: &Prepared, grace: Duration, trace: &Tracing) -> Result<Outcome, Error> {
     let set = init::supervised_set();
     let mut old = nix::sys::signal::SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
         .map_err(|e| Error::Setup(format!("sigprocmask: {e}")))?;
-    let how = Launch {
-        gate: None,
-        detached: false,
-        cgroup: cgroups::Place::Root(one_shot_cgroup(cfg)?),
-        on_spawn: None,
-        console: None,
-        record: None,
-    };
-    let result = launch(cfg, prep, &how).map(|mut l| {
-        let code = supervise(l.pid, &set, grace);
-        if let Some(cg) = l.cgroup.as_mut() {
-            cg.remove();
-        }
-        code
+    // After the mask: the tracer's reader thread inherits it, so the forwarded signals
+    // reach the supervisor's sigtimedwait, and a Ctrl-C still ends in the cleanup below.
+    let result = start_tracer(trace).and_then(|tracer| {
+        let follow = |pid: Pid| match &tracer {
+            Some(t) => t.follow(pid.as_raw()).map_err(Error::from),
+            None => Ok(()),
+        };
+        let how = Launch {
+            gate: None,
+            detached: false,
+            cgroup: cgroups::Place::Root(one_shot_cgroup(cfg)?),
+            on_spawn: None,
+            console: None,
+            record: None,
+            follow: tracer.is_some().then_some(&follow as &FollowFn),
+        };
+        let code = launch(cfg, prep, &how).map(|mut l| {
+            let code = supervise(l.pid, &set, grace);
+            if let Some(cg) = l.cgroup.as_mut() {
+                cg.remove();
+            }
+            code
+        })?;
+        Ok((code, tracer))
     });
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-    result
+    // On any error the tracer is dropped on the way out, which removes its instance.
+    let (code, tracer) = result?;
+    let mut out = Outcome {
+        code,
+        denials: None,
+        warnings: vec![],
+    };
+    if let Some(t) = tracer {
+        let report = t.finish()?;
+        out.warnings = save_trace(cfg, &report, trace)?;
+        out.denials = trace.denials.map(|f| render_denials(&report, f));
+    }
+    Ok(out)
+}
+
+// ---- Tracing a one-shot run (--trace-caps, --learn, --report-denials) ----
+
+/// What to record while the program runs and where it goes. All empty: nothing is traced
+/// and tracefs is never touched.
+#[derive(Debug, Default)]
+pub struct Tracing {
+    /// --trace-caps FILE: the full report as JSON.
+    pub report: Option<std::path::PathBuf>,
+    /// --learn DIR: caps.json, seccomp.json, report.json, report.txt.
+    pub learn: Option<std::path::PathBuf>,
+    /// --report-denials: what the kernel refused, printed when the program has ended.
+    pub denials: Option<DenialFormat>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenialFormat {
+    Text,
+    Json,
+}
+
+impl Tracing {
+    /// The events to record: capability checks always; syscalls for a seccomp profile
+    /// (--learn) and for seccomp refusals (--report-denials).
+    fn events(&self) -> Option<tracefs::Events> {
+        let syscalls = self.learn.is_some() || self.denials.is_some();
+        (self.report.is_some() || syscalls).then_some(tracefs::Events {
+            caps: true,
+            syscalls,
+        })
+    }
+}
+
+/// A finished run.
+pub struct Outcome {
+    pub code: i32,
+    /// The denial report (--report-denials), to print.
+    pub denials: Option<String>,
+    /// Things the learned profile could not say (e.g. a syscall number without a name).
+    pub warnings: Vec<String>,
+}
+
+fn start_tracer(trace: &Tracing) -> Result<Option<tracefs::Tracer>, Error> {
+    match trace.events() {
+        Some(ev) => Ok(Some(tracefs::Tracer::start(ev)?)),
+        None => Ok(None),
+    }
+}
+
+fn syscall_name(nr: i64) -> Option<String> {
+    seccomp::syscall_name(nr).map(String::from)
+}
+
+/// Seccomp refusals are seen on the raw_syscalls tracepoints as a `sys_exit` without a
+/// `sys_enter`: the kernel runs the filter (`secure_computing`) before the enter
+/// tracepoint and, when the filter refuses, skips the syscall and its enter event but
+/// still reports the exit with the filter's errno. That is exact (every refusal, with its
+/// errno, attributed to its process) and needs nothing from the program's side. The
+/// alternatives were worse: SECCOMP_RET_LOG goes to the global audit log (needs auditd or
+/// the kernel log, is rate limited and mixes every container's lines, and a filter that
+/// logs instead of refusing changes what the program sees); a user-notification supervisor
+/// (SECCOMP_RET_USER_NOTIF) changes the semantics (the supervisor answers in place of the
+/// kernel) and costs a round trip per refused call.
+fn render_denials(report: &trace::Report, format: DenialFormat) -> String {
+    match format {
+        DenialFormat::Text => report.render_denials(&syscall_name),
+        DenialFormat::Json => {
+            let syscalls: Vec<serde_json::Value> = report
+                .seccomp_refused
+                .iter()
+                .map(|(nr, r)| {
+                    serde_json::json!({
+                        "syscall": syscall_name(*nr).unwrap_or_else(|| format!("#{nr}")),
+                        "nr": nr,
+                        "errno": r.errno,
+                        "count": r.count,
+                        "first": r.first,
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "capabilities": report.denied_caps(),
+                "syscalls": syscalls,
+                "lost_events": report.lost_events,
+            });
+            format!("{doc}\n")
+        }
+    }
+}
+
+/// Writes what the trace asked for; returns warnings.
+fn save_trace(cfg: &Config, report: &trace::Report, trace: &Tracing) -> Result<Vec<String>, Error> {
+    let json = serde_json::to_string_pretty(report).expect("a report serializes");
+    if let Some(path) = &trace.report {
+        save(path, &json)?;
+    }
+    let Some(dir) = &trace.learn else {
+        return Ok(vec![]);
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Setup(format!("--learn {}: {e}", dir.display())))?;
+    let (profile, warnings) = learned_seccomp(cfg, report);
+    save(&dir.join("caps.json"), &report.minimal_policy_json())?;
+    save(
+        &dir.join("seccomp.json"),
+        &serde_json::to_string_pretty(&profile).expect("a profile serializes"),
+    )?;
+    save(&dir.join("report.json"), &json)?;
+    save(&dir.join("report.txt"), &report.render_text(&syscall_name))?;
+    Ok(warnings)
+}
+
+/// The learned OCI seccomp profile: the program's own syscalls (recorded from its execve
+/// on), refused ones answered as they were, plus the runtime's tail (seccomp::RUNTIME_TAIL).
+fn learned_seccomp(cfg: &Config, report: &trace::Report) -> (serde_json::Value, Vec<String>) {
+    let mut warnings = vec![];
+    let mut used = std::collections::BTreeSet::new();
+    for nr in report.syscalls.keys() {
+        match seccomp::syscall_name(*nr) {
+            Some(n) => {
+                used.insert(n.to_string());
+            }
+            None => warnings.push(format!(
+                "--learn: syscall number {nr} has no name in nucleus' table: not in seccomp.json"
+            )),
+        }
+    }
+    let refused = report
+        .seccomp_refused
+        .iter()
+        .filter_map(|(nr, r)| Some((syscall_name(*nr)?, u32::try_from(r.errno).ok()?)))
+        .collect();
+    let profile = seccomp::learned_profile(&used, &refused, !cfg.no_new_privs);
+    (profile, warnings)
+}
+
+fn save(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::Setup(format!("writing {}: {e}", path.display())))
 }
 
 /// Names of one-shot runs' cgroups start with this.

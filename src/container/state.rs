@@ -84,6 +84,19 @@ pub struct State {
     pub poststart: Vec<crate::spec::config::Hook>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub poststop: Vec<crate::spec::config::Hook>,
+    /// Capability tracing is on (annotation `run.nucleus.trace-caps`): recorded before the
+    /// tracefs instance is made, so that `delete` (also after a killed create) collects
+    /// the report and removes the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+}
+
+/// A container's capability trace: its tracefs instance and where the report goes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Trace {
+    pub instance: String,
+    /// Absolute host path; written by `delete`.
+    pub report: PathBuf,
 }
 
 impl State {
@@ -385,10 +398,15 @@ mod tests {
             creating: false,
             poststart: vec![],
             poststop: vec![],
+            trace: Some(Trace {
+                instance: "nucleus-oci-c1".into(),
+                report: "/tmp/r.json".into(),
+            }),
         };
         s.save(&st).unwrap();
         let back = s.load("c1").unwrap().unwrap();
         assert_eq!(back.pid, st.pid);
+        assert_eq!(back.trace, st.trace);
         assert_eq!(s.status(Some(&back)), Status::Running);
         let dead = State {
             start_time: back.start_time + 1,

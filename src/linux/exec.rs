@@ -64,22 +64,32 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
 
 /// Starts `spec` in the container whose first process is `pid`. The caller must be a
 /// child subreaper: the new process becomes its child. Returns the new process's pid once
-/// it has exec'd.
+/// it has exec'd. `follow` (tracing on): told the new process's pid while the process
+/// waits for it, before it does anything else; without it there is no such wait.
 pub fn exec_in(
     pid: i32,
     cgroup_dirs: &[PathBuf],
     spec: &ExecSpec,
     filters: &[seccompiler::BpfProgram],
     console: Option<RawFd>,
+    follow: Option<&dyn Fn(Pid) -> Result<(), Failure>>,
 ) -> Result<Pid, Failure> {
     let nss = namespaces_of(pid)?;
     let (pid_r, pid_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
+    // Tracing: the process reads one byte here before it goes on (EOF: leave).
+    let (wait_r, wait_w) = match follow {
+        Some(_) => {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        None => (None, None),
+    };
     // SAFETY: nucleus is single-threaded here; the child only makes syscalls and exits.
     let a = match unsafe { fork() } {
         Err(e) => return Err(Failure::new(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
-            drop((pid_r, err_r));
+            drop((pid_r, err_r, wait_w));
             // No descriptor of whoever started nucleus survives but the ones
             // --preserve-fds names (DESIGN.md §5.5). Not dumpable (inherited by the next
             // fork) until the program's execve (CVE-2019-5736; linux::selfexe).
@@ -87,6 +97,7 @@ pub fn exec_in(
             keep.extend(nss.iter().map(|(_, f)| f.as_raw_fd()));
             keep.extend(console);
             keep.extend(3..3 + spec.preserve_fds as RawFd);
+            keep.extend(wait_r.as_ref().map(|r| r.as_raw_fd()));
             let entered = nix::sys::prctl::set_dumpable(false)
                 .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {e}")))
                 .and_then(|()| {
@@ -104,6 +115,14 @@ pub fn exec_in(
                 Ok(()) => match unsafe { fork() } {
                     Ok(ForkResult::Child) => {
                         drop(pid_w);
+                        if let Some(r) = wait_r {
+                            let mut b = [0u8; 1];
+                            if std::fs::File::from(r).read_exact(&mut b).is_err() {
+                                // SAFETY: the runtime could not follow this process (or
+                                // died): it must not run untraced; leave quietly.
+                                unsafe { libc::_exit(1) }
+                            }
+                        }
                         let mut err = Some(err_w);
                         let Err(f) = start(spec, filters, console, &mut err);
                         if let Some(e) = err {
@@ -129,12 +148,26 @@ pub fn exec_in(
         }
         Ok(ForkResult::Parent { child }) => child,
     };
-    drop((pid_w, err_w));
+    drop((pid_w, err_w, wait_r));
     let mut text = String::new();
     // Ignored: an unreadable pid is a missing pid, reported below.
     let _ = std::fs::File::from(pid_r).read_to_string(&mut text);
     // Ignored: the intermediate child has exited or will; this only reaps it.
     let _ = nix::sys::wait::waitpid(a, None);
+    // Without a pid the intermediate process failed: its report follows below.
+    let started = text.trim().parse::<i32>().ok().map(Pid::from_raw);
+    if let (Some(f), Some(w), Some(b)) = (follow, wait_w, started) {
+        // Followed before it takes a step of its own; on failure closing `w` makes it leave.
+        if let Err(f) = f(b) {
+            drop(w);
+            // Ignored: reaping the process that leaves at the closed pipe.
+            let _ = nix::sys::wait::waitpid(b, None);
+            return Err(f);
+        }
+        std::fs::File::from(w)
+            .write_all(b"1")
+            .map_err(|e| Failure::new(format!("starting the exec process: {e}")))?;
+    }
     let mut msg = String::new();
     // Ignored: an unreadable report counts as none; the pid decides success.
     let _ = std::fs::File::from(err_r).read_to_string(&mut msg);

@@ -1076,6 +1076,155 @@ pub fn load(progs: &[BpfProgram]) -> Result<(), Error> {
     Ok(())
 }
 
+// ---- Learned profiles (`nucleus run --learn`) ----
+
+/// The name of native syscall number `nr` (x86_64 without the x32 bit), if known.
+pub fn syscall_name(nr: i64) -> Option<&'static str> {
+    let nr = u32::try_from(nr).ok()?;
+    if cfg!(target_arch = "x86_64") {
+        syscall_table::X86_64
+            .iter()
+            .find(|(_, n)| *n == nr)
+            .map(|(name, _)| *name)
+    } else {
+        None
+    }
+}
+
+/// Syscalls the runtime itself makes after it has loaded the filter and before the
+/// program's execve, so a trace (which counts a process only from its execve on) never
+/// sees them: the rest of the profile's filters are installed one by one (`seccomp`), then
+/// `execve`. With `--allow-new-privs` the filter is loaded before the capabilities and the
+/// identity are applied (it needs CAP_SYS_ADMIN then), so those calls follow it too
+/// (`RUNTIME_TAIL_NEW_PRIVS`). The container's `--init` forks before any filter is loaded
+/// and never loads one: it adds nothing here.
+pub const RUNTIME_TAIL: &[&str] = &["execve", "seccomp"];
+/// What `linux::init::finish` calls after the filter when no_new_privs is off:
+/// capk::apply (prctl for keep-caps, the bounding set, securebits and ambient;
+/// capget/capset; setgroups/setresgid/setresuid; the read-back of /proc/self/status and
+/// the memory that takes) and prctl(PR_SET_PDEATHSIG).
+pub const RUNTIME_TAIL_NEW_PRIVS: &[&str] = &[
+    "brk",
+    "capget",
+    "capset",
+    "close",
+    "fstat",
+    "lseek",
+    "mmap",
+    "munmap",
+    "newfstatat",
+    "openat",
+    "prctl",
+    "read",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "statx",
+];
+
+/// An OCI seccomp profile that allows exactly `used` (syscall names), plus the runtime's
+/// own tail (`RUNTIME_TAIL`, and `RUNTIME_TAIL_NEW_PRIVS` when `new_privs`): default
+/// SCMP_ACT_ERRNO with EPERM, the architectures of the built-in profile. Syscalls the
+/// learning run's filter refused with another errno (`refused`: name → errno, e.g. clone3
+/// → ENOSYS, which makes libc fall back to clone) are refused the same way, so the program
+/// meets the same answers. Two guards of the built-in profile stay: ioctl is allowed
+/// except TIOCSTI and TIOCLINUX, clone only without namespace flags.
+pub fn learned_profile(
+    used: &std::collections::BTreeSet<String>,
+    refused: &BTreeMap<String, u32>,
+    new_privs: bool,
+) -> Value {
+    use serde_json::json;
+    let mut names: std::collections::BTreeSet<&str> = used.iter().map(String::as_str).collect();
+    names.extend(RUNTIME_TAIL);
+    if new_privs {
+        names.extend(RUNTIME_TAIL_NEW_PRIVS);
+    }
+    let guarded = ["ioctl", "clone"];
+    let plain: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !guarded.contains(n) && !refused.contains_key(*n))
+        .collect();
+    let mut syscalls = vec![json!({ "names": plain, "action": "SCMP_ACT_ALLOW" })];
+    if names.contains("ioctl") {
+        let ne = |v: u64| json!({ "index": 1, "value": v, "op": "SCMP_CMP_NE" });
+        syscalls.push(json!({
+            "names": ["ioctl"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [ne(TIOCSTI), ne(TIOCLINUX)],
+        }));
+    }
+    if names.contains("clone") {
+        syscalls.push(json!({
+            "names": ["clone"],
+            "action": "SCMP_ACT_ALLOW",
+            "args": [{ "index": 0, "value": CLONE_NEW_MASK, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" }],
+        }));
+    }
+    for (name, errno) in refused {
+        if *errno != EPERM && !names.contains(name.as_str()) {
+            syscalls.push(json!({
+                "names": [name],
+                "action": "SCMP_ACT_ERRNO",
+                "errnoRet": errno,
+            }));
+        }
+    }
+    let arches: &[&str] = if cfg!(target_arch = "x86_64") {
+        &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    } else {
+        &["SCMP_ARCH_AARCH64"]
+    };
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": EPERM,
+        "architectures": arches,
+        "syscalls": syscalls,
+    })
+}
+
+#[cfg(test)]
+mod learned_tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_the_table() {
+        assert_eq!(syscall_name(0), Some("read"));
+        assert_eq!(syscall_name(59), Some("execve"));
+        assert_eq!(syscall_name(-1), None);
+        assert_eq!(syscall_name(100_000), None);
+    }
+
+    #[test]
+    fn learned_profile_allows_exactly_what_was_used() {
+        let used = ["read", "write", "ioctl", "clone", "exit_group"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let refused = BTreeMap::from([("clone3".to_string(), ENOSYS), ("unshare".into(), EPERM)]);
+        let doc = learned_profile(&used, &refused, false);
+        let p = from_oci(&doc.to_string()).unwrap();
+        assert_eq!(p.default, Action::Errno(EPERM));
+        assert!(p.i386);
+        let allowed = |n: &str| p.rules.iter().any(|r| r.name == n && r.action == Action::Allow);
+        for n in ["read", "write", "exit_group", "execve", "seccomp", "ioctl", "clone"] {
+            assert!(allowed(n), "{n}");
+        }
+        for n in ["unshare", "mount", "capset", "openat"] {
+            assert!(!p.rules.iter().any(|r| r.name == n), "{n}");
+        }
+        assert!(p.rules.iter().any(|r| r.name == "clone3" && r.action == Action::Errno(ENOSYS)));
+        let ioctl = p.rules.iter().find(|r| r.name == "ioctl").unwrap();
+        assert_eq!(ioctl.conds.len(), 2);
+        let clone = p.rules.iter().find(|r| r.name == "clone").unwrap();
+        assert_eq!((clone.conds[0].op, clone.conds[0].mask), ("masked_eq", CLONE_NEW_MASK));
+        compile(&p).unwrap();
+        let with = learned_profile(&used, &refused, true);
+        assert!(with.to_string().contains("\"capset\""));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,9 @@ pub struct SandboxOptions {
     /// The host's TERM, passed on when set.
     pub term: Option<String>,
     pub args: Vec<String>,
+    /// `--caps-policy FILE`: the policy file's text and its name (for errors); excludes the
+    /// other capability flags.
+    pub caps_policy: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,7 +292,17 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             "use one style: rkt's isolators or Docker's add/drop",
         ));
     }
-    let policy = if docker {
+    // --caps-policy: a policy file replaces the capability flags.
+    if o.caps_policy.is_some() && (docker || isolator) {
+        return Err(invalid(
+            "capability options",
+            "--caps-policy with --caps-retain/--caps-remove/--cap-add/--cap-drop",
+            "the policy file says which capabilities to keep: give it alone",
+        ));
+    }
+    let policy = if let Some((text, origin)) = &o.caps_policy {
+        Policy::from_json(text, origin)?
+    } else if docker {
         Policy::docker(&o.cap_add, &o.cap_drop)?
     } else {
         Policy::from_flags(&o.caps_retain, &o.caps_remove)?
@@ -617,6 +630,15 @@ mod tests {
         o.passwd = "root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n".into();
         let c = build(&o).unwrap();
         assert_eq!(c.caps.ambient.bits(), 0x400);
+        // The same from a policy file (--caps-policy), which excludes the flags.
+        o.caps_retain = vec![];
+        o.caps_policy = Some((r#"{"retain":["net_bind_service"]}"#.into(), "p.json".into()));
+        assert_eq!(build(&o).unwrap().caps.ambient.bits(), 0x400);
+        o.cap_drop = vec!["ALL".into()];
+        assert!(build(&o).is_err());
+        o.cap_drop = vec![];
+        o.caps_policy = Some((r#"{"retain":["nonsense"]}"#.into(), "p.json".into()));
+        assert!(build(&o).unwrap_err().to_string().contains("p.json"));
         assert!(c.env.iter().any(|e| e == "HOME=/home/u"));
         let mut o = opts(&["id"]);
         o.cpus = Some("0.5".into());
