@@ -446,7 +446,11 @@ fn save_trace(cfg: &Config, report: &trace::Report, trace: &Tracing) -> Result<V
         &serde_json::to_string_pretty(&profile).expect("a profile serializes"),
     )?;
     save(&dir.join("report.json"), &json)?;
-    save(&dir.join("report.txt"), &report.render_text(&syscall_name))?;
+    let mut text = report.render_text(&syscall_name);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    save(&dir.join("report.txt"), &text)?;
     Ok(warnings)
 }
 
