@@ -9,6 +9,7 @@ pub mod policy;
 pub mod probe;
 pub mod set;
 pub mod sets;
+pub mod trace;
 
 pub use cap::Capability;
 pub use policy::Policy;

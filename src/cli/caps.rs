@@ -4,9 +4,10 @@ use super::print_json;
 use crate::caps::execve::{self, Outcome, Process};
 use crate::caps::probe::{self, Verdict};
 use crate::caps::sets::securebits;
+use crate::caps::trace::{self, Report};
 use crate::caps::{kernel, CapSet, Policy, ProcStatus, Sets, Which};
 use crate::linux::identity::{self, Identity};
-use crate::linux::process;
+use crate::linux::{process, traced, tracefs};
 use crate::{Error, Result};
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -72,7 +73,73 @@ pub enum CapsCmd {
     /// The policy is applied in the kernel's order (bounding drop with keep-caps, identity
     /// switch, capset, ambient) and all five sets are read back before the command runs.
     /// With no policy flag, every capability is dropped.
+    ///
+    /// --report-denials runs the command under a tracer (root, Linux 6.14+) and, when it
+    /// ends, names every capability the kernel denied it and every syscall a seccomp filter
+    /// refused: "operation not permitted" gets a name. Without it, nucleus execs the
+    /// command in place (no fork, no tracing).
     Exec(ExecArgs),
+    /// Run a host command and report every capability check it and its descendants made.
+    ///
+    /// For each capability: how often the kernel granted or denied it and which program
+    /// asked first. Checks the kernel makes without auditing (e.g. CAP_SYS_ADMIN on every
+    /// mmap, for the memory reserve) are listed apart; a narrow capability tried before a
+    /// broader one (dac_read_search before dac_override, perfmon/bpf/syslog/
+    /// checkpoint_restore before sys_admin) is "satisfied by" the broader one; checks in
+    /// other user namespaces are shown with that namespace. It ends with the minimal
+    /// retain-set that grants every granted check, which --policy-out writes as a policy
+    /// file for --caps-policy.
+    ///
+    /// With no --caps-* option the command keeps the caller's capabilities (that is what
+    /// gets traced); with --user alone it runs as that user with none, as `caps exec`
+    /// does. The report goes to stderr (the command owns stdout); --json prints it as JSON
+    /// on stdout. Exits with the command's status (128+signal when a signal ended it).
+    /// Needs root (tracefs) and the capability:cap_capable tracepoint (Linux 6.14+).
+    Trace(TraceArgs),
+}
+
+/// The capability policy of `caps exec` and `caps trace`.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// Keep only these capabilities (comma list; may repeat).
+    #[arg(long, value_name = "CAPS")]
+    caps_retain: Vec<String>,
+    /// Start from the default set (0xa80425fb) and remove these (comma list; may repeat).
+    #[arg(long, value_name = "CAPS")]
+    caps_remove: Vec<String>,
+    /// A JSON policy file: {"retain": [..]}, {"remove": [..]} or the five OCI sets.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["caps_retain", "caps_remove"])]
+    caps_policy: Option<PathBuf>,
+    /// Run as UID[:GID] (numbers); supplementary groups are cleared unless --groups.
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
+    /// Supplementary group ids (comma list); needs --user.
+    #[arg(long, value_name = "GIDS", requires = "user")]
+    groups: Vec<String>,
+    /// Set no_new_privs: execve() can no longer gain privileges.
+    #[arg(long)]
+    no_new_privs: bool,
+}
+
+impl PolicyArgs {
+    fn any_caps(&self) -> bool {
+        self.caps_policy.is_some() || !self.caps_retain.is_empty() || !self.caps_remove.is_empty()
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Write the minimal retain-set as a policy file ({"retain": [..]}).
+    #[arg(long, value_name = "FILE")]
+    policy_out: Option<PathBuf>,
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    cmd: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -108,27 +175,16 @@ pub struct ExplainArgs {
 
 #[derive(Args, Debug)]
 pub struct ExecArgs {
-    /// Keep only these capabilities (comma list; may repeat).
-    #[arg(long, value_name = "CAPS")]
-    caps_retain: Vec<String>,
-    /// Start from the default set (0xa80425fb) and remove these (comma list; may repeat).
-    #[arg(long, value_name = "CAPS")]
-    caps_remove: Vec<String>,
-    /// A JSON policy file: {"retain": [..]}, {"remove": [..]} or the five OCI sets.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["caps_retain", "caps_remove"])]
-    caps_policy: Option<PathBuf>,
-    /// Run as UID[:GID] (numbers); supplementary groups are cleared unless --groups.
-    #[arg(long, value_name = "UID[:GID]")]
-    user: Option<String>,
-    /// Supplementary group ids (comma list); needs --user.
-    #[arg(long, value_name = "GIDS", requires = "user")]
-    groups: Vec<String>,
-    /// Set no_new_privs: execve() can no longer gain privileges.
-    #[arg(long)]
-    no_new_privs: bool,
-    /// Print the verified sets as JSON on stderr before running the command.
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Print the verified sets as JSON on stderr before running the command; with
+    /// --report-denials, also the denials as JSON on stdout at the end.
     #[arg(long)]
     json: bool,
+    /// Trace the command and name, at its end, each capability the kernel denied and each
+    /// syscall seccomp refused (needs root and Linux 6.14+).
+    #[arg(long)]
+    report_denials: bool,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -148,6 +204,7 @@ pub fn run(cmd: CapsCmd) -> Result<i32> {
         CapsCmd::Explain(a) => explain(a),
         CapsCmd::Probe { json } => probe(json),
         CapsCmd::Exec(a) => exec(a),
+        CapsCmd::Trace(a) => trace(a),
     }
 }
 
@@ -519,38 +576,155 @@ struct ExecOut<'a> {
     no_new_privs: bool,
 }
 
-fn exec(a: ExecArgs) -> Result<i32> {
-    // Everything that can be wrong with the input is found before anything is applied.
-    let policy = match &a.caps_policy {
+/// A command ready to run under a policy: everything that can be wrong with the input is
+/// found before anything is applied.
+struct Prepared {
+    /// None: keep the caller's capabilities (caps trace without a policy).
+    target: Option<Sets>,
+    id: Option<Identity>,
+    prog: PathBuf,
+    cmd: Vec<String>,
+    no_new_privs: bool,
+    json: bool,
+}
+
+fn prepare(p: &PolicyArgs, cmd: &[String], json: bool, keep_own: bool) -> Result<Prepared> {
+    let policy = match &p.caps_policy {
         Some(f) => Policy::from_file(f)?,
-        None => Policy::from_flags(&a.caps_retain, &a.caps_remove)?,
+        None => Policy::from_flags(&p.caps_retain, &p.caps_remove)?,
     };
-    let id = a
+    let id = p
         .user
         .as_deref()
-        .map(|u| Identity::parse(u, &a.groups))
+        .map(|u| Identity::parse(u, &p.groups))
         .transpose()?;
     let path = std::env::var("PATH").ok();
-    let prog = process::resolve(&a.cmd[0], path.as_deref())?;
-    let euid = kernel::read_status(None)?.uids[1];
-    let non_root = id.as_ref().map_or(euid != 0, |i| i.uid != 0);
-    let target = policy.target(non_root)?;
+    let prog = process::resolve(&cmd[0], path.as_deref())?;
+    let target = if keep_own && !p.any_caps() && id.is_none() {
+        None
+    } else {
+        let euid = kernel::read_status(None)?.uids[1];
+        let non_root = id.as_ref().map_or(euid != 0, |i| i.uid != 0);
+        Some(policy.target(non_root)?)
+    };
+    Ok(Prepared {
+        target,
+        id,
+        prog,
+        cmd: cmd.to_vec(),
+        no_new_privs: p.no_new_privs,
+        json,
+    })
+}
 
-    let applied = kernel::apply(&target, id.as_ref())?;
-    for c in applied.skipped.iter() {
-        eprintln!("nucleus: warning: {c} is not known to this kernel; skipped");
+/// Applies the policy (kernel order, read back) and execs the command.
+fn apply_and_exec(p: &Prepared) -> Result<std::convert::Infallible> {
+    if let Some(target) = &p.target {
+        let applied = kernel::apply(target, p.id.as_ref())?;
+        for c in applied.skipped.iter() {
+            eprintln!("nucleus: warning: {c} is not known to this kernel; skipped");
+        }
+        if p.json {
+            let out = ExecOut {
+                sets: &applied.sets,
+                skipped: applied.skipped.names(),
+                identity: p.id.as_ref(),
+                no_new_privs: p.no_new_privs,
+            };
+            eprintln!("{}", serde_json::to_string(&out).expect("serializes"));
+        }
     }
-    if a.no_new_privs {
+    if p.no_new_privs {
         identity::set_no_new_privs()?;
     }
-    if a.json {
-        let out = ExecOut {
-            sets: &applied.sets,
-            skipped: applied.skipped.names(),
-            identity: id.as_ref(),
-            no_new_privs: a.no_new_privs,
-        };
-        eprintln!("{}", serde_json::to_string(&out).expect("serializes"));
+    match process::exec(&p.prog, &p.cmd, None)? {}
+}
+
+/// In the traced child: run the command, or print why not and leave with its status.
+fn child_exec(p: &Prepared) -> i32 {
+    let Err(e) = apply_and_exec(p);
+    eprintln!("nucleus: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
     }
-    match process::exec(&prog, &a.cmd, None)? {}
+    e.exit_code()
+}
+
+/// Forks the command held, follows it with a tracer, lets it run, waits (forwarding
+/// signals) and returns its status and the trace.
+fn run_traced(p: &Prepared, ev: tracefs::Events) -> Result<(i32, Report)> {
+    let tracer = tracefs::Tracer::start(ev)?;
+    let held = traced::fork_held(|| child_exec(p))?;
+    tracer.follow(held.pid())?;
+    let code = held.release()?.wait()?;
+    let report = tracer.finish()?;
+    Ok((code, report))
+}
+
+fn syscall_name(nr: i64) -> Option<String> {
+    tracefs::syscall_name(nr)
+}
+
+fn trace(a: TraceArgs) -> Result<i32> {
+    let p = prepare(&a.policy, &a.cmd, false, true)?;
+    let ev = tracefs::Events {
+        caps: true,
+        syscalls: true,
+    };
+    let (code, report) = run_traced(&p, ev)?;
+    if let Some(f) = &a.policy_out {
+        std::fs::write(f, report.minimal_policy_json())
+            .map_err(|e| Error::Usage(format!("--policy-out {}: {e}", f.display())))?;
+    }
+    if a.json {
+        print_json(&report);
+    } else {
+        eprint!("{}", report.render_text(&syscall_name));
+    }
+    Ok(code)
+}
+
+#[derive(Serialize)]
+struct DenialsOut<'a> {
+    capabilities: Vec<trace::Denial>,
+    seccomp_refused: Vec<RefusalOut<'a>>,
+    lost_events: u64,
+}
+
+#[derive(Serialize)]
+struct RefusalOut<'a> {
+    syscall: String,
+    nr: i64,
+    #[serde(flatten)]
+    refusal: &'a trace::Refusal,
+}
+
+fn exec(a: ExecArgs) -> Result<i32> {
+    let p = prepare(&a.policy, &a.cmd, a.json, false)?;
+    if !a.report_denials {
+        match apply_and_exec(&p)? {}
+    }
+    let ev = tracefs::Events {
+        caps: true,
+        syscalls: true,
+    };
+    let (code, report) = run_traced(&p, ev)?;
+    if a.json {
+        print_json(&DenialsOut {
+            capabilities: report.denied_caps(),
+            seccomp_refused: report
+                .seccomp_refused
+                .iter()
+                .map(|(nr, r)| RefusalOut {
+                    syscall: syscall_name(*nr).unwrap_or_else(|| nr.to_string()),
+                    nr: *nr,
+                    refusal: r,
+                })
+                .collect(),
+            lost_events: report.lost_events,
+        });
+    } else {
+        eprint!("{}", report.render_denials(&syscall_name));
+    }
+    Ok(code)
 }

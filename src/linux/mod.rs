@@ -13,3 +13,5 @@ pub mod seccomp;
 pub mod selfexe;
 mod syscall_table;
 pub mod terminal;
+pub mod traced;
+pub mod tracefs;

@@ -1,0 +1,875 @@
+//! Capability checks (and syscalls) recorded from tracefs, turned into a report.
+//!
+//! Pure: this file parses the text tracefs prints (`trace`, `trace_pipe`) and aggregates it;
+//! `linux::tracefs` owns the instance and feeds a [`Recorder`].
+//!
+//! Events used (Linux 6.14+ for the first):
+//! - `capability:cap_capable` — `cred %p, target_ns %p, capable_ns %p, cap %d, ret %d`, one
+//!   per capability check (ret 0 = granted, negative = denied). The tracepoint has **no**
+//!   `opts`/no-audit field, so each event carries a kernel stack (a `stacktrace` trigger on
+//!   the event prints a `<stack trace>` record right after it) and the no-audit checks are
+//!   recognised by their callers ([`NO_AUDIT_CALLERS`]).
+//! - `raw_syscalls:sys_enter` / `sys_exit` — `NR %ld (…)` / `NR %ld = %ld`. seccomp runs
+//!   before the enter tracepoint, so a syscall refused by a filter (`SECCOMP_RET_ERRNO`)
+//!   shows as a `sys_exit` with no `sys_enter` before it.
+//! - `sched:sched_process_exec` / `sched_process_fork` — the "started" rule below.
+//!
+//! **Started rule.** The traced process is followed before nucleus has finished setting it
+//! up (its own capset/setuid calls must not count). A pid's events count only once it is
+//! started: a pid becomes started at its exec; a child forked by a started pid is started;
+//! a child forked by a pid that is not started is not, until its own exec. Events of pids
+//! that are not started only teach the recorder the initial user namespace and pending
+//! syscall entries.
+
+use super::cap::Capability;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One record of the trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Cap {
+        pid: i32,
+        comm: String,
+        cap: u8,
+        granted: bool,
+        target_ns: String,
+        capable_ns: String,
+        /// Kernel functions, innermost first (`cap_capable`, `security_capable`, …).
+        stack: Vec<String>,
+    },
+    SysEnter {
+        pid: i32,
+        nr: i64,
+    },
+    SysExit {
+        pid: i32,
+        nr: i64,
+        ret: i64,
+    },
+    Exec {
+        pid: i32,
+        comm: String,
+    },
+    Fork {
+        parent: i32,
+        child: i32,
+    },
+}
+
+/// Callers whose capability checks are made without auditing (`CAP_OPT_NOAUDIT`): the kernel
+/// asks opportunistically and a "no" does not fail the operation (or a "yes" only relaxes a
+/// heuristic). A check whose stack holds a frame containing one of these is *opportunistic*:
+/// reported apart, never part of the minimal set.
+pub const NO_AUDIT_CALLERS: &[(&str, &str)] = &[
+    (
+        "noaudit",
+        "ns_capable_noaudit, has_capability_noaudit, has_ns_capability_noaudit: the caller \
+         asked not to be audited because a refusal has a fallback (e.g. seccomp filters without \
+         no_new_privs, ptrace access with PTRACE_MODE_NOAUDIT from /proc)",
+    ),
+    (
+        "vm_enough_memory",
+        "security_vm_enough_memory_mm / cap_vm_enough_memory / __vm_enough_memory: every \
+         mmap, brk, fork and exec asks whether CAP_SYS_ADMIN may use the admin memory reserve \
+         under strict overcommit; without it the allocation still succeeds normally",
+    ),
+];
+
+/// Narrow capabilities the kernel tries before a broader alternative in the same place:
+/// (narrow, broad, where). When the narrow check is denied and the broad one granted right
+/// after, the narrow check is "satisfied by" the broad one, not a denial, and holding the
+/// narrow one alone would have passed (the kernel checks it first), so the minimal set
+/// takes the narrow one.
+pub const FALLBACKS: &[(u8, u8, &str)] = &[
+    (
+        2,
+        1,
+        "generic_permission: dac_read_search before dac_override",
+    ),
+    (38, 21, "perfmon_capable: perfmon before sys_admin"),
+    (39, 21, "bpf_capable: bpf before sys_admin"),
+    (
+        40,
+        21,
+        "checkpoint_restore_ns_capable: checkpoint_restore before sys_admin",
+    ),
+    (34, 21, "syslog: syslog before sys_admin"),
+];
+
+fn fallback_of(narrow: u8, broad: u8) -> bool {
+    FALLBACKS.iter().any(|&(n, b, _)| n == narrow && b == broad)
+}
+
+/// Whether a stack marks a check as no-audit; the reason when it does.
+pub fn no_audit_reason(stack: &[String]) -> Option<&'static str> {
+    stack.iter().find_map(|f| {
+        NO_AUDIT_CALLERS
+            .iter()
+            .find(|(pat, _)| f.contains(pat))
+            .map(|(pat, _)| *pat)
+    })
+}
+
+fn is_vm_enough_memory(stack: &[String]) -> bool {
+    stack.iter().any(|f| f.contains("vm_enough_memory"))
+}
+
+/// The header of a text record: `comm-pid [cpu] flags timestamp: event: body`.
+struct Header<'a> {
+    comm: &'a str,
+    pid: i32,
+    event: &'a str,
+    body: &'a str,
+}
+
+fn header(line: &str) -> Option<Header<'_>> {
+    // The cpu field "[001]" is the first bracket holding only digits.
+    let mut search = 0;
+    let (open, close) = loop {
+        let o = search + line[search..].find('[')?;
+        let c = o + line[o..].find(']')?;
+        if c > o + 1 && line[o + 1..c].bytes().all(|b| b.is_ascii_digit()) {
+            break (o, c);
+        }
+        search = o + 1;
+    };
+    let task = line[..open].trim();
+    let (comm, pid) = task.rsplit_once('-')?;
+    let pid: i32 = pid.parse().ok()?;
+    // After the cpu: optional flags, then "timestamp:", then "event: body".
+    let rest = &line[close + 1..];
+    let mut at = 0;
+    let mut after_ts = None;
+    for tok in rest.split_whitespace() {
+        let pos = at + rest[at..].find(tok)?;
+        at = pos + tok.len();
+        if let Some(ts) = tok.strip_suffix(':') {
+            if ts.contains('.') && ts.parse::<f64>().is_ok() {
+                after_ts = Some(at);
+                break;
+            }
+        }
+    }
+    let rest = rest[after_ts?..].trim_start();
+    let (event, body) = match rest.split_once(": ") {
+        Some((e, b)) => (e, b),
+        None => (rest.trim_end(), ""),
+    };
+    Some(Header {
+        comm,
+        pid,
+        event,
+        body,
+    })
+}
+
+/// `key value` pairs separated by ", " (cap_capable) or `key=value` words (sched).
+fn field<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    for part in body.split(", ") {
+        if let Some(v) = part.strip_prefix(key) {
+            if let Some(v) = v.strip_prefix(' ') {
+                return Some(v.trim());
+            }
+        }
+    }
+    None
+}
+
+fn kv<'a>(body: &'a str, key: &str) -> Option<&'a str> {
+    body.split_whitespace()
+        .find_map(|w| w.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+}
+
+fn nr_of(body: &str) -> Option<i64> {
+    body.strip_prefix("NR ")?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A streaming parser: feed lines as they come (a `<stack trace>` record is attached to the
+/// capability check of the same pid just before it).
+#[derive(Default)]
+pub struct Parser {
+    /// Capability checks waiting for their stack, by pid.
+    pending: HashMap<i32, Event>,
+    /// The pid whose stack lines are being read.
+    in_stack: Option<i32>,
+    /// Lines like "CPU:1 [LOST 12 EVENTS]".
+    pub lost: u64,
+}
+
+impl Parser {
+    pub fn new() -> Parser {
+        Parser::default()
+    }
+
+    /// Parses one line; finished events are appended to `out`.
+    pub fn line(&mut self, line: &str, out: &mut Vec<Event>) {
+        if let Some(frame) = line.strip_prefix(" => ") {
+            if let Some(Event::Cap { stack, .. }) =
+                self.in_stack.and_then(|p| self.pending.get_mut(&p))
+            {
+                stack.push(frame.trim().to_string());
+            }
+            return;
+        }
+        // Any other line ends a stack: the check is complete.
+        if let Some(p) = self.in_stack.take() {
+            if let Some(ev) = self.pending.remove(&p) {
+                out.push(ev);
+            }
+        }
+        if line.starts_with('#') || line.trim().is_empty() {
+            return;
+        }
+        if let Some(n) = line
+            .split_once("[LOST ")
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            self.lost += n;
+            return;
+        }
+        let Some(h) = header(line) else { return };
+        if h.event == "<stack trace>" {
+            if let Some(Event::Cap { stack, .. }) = self.pending.get_mut(&h.pid) {
+                if stack.is_empty() {
+                    self.in_stack = Some(h.pid);
+                }
+            }
+            return;
+        }
+        // A new record of this pid: its earlier check (if it got no stack) is complete.
+        if let Some(ev) = self.pending.remove(&h.pid) {
+            out.push(ev);
+        }
+        let ev = match h.event {
+            "cap_capable" => {
+                let cap = field(h.body, "cap").and_then(|v| v.parse::<u8>().ok());
+                let ret = field(h.body, "ret").and_then(|v| v.parse::<i64>().ok());
+                let (Some(cap), Some(ret)) = (cap, ret) else {
+                    return;
+                };
+                self.pending.insert(
+                    h.pid,
+                    Event::Cap {
+                        pid: h.pid,
+                        comm: h.comm.to_string(),
+                        cap,
+                        granted: ret == 0,
+                        target_ns: field(h.body, "target_ns").unwrap_or("").to_string(),
+                        capable_ns: field(h.body, "capable_ns").unwrap_or("").to_string(),
+                        stack: Vec::new(),
+                    },
+                );
+                return;
+            }
+            "sys_enter" => match nr_of(h.body) {
+                Some(nr) => Event::SysEnter { pid: h.pid, nr },
+                None => return,
+            },
+            "sys_exit" => {
+                let ret = h
+                    .body
+                    .rsplit_once(" = ")
+                    .and_then(|(_, r)| r.trim().parse::<i64>().ok());
+                match (nr_of(h.body), ret) {
+                    (Some(nr), Some(ret)) => Event::SysExit {
+                        pid: h.pid,
+                        nr,
+                        ret,
+                    },
+                    _ => return,
+                }
+            }
+            "sched_process_exec" => {
+                let pid = kv(h.body, "pid")
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(h.pid);
+                // The comm after exec is the file's base name, cut to 15 bytes.
+                let comm = kv(h.body, "filename")
+                    .map(|f| {
+                        let b = f.rsplit('/').next().unwrap_or(f);
+                        let mut end = b.len().min(15);
+                        while !b.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        b[..end].to_string()
+                    })
+                    .unwrap_or_else(|| h.comm.to_string());
+                Event::Exec { pid, comm }
+            }
+            "sched_process_fork" => {
+                let parent = kv(h.body, "pid").and_then(|p| p.parse().ok());
+                let child = kv(h.body, "child_pid").and_then(|p| p.parse().ok());
+                match (parent, child) {
+                    (Some(parent), Some(child)) => Event::Fork { parent, child },
+                    _ => return,
+                }
+            }
+            _ => return,
+        };
+        out.push(ev);
+    }
+
+    /// Emits the checks still waiting for a stack (at the end of the text).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        self.in_stack = None;
+        let mut rest: Vec<Event> = self.pending.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| match e {
+            Event::Cap { pid, .. } => *pid,
+            _ => 0,
+        });
+        out.extend(rest);
+    }
+}
+
+/// Parses a whole text (`trace` or a chunk of `trace_pipe`), stack records included.
+pub fn parse(text: &str) -> Vec<Event> {
+    let mut p = Parser::new();
+    let mut out = Vec::new();
+    for l in text.lines() {
+        p.line(l, &mut out);
+    }
+    p.flush(&mut out);
+    out
+}
+
+/// A program: its command name and pid.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Program {
+    pub comm: String,
+    pub pid: i32,
+}
+
+impl std::fmt::Display for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.comm, self.pid)
+    }
+}
+
+/// The checks of one capability in one user namespace.
+#[derive(Clone, Debug, Serialize)]
+pub struct CapChecks {
+    /// Lower-case kernel name, e.g. `cap_net_raw`.
+    pub capability: String,
+    /// `init` (the initial user namespace), `user:[INODE]` or `ns HASH` when the process was
+    /// gone before its namespace could be named.
+    pub namespace: String,
+    pub granted: u64,
+    /// Real denials: refused with no granted alternative right after.
+    pub denied: u64,
+    /// Denied, then a broader capability was checked and granted (`FALLBACKS`).
+    pub satisfied: u64,
+    pub satisfied_by: Vec<String>,
+    /// The first program that made such a check.
+    pub first: Program,
+    /// The first program that was really denied.
+    pub first_denied: Option<Program>,
+    /// Why it is listed apart, for opportunistic (no-audit) checks.
+    pub note: Option<String>,
+}
+
+/// A capability the kernel denied (complain mode).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Denial {
+    pub capability: String,
+    pub namespace: String,
+    pub count: u64,
+    pub first: Program,
+}
+
+/// A syscall refused by seccomp (exit without enter).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Refusal {
+    /// The errno the filter returned (positive, e.g. 1 for EPERM).
+    pub errno: i64,
+    pub count: u64,
+    pub first: Program,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// Audited checks, by capability and namespace (init namespace first).
+    pub checks: Vec<CapChecks>,
+    /// No-audit checks, listed apart; never part of the minimal set.
+    pub opportunistic: Vec<CapChecks>,
+    /// The retain-set that grants every granted init-namespace check (short names).
+    pub minimal_retain: Vec<String>,
+    /// Why the minimal set differs from the granted names (fallback pairs, namespaces).
+    pub notes: Vec<String>,
+    /// Syscall number -> how often started processes entered it.
+    pub syscalls: BTreeMap<i64, u64>,
+    /// Syscall number -> refusals by a seccomp filter.
+    pub seccomp_refused: BTreeMap<i64, Refusal>,
+    /// Events the kernel could not store (buffer full); the report is incomplete if > 0.
+    pub lost_events: u64,
+    /// Processes that ran (were started) under the trace.
+    pub processes: u64,
+}
+
+#[derive(Default)]
+struct PidState {
+    started: bool,
+    comm: String,
+    /// The syscall entered and not yet left.
+    entered: Option<i64>,
+    /// Created by a fork we saw and has made no event yet (its first event is the exit of
+    /// the clone that made it, without an enter).
+    fresh: bool,
+    /// A denied check that a granted fallback could still satisfy: (cap, key).
+    denied_pending: Option<(u8, Key)>,
+}
+
+/// Aggregation key: capability, target namespace hash, opportunistic.
+type Key = (u8, String, bool);
+
+#[derive(Default)]
+struct Agg {
+    granted: u64,
+    denied: u64,
+    satisfied: u64,
+    satisfied_by: BTreeSet<u8>,
+    first: Option<Program>,
+    first_denied: Option<Program>,
+    note: Option<&'static str>,
+}
+
+/// Follows events in order and aggregates them.
+#[derive(Default)]
+pub struct Recorder {
+    pids: HashMap<i32, PidState>,
+    init_ns: Option<String>,
+    ns_names: HashMap<String, String>,
+    agg: BTreeMap<Key, Agg>,
+    /// Capabilities the minimal set needs, with the capability checked and granted.
+    needed: BTreeMap<(u8, String), BTreeSet<u8>>,
+    syscalls: BTreeMap<i64, u64>,
+    refused: BTreeMap<i64, Refusal>,
+    processes: u64,
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder::default()
+    }
+
+    /// Names a namespace hash (e.g. `user:[4026532xyz]`, read live from /proc by the
+    /// caller); the first name given wins.
+    pub fn name_namespace(&mut self, hash: &str, name: String) {
+        self.ns_names.entry(hash.to_string()).or_insert(name);
+    }
+
+    /// Whether `hash` still needs a name (a namespace that is not known to be the initial
+    /// one and was not named yet).
+    pub fn wants_name(&self, hash: &str) -> bool {
+        self.init_ns.as_deref() != Some(hash) && !self.ns_names.contains_key(hash)
+    }
+
+    /// Marks `pid` started, as if it had executed `comm` (for a process that is followed
+    /// after its exec).
+    pub fn mark_started(&mut self, pid: i32, comm: &str) {
+        let st = self.pids.entry(pid).or_default();
+        if !st.started {
+            st.started = true;
+            self.processes += 1;
+        }
+        st.comm = comm.to_string();
+    }
+
+    pub fn push(&mut self, ev: Event) {
+        match ev {
+            Event::Fork { parent, child } => {
+                let started = self.pids.get(&parent).is_some_and(|p| p.started);
+                let comm = self
+                    .pids
+                    .get(&parent)
+                    .map(|p| p.comm.clone())
+                    .unwrap_or_default();
+                if started {
+                    self.processes += 1;
+                }
+                self.pids.insert(
+                    child,
+                    PidState {
+                        started,
+                        comm,
+                        fresh: true,
+                        ..PidState::default()
+                    },
+                );
+            }
+            Event::Exec { pid, comm } => {
+                let st = self.pids.entry(pid).or_default();
+                st.fresh = false;
+                if !st.started {
+                    st.started = true;
+                    self.processes += 1;
+                    // The exec that starts it was entered before: count it.
+                    if let Some(nr) = st.entered {
+                        *self.syscalls.entry(nr).or_default() += 1;
+                    }
+                }
+                st.comm = comm;
+            }
+            Event::SysEnter { pid, nr } => {
+                let st = self.pids.entry(pid).or_default();
+                st.fresh = false;
+                st.entered = Some(nr);
+                if st.started {
+                    *self.syscalls.entry(nr).or_default() += 1;
+                }
+            }
+            Event::SysExit { pid, nr, ret } => {
+                let st = self.pids.entry(pid).or_default();
+                let fresh = std::mem::take(&mut st.fresh);
+                if st.entered.take().is_some() || fresh || !st.started {
+                    return;
+                }
+                // An exit with no enter: the syscall never ran; a seccomp filter answered
+                // with an errno (negative return). Anything else is not a refusal.
+                if (-4095..0).contains(&ret) {
+                    let first = Program {
+                        comm: st.comm.clone(),
+                        pid,
+                    };
+                    let r = self.refused.entry(nr).or_insert(Refusal {
+                        errno: -ret,
+                        count: 0,
+                        first,
+                    });
+                    r.count += 1;
+                }
+            }
+            Event::Cap {
+                pid,
+                comm,
+                cap,
+                granted,
+                target_ns,
+                stack,
+                ..
+            } => self.cap(pid, comm, cap, granted, target_ns, &stack),
+        }
+    }
+
+    fn cap(
+        &mut self,
+        pid: i32,
+        comm: String,
+        cap: u8,
+        granted: bool,
+        target_ns: String,
+        stack: &[String],
+    ) {
+        if self.init_ns.is_none() && is_vm_enough_memory(stack) {
+            // cap_vm_enough_memory always checks against &init_user_ns.
+            self.init_ns = Some(target_ns.clone());
+        }
+        let st = self.pids.entry(pid).or_default();
+        st.fresh = false;
+        if !st.started {
+            return;
+        }
+        let program = Program { comm, pid };
+        let reason = no_audit_reason(stack);
+        let key: Key = (cap, target_ns, reason.is_some());
+        let pending = if reason.is_none() {
+            st.denied_pending.take()
+        } else {
+            None
+        };
+        // A denied narrow check followed by this granted broad one: satisfied, not denied.
+        let mut minimal_cap = cap;
+        if let Some((narrow, nkey)) = pending {
+            let a = self.agg.get_mut(&nkey).expect("pending check was counted");
+            if granted && fallback_of(narrow, cap) && nkey.1 == key.1 {
+                a.satisfied += 1;
+                a.satisfied_by.insert(cap);
+                minimal_cap = narrow;
+            } else {
+                a.denied += 1;
+                a.first_denied.get_or_insert(program.clone());
+            }
+        }
+        let a = self.agg.entry(key.clone()).or_default();
+        a.first.get_or_insert(program.clone());
+        a.note = reason;
+        if granted {
+            a.granted += 1;
+            if reason.is_none() {
+                self.needed
+                    .entry((minimal_cap, key.1))
+                    .or_default()
+                    .insert(cap);
+            }
+        } else if reason.is_none() && FALLBACKS.iter().any(|&(n, _, _)| n == cap) {
+            // Decided by the next check of this pid (or the end of the trace).
+            if let Some(st) = self.pids.get_mut(&pid) {
+                st.denied_pending = Some((cap, key));
+            }
+        } else {
+            a.denied += 1;
+            if reason.is_none() {
+                a.first_denied.get_or_insert(program);
+            }
+        }
+    }
+
+    /// The name shown for a namespace hash.
+    fn ns_name(&self, hash: &str) -> String {
+        if self.is_init(hash) {
+            return "init".into();
+        }
+        match self.ns_names.get(hash) {
+            Some(n) => n.clone(),
+            None => format!("ns {hash}"),
+        }
+    }
+
+    fn is_init(&self, hash: &str) -> bool {
+        match &self.init_ns {
+            Some(i) => i == hash,
+            // Never learned (no memory check seen): with a single namespace, it is the
+            // caller's; the tracer runs in the initial one.
+            None => self.agg.keys().all(|k| k.1 == hash),
+        }
+    }
+
+    pub fn finish(mut self, lost_events: u64) -> Report {
+        // Denials still waiting for a fallback that never came are real.
+        let pending: Vec<(u8, Key)> = self
+            .pids
+            .values_mut()
+            .filter_map(|s| s.denied_pending.take())
+            .collect();
+        for (_, key) in pending {
+            if let Some(a) = self.agg.get_mut(&key) {
+                a.denied += 1;
+                if a.first_denied.is_none() {
+                    a.first_denied = a.first.clone();
+                }
+            }
+        }
+        let mut checks = Vec::new();
+        let mut opportunistic = Vec::new();
+        for ((cap, ns, noaudit), a) in &self.agg {
+            let c = CapChecks {
+                capability: cap_name(*cap),
+                namespace: self.ns_name(ns),
+                granted: a.granted,
+                denied: a.denied,
+                satisfied: a.satisfied,
+                satisfied_by: a.satisfied_by.iter().map(|c| cap_name(*c)).collect(),
+                first: a.first.clone().unwrap_or(Program {
+                    comm: String::new(),
+                    pid: 0,
+                }),
+                first_denied: a.first_denied.clone(),
+                note: a.note.map(|r| {
+                    let why = NO_AUDIT_CALLERS
+                        .iter()
+                        .find(|(p, _)| *p == r)
+                        .map(|(_, w)| *w)
+                        .unwrap_or("");
+                    format!("no-audit ({r}): {}", why.split(':').next().unwrap_or(""))
+                }),
+            };
+            if *noaudit {
+                opportunistic.push(c);
+            } else {
+                checks.push(c);
+            }
+        }
+        // Initial namespace first, then the others; by capability within each.
+        let order = |c: &CapChecks| (c.namespace != "init", c.namespace.clone());
+        checks.sort_by_key(order);
+        opportunistic.sort_by_key(order);
+
+        let mut minimal = BTreeSet::new();
+        let mut notes = Vec::new();
+        let mut child_ns = false;
+        for ((need, ns), checked) in &self.needed {
+            if !self.is_init(ns) {
+                child_ns = true;
+                continue;
+            }
+            minimal.insert(*need);
+            for c in checked.iter().filter(|c| *c != need) {
+                notes.push(format!(
+                    "{} instead of {}: the kernel checks {} first and only falls back to {},                      so holding {} passes",
+                    short_name(*need),
+                    short_name(*c),
+                    short_name(*need),
+                    short_name(*c),
+                    short_name(*need)
+                ));
+            }
+        }
+        if child_ns {
+            notes.push(
+                "checks in other user namespaces are satisfied by that namespace's own                  capabilities (its creator holds all of them there); they are not in the                  minimal set"
+                    .into(),
+            );
+        }
+        if lost_events > 0 {
+            notes.push(format!(
+                "{lost_events} events were lost (trace buffer full): the report may be incomplete"
+            ));
+        }
+        Report {
+            checks,
+            opportunistic,
+            minimal_retain: minimal.into_iter().map(short_name).collect(),
+            notes,
+            syscalls: self.syscalls,
+            seccomp_refused: self.refused,
+            lost_events,
+            processes: self.processes,
+        }
+    }
+}
+
+fn cap_name(c: u8) -> String {
+    Capability::from_index(c)
+        .map(|c| c.lower_name())
+        .unwrap_or_else(|| format!("cap_{c}"))
+}
+
+fn short_name(c: u8) -> String {
+    Capability::from_index(c)
+        .map(|c| c.short_name())
+        .unwrap_or_else(|| c.to_string())
+}
+
+impl Report {
+    /// `{"retain": [...]}`: a policy file `--caps-policy` accepts.
+    pub fn minimal_policy_json(&self) -> String {
+        serde_json::json!({ "retain": self.minimal_retain }).to_string() + "\n"
+    }
+
+    /// Real denials (not those satisfied by a fallback), opportunistic checks excluded.
+    pub fn denied_caps(&self) -> Vec<Denial> {
+        self.checks
+            .iter()
+            .filter(|c| c.denied > 0)
+            .map(|c| Denial {
+                capability: c.capability.clone(),
+                namespace: c.namespace.clone(),
+                count: c.denied,
+                first: c.first_denied.clone().unwrap_or_else(|| c.first.clone()),
+            })
+            .collect()
+    }
+
+    /// The full trace report: a table of checks, then the minimal retain-set.
+    pub fn render_text(&self, syscall_name: &dyn Fn(i64) -> Option<String>) -> String {
+        let mut s = String::new();
+        let rows: Vec<&CapChecks> = self.checks.iter().chain(&self.opportunistic).collect();
+        if rows.is_empty() {
+            s.push_str("no capability checks\n");
+        } else {
+            s.push_str(&format!(
+                "{:<24} {:>7} {:>6}  {:<22} NOTE\n",
+                "CAPABILITY", "GRANTED", "DENIED", "FIRST PROGRAM"
+            ));
+            for c in rows {
+                let mut note = Vec::new();
+                if c.namespace != "init" {
+                    note.push(format!("user ns {}", c.namespace));
+                }
+                if c.satisfied > 0 {
+                    note.push(format!(
+                        "{} satisfied by {}",
+                        c.satisfied,
+                        c.satisfied_by.join(",")
+                    ));
+                }
+                if let Some(n) = &c.note {
+                    note.push(n.clone());
+                }
+                s.push_str(&format!(
+                    "{:<24} {:>7} {:>6}  {:<22} {}\n",
+                    c.capability,
+                    c.granted,
+                    c.denied,
+                    c.first.to_string(),
+                    note.join("; ")
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "minimal retain-set: {}\n",
+            if self.minimal_retain.is_empty() {
+                "(none)".to_string()
+            } else {
+                self.minimal_retain.join(",")
+            }
+        ));
+        for n in &self.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        if !self.seccomp_refused.is_empty() {
+            s.push_str(&self.render_refusals(syscall_name));
+        }
+        s
+    }
+
+    fn render_refusals(&self, syscall_name: &dyn Fn(i64) -> Option<String>) -> String {
+        let mut s = String::new();
+        for (nr, r) in &self.seccomp_refused {
+            let name = syscall_name(*nr).unwrap_or_else(|| format!("syscall {nr}"));
+            s.push_str(&format!(
+                "seccomp refused {name} ({} x{}), first by {}\n",
+                errno_name(r.errno),
+                r.count,
+                r.first
+            ));
+        }
+        s
+    }
+
+    /// Complain mode: each capability the kernel denied, each syscall seccomp refused.
+    pub fn render_denials(&self, syscall_name: &dyn Fn(i64) -> Option<String>) -> String {
+        let mut s = String::new();
+        for d in self.denied_caps() {
+            let ns = if d.namespace == "init" {
+                String::new()
+            } else {
+                format!(" in user ns {}", d.namespace)
+            };
+            s.push_str(&format!(
+                "denied {} x{}{ns}, first by {}\n",
+                d.capability, d.count, d.first
+            ));
+        }
+        s.push_str(&self.render_refusals(syscall_name));
+        if s.is_empty() {
+            s.push_str("no denials\n");
+        }
+        if self.lost_events > 0 {
+            s.push_str(&format!(
+                "note: {} events were lost (trace buffer full): the report may be incomplete\n",
+                self.lost_events
+            ));
+        }
+        s
+    }
+}
+
+/// EPERM for 1 and so on, for the errnos a seccomp profile uses.
+fn errno_name(e: i64) -> String {
+    let n = match e {
+        1 => "EPERM",
+        2 => "ENOENT",
+        13 => "EACCES",
+        22 => "EINVAL",
+        38 => "ENOSYS",
+        95 => "EOPNOTSUPP",
+        _ => return format!("errno {e}"),
+    };
+    n.to_string()
+}
