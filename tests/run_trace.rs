@@ -93,11 +93,22 @@ fn learned_policy_and_profile_run_the_workload_and_refuse_the_rest() {
     let root = root.to_str().unwrap();
     let dir = tmp.path("learned");
     let learn = traced(&[
-        "run", "--rootfs", root, "--learn", dir.to_str().unwrap(), "--", "sh", "-c", WORKLOAD,
+        "run",
+        "--rootfs",
+        root,
+        "--learn",
+        dir.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        WORKLOAD,
     ]);
     assert!(learn.status.success(), "{}", stderr(&learn));
     let first = stdout(&learn);
-    assert!(first.starts_with("hi\n") && first.contains("bin\n"), "{first}");
+    assert!(
+        first.starts_with("hi\n") && first.contains("bin\n"),
+        "{first}"
+    );
     for f in ["caps.json", "seccomp.json", "report.json", "report.txt"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
@@ -105,8 +116,7 @@ fn learned_policy_and_profile_run_the_workload_and_refuse_the_rest() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("caps.json")).unwrap()).unwrap();
     assert_eq!(caps["retain"], serde_json::json!([]), "{caps}");
     let profile: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("seccomp.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("seccomp.json")).unwrap()).unwrap();
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     assert_eq!(profile["defaultErrnoRet"], 1);
     let allowed: Vec<&str> = profile["syscalls"]
@@ -252,12 +262,26 @@ fn a_failing_program_still_gets_its_report_and_nothing_is_left() {
     }
     let tmp = TempDir::new("tracefail");
     let file = tmp.path("r.json");
-    let o = traced(&["run", "--trace-caps", file.to_str().unwrap(), "--", "sh", "-c", "exit 3"]);
+    let o = traced(&[
+        "run",
+        "--trace-caps",
+        file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(file.is_file());
     // A program that cannot start: an error, no report, no instance (checked by traced).
     let file = tmp.path("none.json");
-    let o = traced(&["run", "--trace-caps", file.to_str().unwrap(), "--", "/nonexistent"]);
+    let o = traced(&[
+        "run",
+        "--trace-caps",
+        file.to_str().unwrap(),
+        "--",
+        "/nonexistent",
+    ]);
     assert!(!o.status.success());
     assert!(!file.exists());
     // Killed by a signal (under --init: the program is PID 2, which SIGKILL reaches).
@@ -364,7 +388,10 @@ fn oci_annotation_with_a_relative_path_is_refused_and_leaves_nothing() {
     let o = b.create(&id);
     assert!(!o.status.success());
     let err = stderr(&o);
-    assert!(err.contains("run.nucleus.trace-caps") && err.contains("absolute"), "{err}");
+    assert!(
+        err.contains("run.nucleus.trace-caps") && err.contains("absolute"),
+        "{err}"
+    );
     assert!(instances(&format!("nucleus-oci-{id}")).unwrap().is_empty());
     assert!(!b.root().join(&id).exists());
 }

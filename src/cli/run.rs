@@ -144,7 +144,10 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             ))
         }
         (Some(_), true)
-            if a.trace_caps.is_some() || a.learn.is_some() || a.report_denials || a.caps_policy.is_some() =>
+            if a.trace_caps.is_some()
+                || a.learn.is_some()
+                || a.report_denials
+                || a.caps_policy.is_some() =>
         {
             return Err(crate::Error::Usage(
                 "--caps-policy, --trace-caps, --learn and --report-denials are for -- CMD; an \

@@ -409,11 +409,15 @@ pub fn create(
     // before it is let go (it then waits at the exec FIFO, long before its execve).
     if let Some(t) = &trace {
         store.save(&st.borrow())?;
-        crate::linux::tracefs::start_detached(&t.instance, TRACE_EVENTS).map_err(run::Error::from)?;
+        crate::linux::tracefs::start_detached(&t.instance, TRACE_EVENTS)
+            .map_err(run::Error::from)?;
     }
     let follow = |pid: Pid| -> Result<(), run::Error> {
         match &trace {
-            Some(t) => Ok(crate::linux::tracefs::follow_detached(&t.instance, pid.as_raw())?),
+            Some(t) => Ok(crate::linux::tracefs::follow_detached(
+                &t.instance,
+                pid.as_raw(),
+            )?),
             None => Ok(()),
         }
     };
@@ -677,13 +681,19 @@ pub fn exec(
         .trace
         .is_some()
         .then_some(&follow as &dyn Fn(Pid) -> Result<(), crate::linux::init::Failure>);
-    let pid =
-        crate::linux::exec::exec_in(st.pid, &st.cgroup_dirs, spec, prep.filters(), console_fd, follow)
-            .map_err(|f| run::Error::Child {
-                code: f.code,
-                message: f.message,
-                hint: f.hint,
-            })?;
+    let pid = crate::linux::exec::exec_in(
+        st.pid,
+        &st.cgroup_dirs,
+        spec,
+        prep.filters(),
+        console_fd,
+        follow,
+    )
+    .map_err(|f| run::Error::Child {
+        code: f.code,
+        message: f.message,
+        hint: f.hint,
+    })?;
     if let Some(p) = pid_file {
         std::fs::write(p, pid.as_raw().to_string())
             .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;

@@ -1,8 +1,8 @@
 //! The foreground run: set everything up, start the program, forward signals, wait, and
 //! leave nothing behind (the namespaces die with their last process; the cgroup is removed).
 
-use crate::linux::init::{self, Failure};
 use crate::caps::trace;
+use crate::linux::init::{self, Failure};
 use crate::linux::{cgroups, namespaces, rootfs, seccomp, tracefs};
 use crate::spec::config::{Config, Seccomp};
 use nix::sched::CloneFlags;
@@ -293,7 +293,12 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when
 /// killed by signal N) and, when `trace` asks, what was recorded and written.
-pub fn run(cfg: &Config, prep: &Prepared, grace: Duration, trace: &Tracing) -> Result<Outcome, Error> {
+pub fn run(
+    cfg: &Config,
+    prep: &Prepared,
+    grace: Duration,
+    trace: &Tracing,
+) -> Result<Outcome, Error> {
     let set = init::supervised_set();
     let mut old = nix::sys::signal::SigSet::empty();
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
@@ -388,7 +393,7 @@ fn start_tracer(trace: &Tracing) -> Result<Option<tracefs::Tracer>, Error> {
 }
 
 fn syscall_name(nr: i64) -> Option<String> {
-    seccomp::syscall_name(nr).map(String::from)
+    tracefs::syscall_name(nr)
 }
 
 /// Seccomp refusals are seen on the raw_syscalls tracepoints as a `sys_exit` without a
@@ -460,9 +465,9 @@ fn learned_seccomp(cfg: &Config, report: &trace::Report) -> (serde_json::Value, 
     let mut warnings = vec![];
     let mut used = std::collections::BTreeSet::new();
     for nr in report.syscalls.keys() {
-        match seccomp::syscall_name(*nr) {
+        match syscall_name(*nr) {
             Some(n) => {
-                used.insert(n.to_string());
+                used.insert(n);
             }
             None => warnings.push(format!(
                 "--learn: syscall number {nr} has no name in nucleus' table: not in seccomp.json"

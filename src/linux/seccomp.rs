@@ -1078,19 +1078,6 @@ pub fn load(progs: &[BpfProgram]) -> Result<(), Error> {
 
 // ---- Learned profiles (`nucleus run --learn`) ----
 
-/// The name of native syscall number `nr` (x86_64 without the x32 bit), if known.
-pub fn syscall_name(nr: i64) -> Option<&'static str> {
-    let nr = u32::try_from(nr).ok()?;
-    if cfg!(target_arch = "x86_64") {
-        syscall_table::X86_64
-            .iter()
-            .find(|(_, n)| *n == nr)
-            .map(|(name, _)| *name)
-    } else {
-        None
-    }
-}
-
 /// Syscalls the runtime itself makes after it has loaded the filter and before the
 /// program's execve, so a trace (which counts a process only from its execve on) never
 /// sees them: the rest of the profile's filters are installed one by one (`seccomp`), then
@@ -1189,14 +1176,6 @@ mod learned_tests {
     use super::*;
 
     #[test]
-    fn names_come_from_the_table() {
-        assert_eq!(syscall_name(0), Some("read"));
-        assert_eq!(syscall_name(59), Some("execve"));
-        assert_eq!(syscall_name(-1), None);
-        assert_eq!(syscall_name(100_000), None);
-    }
-
-    #[test]
     fn learned_profile_allows_exactly_what_was_used() {
         let used = ["read", "write", "ioctl", "clone", "exit_group"]
             .iter()
@@ -1207,18 +1186,36 @@ mod learned_tests {
         let p = from_oci(&doc.to_string()).unwrap();
         assert_eq!(p.default, Action::Errno(EPERM));
         assert!(p.i386);
-        let allowed = |n: &str| p.rules.iter().any(|r| r.name == n && r.action == Action::Allow);
-        for n in ["read", "write", "exit_group", "execve", "seccomp", "ioctl", "clone"] {
+        let allowed = |n: &str| {
+            p.rules
+                .iter()
+                .any(|r| r.name == n && r.action == Action::Allow)
+        };
+        for n in [
+            "read",
+            "write",
+            "exit_group",
+            "execve",
+            "seccomp",
+            "ioctl",
+            "clone",
+        ] {
             assert!(allowed(n), "{n}");
         }
         for n in ["unshare", "mount", "capset", "openat"] {
             assert!(!p.rules.iter().any(|r| r.name == n), "{n}");
         }
-        assert!(p.rules.iter().any(|r| r.name == "clone3" && r.action == Action::Errno(ENOSYS)));
+        assert!(p
+            .rules
+            .iter()
+            .any(|r| r.name == "clone3" && r.action == Action::Errno(ENOSYS)));
         let ioctl = p.rules.iter().find(|r| r.name == "ioctl").unwrap();
         assert_eq!(ioctl.conds.len(), 2);
         let clone = p.rules.iter().find(|r| r.name == "clone").unwrap();
-        assert_eq!((clone.conds[0].op, clone.conds[0].mask), ("masked_eq", CLONE_NEW_MASK));
+        assert_eq!(
+            (clone.conds[0].op, clone.conds[0].mask),
+            ("masked_eq", CLONE_NEW_MASK)
+        );
         compile(&p).unwrap();
         let with = learned_profile(&used, &refused, true);
         assert!(with.to_string().contains("\"capset\""));
