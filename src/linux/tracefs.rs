@@ -197,7 +197,6 @@ impl Instance {
     fn append(&self, rel: &str, data: &str) -> Result<(), Error> {
         let p = self.file(rel);
         let mut f = OpenOptions::new()
-            .write(true)
             .append(true)
             .open(&p)
             .map_err(|e| io(&p, e))?;
