@@ -873,3 +873,311 @@ fn errno_name(e: i64) -> String {
     };
     n.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INIT: &str = "000000007ecd113c";
+    const CHILD: &str = "00000000deadbeef";
+
+    fn cap_line(comm: &str, pid: i32, ns: &str, cap: u8, ret: i32) -> String {
+        format!(
+            "          {comm}-{pid}   [001] .....  7123.264709: cap_capable: cred 00000000041d2518, \
+             target_ns {ns}, capable_ns {ns}, cap {cap}, ret {ret}\n"
+        )
+    }
+
+    fn stack(comm: &str, pid: i32, frames: &[&str]) -> String {
+        let mut s = format!("          {comm}-{pid}   [001] .....  7123.264717: <stack trace>\n");
+        s.push_str(" => trace_event_raw_event_cap_capable\n => cap_capable\n");
+        for f in frames {
+            s.push_str(&format!(" => {f}\n"));
+        }
+        s.push_str(" => do_syscall_64\n => entry_SYSCALL_64_after_hwframe\n");
+        s
+    }
+
+    fn vm(comm: &str, pid: i32, ret: i32) -> String {
+        cap_line(comm, pid, INIT, 21, ret)
+            + &stack(comm, pid, &["security_vm_enough_memory_mm", "mmap_region"])
+    }
+
+    fn real(comm: &str, pid: i32, ns: &str, cap: u8, ret: i32, caller: &str) -> String {
+        cap_line(comm, pid, ns, cap, ret)
+            + &stack(comm, pid, &["security_capable", "ns_capable", caller])
+    }
+
+    fn exec(comm: &str, pid: i32) -> String {
+        format!(
+            "          {comm}-{pid}   [000] .....  7205.550047: sched_process_exec: \
+             filename=/usr/bin/{comm} pid={pid} old_pid={pid}\n"
+        )
+    }
+
+    fn fork(comm: &str, pid: i32, child: i32) -> String {
+        format!(
+            "          {comm}-{pid}   [001] .....  7205.549660: sched_process_fork: comm={comm} \
+             pid={pid} child_comm={comm} child_pid={child}\n"
+        )
+    }
+
+    fn enter(comm: &str, pid: i32, nr: i64) -> String {
+        format!(
+            "  {comm}-{pid}   [001] .....  7205.548554: sys_enter: NR {nr} (c, 1, 0, 0, 2, 5632)\n"
+        )
+    }
+
+    fn exit(comm: &str, pid: i32, nr: i64, ret: i64) -> String {
+        format!("  {comm}-{pid}   [001] .....  7205.548740: sys_exit: NR {nr} = {ret}\n")
+    }
+
+    fn report(text: &str) -> Report {
+        let mut r = Recorder::new();
+        for e in parse(text) {
+            r.push(e);
+        }
+        r.finish(0)
+    }
+
+    fn row<'a>(r: &'a Report, cap: &str) -> &'a CapChecks {
+        r.checks
+            .iter()
+            .find(|c| c.capability == cap)
+            .unwrap_or_else(|| panic!("{cap} in {:?}", r.checks))
+    }
+
+    #[test]
+    fn parses_check_with_stack() {
+        let t = real("python3", 18674, INIT, 13, 0, "inet_create");
+        let ev = parse(&t);
+        assert_eq!(ev.len(), 1);
+        let Event::Cap {
+            pid,
+            comm,
+            cap,
+            granted,
+            target_ns,
+            stack,
+            ..
+        } = &ev[0]
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (*pid, comm.as_str(), *cap, *granted),
+            (18674, "python3", 13, true)
+        );
+        assert_eq!(target_ns, INIT);
+        assert!(stack.contains(&"inet_create".to_string()), "{stack:?}");
+    }
+
+    #[test]
+    fn parses_comm_with_dashes_and_spaces() {
+        let t = "   my prog-x-42   [000] d..1.  1.000001: sys_exit: NR 272 = -1\n";
+        assert_eq!(
+            parse(t),
+            vec![Event::SysExit {
+                pid: 42,
+                nr: 272,
+                ret: -1
+            }]
+        );
+    }
+
+    #[test]
+    fn stack_attaches_to_its_pid_when_cpus_interleave() {
+        let t = cap_line("a", 1, INIT, 13, 0)
+            + &enter("b", 2, 0)
+            + &stack("a", 1, &["security_capable", "ns_capable", "inet_create"]);
+        let ev = parse(&t);
+        let Some(Event::Cap { stack, .. }) = ev.iter().find(|e| matches!(e, Event::Cap { .. }))
+        else {
+            panic!("{ev:?}")
+        };
+        assert!(stack.iter().any(|f| f == "inet_create"));
+    }
+
+    #[test]
+    fn not_started_events_are_ignored() {
+        // nucleus' own set-up (capset: setpcap) before the exec does not count.
+        let t = vm("nucleus", 10, 0)
+            + &real("nucleus", 10, INIT, 8, 0, "cap_capset")
+            + &enter("nucleus", 10, 126)
+            + &exit("nucleus", 10, 126, 0)
+            + &enter("nucleus", 10, 59)
+            + &exec("python3", 10)
+            + &exit("python3", 10, 59, 0)
+            + &real("python3", 10, INIT, 13, 0, "inet_create");
+        let r = report(&t);
+        assert_eq!(r.minimal_retain, vec!["net_raw"]);
+        assert!(r.checks.iter().all(|c| c.capability != "cap_setpcap"));
+        assert_eq!(r.syscalls.get(&126), None, "capset before exec counted");
+        assert_eq!(r.syscalls.get(&59), Some(&1), "the starting execve counts");
+        assert!(r.seccomp_refused.is_empty());
+    }
+
+    #[test]
+    fn children_of_started_pids_are_started_others_at_exec() {
+        let t = exec("sh", 10)
+            + &fork("sh", 10, 11)
+            + &real("sh", 11, INIT, 10, 0, "inet_bind")
+            // A child of a pid that is not started: not counted until its exec.
+            + &fork("nucleus", 20, 21)
+            + &real("nucleus", 21, INIT, 19, 0, "x")
+            + &exec("ping", 21)
+            + &real("ping", 21, INIT, 13, 0, "inet_create");
+        let r = report(&t);
+        assert_eq!(r.minimal_retain, vec!["net_bind_service", "net_raw"]);
+        assert_eq!(r.processes, 3);
+    }
+
+    #[test]
+    fn exit_without_enter_is_a_seccomp_refusal_but_not_after_fork() {
+        let t = exec("sh", 10)
+            + &fork("sh", 10, 11)
+            // The child's first event: the exit of clone, no enter. Not a refusal.
+            + &exit("sh", 11, 56, 0)
+            + &enter("sh", 11, 1)
+            + &exit("sh", 11, 1, 3)
+            // Refused by seccomp: no enter.
+            + &exit("sh", 11, 272, -1)
+            + &exit("sh", 11, 272, -1)
+            // A fork child whose clone failed in its parent is not our business either.
+            + &fork("sh", 10, 12)
+            + &exit("sh", 12, 435, 0);
+        let r = report(&t);
+        assert_eq!(r.seccomp_refused.len(), 1, "{:?}", r.seccomp_refused);
+        let refused = &r.seccomp_refused[&272];
+        assert_eq!((refused.errno, refused.count), (1, 2));
+        assert_eq!(refused.first.pid, 11);
+        assert_eq!(r.syscalls.get(&1), Some(&1));
+    }
+
+    #[test]
+    fn no_audit_checks_are_apart_and_not_minimal() {
+        let t = exec("python3", 10)
+            + &vm("python3", 10, 0)
+            + &vm("python3", 10, 0)
+            + &cap_line("python3", 10, INIT, 21, 0)
+            + &stack(
+                "python3",
+                10,
+                &["ns_capable_noaudit", "seccomp_prepare_filter"],
+            )
+            + &real("python3", 10, INIT, 13, 0, "inet_create");
+        let r = report(&t);
+        assert_eq!(r.minimal_retain, vec!["net_raw"]);
+        assert!(r.checks.iter().all(|c| c.capability != "cap_sys_admin"));
+        let op = r
+            .opportunistic
+            .iter()
+            .find(|c| c.capability == "cap_sys_admin")
+            .expect("listed apart");
+        assert_eq!(op.granted, 3);
+        assert!(op.note.as_deref().unwrap().contains("no-audit"));
+        assert!(r.denied_caps().is_empty());
+    }
+
+    #[test]
+    fn fallback_pairs_are_satisfied_and_minimal_takes_the_narrow_cap() {
+        let t = exec("perf", 10)
+            // perfmon denied, sys_admin granted: satisfied by sys_admin.
+            + &real("perf", 10, INIT, 38, -1, "perf_event_open")
+            + &real("perf", 10, INIT, 21, 0, "perf_event_open")
+            // dac_read_search denied, dac_override granted.
+            + &real("perf", 10, INIT, 2, -1, "generic_permission")
+            + &real("perf", 10, INIT, 1, 0, "generic_permission")
+            // A denied narrow cap followed by an unrelated check is a real denial.
+            + &real("perf", 10, INIT, 39, -1, "bpf")
+            + &real("perf", 10, INIT, 13, -1, "inet_create");
+        let r = report(&t);
+        let perfmon = row(&r, "cap_perfmon");
+        assert_eq!((perfmon.denied, perfmon.satisfied), (0, 1));
+        assert_eq!(perfmon.satisfied_by, vec!["cap_sys_admin"]);
+        assert_eq!(row(&r, "cap_dac_read_search").denied, 0);
+        assert_eq!(r.minimal_retain, vec!["dac_read_search", "perfmon"]);
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.starts_with("perfmon instead of sys_admin")));
+        let denied: Vec<String> = r.denied_caps().into_iter().map(|d| d.capability).collect();
+        assert_eq!(
+            denied,
+            vec!["cap_net_raw", "cap_bpf"],
+            "by capability number"
+        );
+        // The pending denial at the end of the trace is real too.
+        let r = report(&(exec("x", 1) + &real("x", 1, INIT, 2, -1, "generic_permission")));
+        assert_eq!(r.denied_caps().len(), 1);
+        assert_eq!(r.denied_caps()[0].first.pid, 1);
+    }
+
+    #[test]
+    fn other_user_namespaces_are_shown_apart_and_not_minimal() {
+        let t = exec("unshare", 10)
+            + &vm("unshare", 10, 0)
+            + &real("unshare", 10, CHILD, 21, 0, "mount")
+            + &real("unshare", 10, INIT, 6, 0, "setgid");
+        let mut rec = Recorder::new();
+        rec.name_namespace(CHILD, "user:[4026532999]".into());
+        for e in parse(&t) {
+            rec.push(e);
+        }
+        let r = rec.finish(0);
+        assert_eq!(r.minimal_retain, vec!["setgid"]);
+        let child = r
+            .checks
+            .iter()
+            .find(|c| c.capability == "cap_sys_admin")
+            .unwrap();
+        assert_eq!(child.namespace, "user:[4026532999]");
+        assert_eq!(r.checks[0].namespace, "init", "init namespace first");
+        assert!(r.notes.iter().any(|n| n.contains("other user namespaces")));
+        let text = r.render_text(&|_| None);
+        assert!(text.contains("user ns user:[4026532999]"), "{text}");
+    }
+
+    #[test]
+    fn policy_json_loads_and_texts_render() {
+        let t = exec("python3", 10)
+            + &real("python3", 10, INIT, 10, 0, "inet_bind")
+            + &real("python3", 10, INIT, 13, -1, "inet_create")
+            + &exit("python3", 10, 272, -1);
+        let r = report(&t);
+        let p = crate::caps::Policy::from_json(&r.minimal_policy_json(), "test").unwrap();
+        assert_eq!(
+            p,
+            crate::caps::Policy::Retain(
+                crate::caps::CapSet::parse_list("net_bind_service").unwrap()
+            )
+        );
+        let text = r.render_text(&|n| (n == 272).then(|| "unshare".to_string()));
+        assert!(
+            text.contains("minimal retain-set: net_bind_service"),
+            "{text}"
+        );
+        let d = r.render_denials(&|n| (n == 272).then(|| "unshare".to_string()));
+        assert!(
+            d.contains("denied cap_net_raw x1, first by python3[10]"),
+            "{d}"
+        );
+        assert!(d.contains("seccomp refused unshare (EPERM x1)"), "{d}");
+        assert_eq!(report("").render_denials(&|_| None), "no denials\n");
+        assert!(report("")
+            .render_text(&|_| None)
+            .contains("minimal retain-set: (none)"));
+    }
+
+    #[test]
+    fn lost_lines_and_headers_are_handled() {
+        let t = "# tracer: nop\n#\nCPU:1 [LOST 12 EVENTS]\n";
+        let mut p = Parser::new();
+        let mut out = Vec::new();
+        for l in t.lines() {
+            p.line(l, &mut out);
+        }
+        assert!(out.is_empty());
+        assert_eq!(p.lost, 12);
+    }
+}

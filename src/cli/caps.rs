@@ -672,6 +672,11 @@ fn trace(a: TraceArgs) -> Result<i32> {
         syscalls: true,
     };
     let (code, report) = run_traced(&p, ev)?;
+    if report.processes == 0 {
+        // Nothing ran (the exec failed): an empty policy would be a wrong answer.
+        eprintln!("nucleus: the command did not start; nothing was traced");
+        return Ok(code);
+    }
     if let Some(f) = &a.policy_out {
         std::fs::write(f, report.minimal_policy_json())
             .map_err(|e| Error::Usage(format!("--policy-out {}: {e}", f.display())))?;

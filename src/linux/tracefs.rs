@@ -197,23 +197,27 @@ impl Instance {
     fn append(&self, rel: &str, data: &str) -> Result<(), Error> {
         let p = self.file(rel);
         let mut f = OpenOptions::new()
-            .write(true)
             .append(true)
             .open(&p)
             .map_err(|e| io(&p, e))?;
         f.write_all(data.as_bytes()).map_err(|e| io(&p, e))
     }
 
-    fn create(mnt: Mount, name: String, ev: Events, buffer_kb: Option<u32>) -> Result<Self, Error> {
+    fn create(mnt: Mount, name: String, ev: Events, buffer_kb: u32) -> Result<Self, Error> {
         let inst = Instance { mnt, name };
         let d = inst.dir();
         std::fs::create_dir(&d).map_err(|e| io(&d, e))?;
         let set_up = || -> Result<(), Error> {
             inst.write("options/event-fork", "1")?;
-            if let Some(kb) = buffer_kb {
-                inst.write("options/overwrite", "0")?;
-                inst.write("buffer_size_kb", &kb.to_string())?;
-            }
+            // Keep what was recorded first when the buffer fills (counted as dropped).
+            inst.write("options/overwrite", "0")?;
+            // buffer_size_kb is per CPU: share a total budget, within limits.
+            let cpus = std::fs::read_dir(inst.file("per_cpu"))
+                .map(|d| d.count() as u32)
+                .unwrap_or(1)
+                .max(1);
+            let kb = (buffer_kb / cpus).clamp(MIN_BUFFER_KB, MAX_BUFFER_KB);
+            inst.write("buffer_size_kb", &kb.to_string())?;
             if ev.caps {
                 inst.write(&format!("{CAP_EVENT}/trigger"), "stacktrace")?;
             }
@@ -247,11 +251,11 @@ impl Instance {
         Ok(true)
     }
 
+    /// Turns every event of the instance off (the stacktrace trigger goes with the
+    /// instance at rmdir).
     fn disable(&self) {
         // Best effort: the instance is being torn down; rmdir reports what matters.
         let _ = self.write("events/enable", "0");
-        // The trigger goes with the instance; removing it first keeps rmdir simple.
-        let _ = self.write(&format!("{CAP_EVENT}/trigger"), "!stacktrace");
     }
 
     /// Lost events: per-cpu overrun + dropped.
@@ -276,8 +280,13 @@ impl Instance {
         n
     }
 
+    /// Disables the events (unless `disabled`) and removes the instance.
     fn remove(&self) {
         self.disable();
+        self.rmdir();
+    }
+
+    fn rmdir(&self) {
         // Best effort on cleanup paths; finish() checks the directory is gone.
         let _ = std::fs::remove_dir(self.dir());
     }
@@ -318,7 +327,7 @@ impl Tracer {
         let mnt = open_checked()?;
         sweep_in(&mnt);
         let name = format!("nucleus-{}-{}", std::process::id(), random_hex());
-        let inst = Instance::create(mnt, name, ev, None)?;
+        let inst = Instance::create(mnt, name, ev, PIPE_BUFFER_KB)?;
         Ok(Tracer {
             inst: Some(inst),
             ev,
@@ -365,7 +374,7 @@ impl Tracer {
             None => Ok(Recorder::new()),
         };
         let lost = inst.lost();
-        inst.remove();
+        inst.rmdir();
         if inst.dir().exists() {
             return Err(Error::Other(format!(
                 "instance {} could not be removed",
@@ -401,7 +410,7 @@ impl Drop for Tracer {
                 // Ignored: the trace is abandoned; the pipe must be closed before rmdir.
                 let _ = stop_reader(r);
             }
-            inst.remove();
+            inst.rmdir();
         }
     }
 }
@@ -414,20 +423,25 @@ fn read_loop(mut pipe: File, stop: OwnedFd) -> Result<Recorder, Error> {
     let mut buf = vec![0u8; 1 << 16];
     let mut partial: Vec<u8> = Vec::new();
     let mut events = Vec::new();
+    let mut busy = false;
     loop {
         let stopping = {
             let mut fds = [
                 PollFd::new(pipe.as_fd(), PollFlags::POLLIN),
                 PollFd::new(stop.as_fd(), PollFlags::POLLIN),
             ];
+            // trace_pipe's poll wakes late (per page); read again soon while events flow.
+            let ms: u16 = if busy { 5 } else { 50 };
             // Ignored: a failed poll (EINTR) only means reading a little earlier.
-            let _ = poll(&mut fds, PollTimeout::from(100u16));
+            let _ = poll(&mut fds, PollTimeout::from(ms));
             fds[1].revents().is_some_and(|r| !r.is_empty())
         };
+        busy = false;
         loop {
             match pipe.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
+                    busy = true;
                     partial.extend_from_slice(&buf[..n]);
                     if let Some(end) = partial.iter().rposition(|&b| b == b'\n') {
                         let text = String::from_utf8_lossy(&partial[..=end]).into_owned();
@@ -534,8 +548,16 @@ fn detached(name: &str) -> Result<Instance, Error> {
     Ok(inst)
 }
 
-/// Buffer per CPU for a detached trace (no reader: everything must fit).
-const DETACHED_BUFFER_KB: u32 = 16384;
+/// Buffer (total over all CPUs) while a reader drains it. Every page a program maps, and every page it
+/// writes to tmpfs/memfd, makes a (no-audit) CAP_SYS_ADMIN check with its stack, ~200 bytes
+/// in the ring buffer: bursts of tens of thousands happen.
+const PIPE_BUFFER_KB: u32 = 16384;
+/// Per-CPU limits for the shares of the budgets (the kernel's default is 1408).
+const MIN_BUFFER_KB: u32 = 1408;
+const MAX_BUFFER_KB: u32 = 16384;
+
+/// Buffer (total over all CPUs) for a detached trace (no reader: everything must fit).
+const DETACHED_BUFFER_KB: u32 = 65536;
 
 /// Creates the persistent instance `nucleus-oci-<name>` (no reader; a large buffer that
 /// keeps the oldest events when full) and starts recording, following the calling process
@@ -544,7 +566,7 @@ const DETACHED_BUFFER_KB: u32 = 16384;
 pub fn start_detached(name: &str, ev: Events) -> Result<(), Error> {
     let mnt = open_checked()?;
     sweep_in(&mnt);
-    let inst = Instance::create(mnt, detached_name(name)?, ev, Some(DETACHED_BUFFER_KB))?;
+    let inst = Instance::create(mnt, detached_name(name)?, ev, DETACHED_BUFFER_KB)?;
     if let Err(e) = inst.follow(std::process::id() as i32, ev) {
         inst.remove();
         return Err(e);
@@ -565,7 +587,7 @@ pub fn collect_detached(name: &str) -> Result<Report, Error> {
     let p = inst.file("trace");
     let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e));
     let lost = inst.lost();
-    inst.remove();
+    inst.rmdir();
     let text = text?;
     let mut rec = Recorder::new();
     let mut parser = Parser::new();
