@@ -345,3 +345,39 @@ fn exit_status_is_the_programs() {
     assert_eq!(o.status.code(), Some(128 + 15));
     std::thread::sleep(Duration::from_millis(1));
 }
+
+#[test]
+fn detached_trace_follows_a_pid_and_is_collected() {
+    if !traceable("detached_trace_follows_a_pid_and_is_collected") {
+        return;
+    }
+    use std::io::Write;
+    let name = format!("test-{}", std::process::id());
+    let ev = tracefs::Events {
+        caps: true,
+        syscalls: true,
+    };
+    tracefs::start_detached(&name, ev).expect("start_detached");
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            tracefs::remove_detached(&self.0);
+        }
+    }
+    let _gone = Gone(name.clone());
+    // Followed before it executes the program (the program's exec starts it).
+    let mut c = Command::new("sh")
+        .args(["-c", &format!("read x; exec {PY} -c \"{RAW}\"")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tracefs::follow_detached(&name, c.id() as i32).expect("follow_detached");
+    c.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    assert!(c.wait().unwrap().success());
+    let r = tracefs::collect_detached(&name).expect("collect_detached");
+    assert_eq!(r.minimal_retain, vec!["net_raw"], "{:?}", r.checks);
+    assert!(r.syscalls.contains_key(&41), "socket(2) recorded");
+    let inst = format!("nucleus-oci-{name}");
+    assert!(!tracefs::instances(&inst).unwrap().contains(&inst));
+}
