@@ -343,15 +343,22 @@ fn oci_annotation_traces_the_container_and_its_exec_processes() {
     let b = Bundle::new("ocitrace", &["sleep", "100"]);
     let rootfs = b.bundle().join("rootfs");
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/chown")).unwrap();
-    let report = b.tmp.path("report.json");
-    b.edit(|c| {
-        c["annotations"] = serde_json::json!({ "run.nucleus.trace-caps": report.to_str().unwrap() })
-    });
+    let name = format!("test-{}.caps.json", std::process::id());
+    let report = Path::new("/var/log/nucleus/traces").join(&name);
+    struct Gone<'a>(&'a Path);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            // The report may not exist when the test failed early.
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _gone = Gone(&report);
+    b.edit(|c| c["annotations"] = serde_json::json!({ "run.nucleus.trace-caps": name }));
     let id = format!("trace{}", std::process::id());
-    let inst = format!("nucleus-oci-{id}");
+    let inst = format!("nucleus-oci-{id}-");
     let o = b.create(&id);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(instances(&inst).unwrap(), vec![inst.clone()]);
+    assert_eq!(instances(&inst).unwrap().len(), 1, "one instance of its own");
     let o = b.nucleus(&["start", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     // Only the exec'd process uses CAP_CHOWN: the report shows it was followed.
@@ -378,20 +385,37 @@ fn oci_annotation_traces_the_container_and_its_exec_processes() {
 }
 
 #[test]
-fn oci_annotation_with_a_relative_path_is_refused_and_leaves_nothing() {
-    if !can_trace("oci_annotation_with_a_relative_path_is_refused_and_leaves_nothing") {
+fn oci_annotation_cannot_choose_where_the_report_goes() {
+    if !can_trace("oci_annotation_cannot_choose_where_the_report_goes") {
         return;
     }
-    let b = Bundle::new("ocitracerel", &["true"]);
-    b.edit(|c| c["annotations"] = serde_json::json!({ "run.nucleus.trace-caps": "report.json" }));
-    let id = format!("tracerel{}", std::process::id());
-    let o = b.create(&id);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(
-        err.contains("run.nucleus.trace-caps") && err.contains("absolute"),
-        "{err}"
-    );
-    assert!(instances(&format!("nucleus-oci-{id}")).unwrap().is_empty());
-    assert!(!b.root().join(&id).exists());
+    // A report is a new file in /var/log/nucleus/traces: a path elsewhere, a way out of
+    // that directory, or an existing file (which would be overwritten) are refused.
+    let existing = format!("exists-{}.json", std::process::id());
+    let dir = Path::new("/var/log/nucleus/traces");
+    std::fs::create_dir_all(dir).unwrap();
+    let existing_path = dir.join(&existing);
+    std::fs::write(&existing_path, "keep me").unwrap();
+    for (i, value) in [
+        "/etc/report.json".to_string(),
+        "../report.json".to_string(),
+        "/var/log/nucleus/traces/../x.json".to_string(),
+        existing.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let b = Bundle::new("ocitracerel", &["true"]);
+        b.edit(|c| c["annotations"] = serde_json::json!({ "run.nucleus.trace-caps": value }));
+        let id = format!("tracerel{}-{i}", std::process::id());
+        let o = b.create(&id);
+        assert!(!o.status.success(), "{value} was accepted");
+        let err = stderr(&o);
+        assert!(err.contains("run.nucleus.trace-caps"), "{value}: {err}");
+        assert_eq!(err.trim().lines().filter(|l| !l.starts_with("hint")).count(), 1, "{err}");
+        assert!(instances(&format!("nucleus-oci-{id}")).unwrap().is_empty());
+        assert!(!b.root().join(&id).exists());
+    }
+    assert_eq!(std::fs::read_to_string(&existing_path).unwrap(), "keep me");
+    std::fs::remove_file(&existing_path).unwrap();
 }

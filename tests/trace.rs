@@ -372,7 +372,7 @@ fn detached_trace_follows_a_pid_and_is_collected() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    tracefs::follow_detached(&name, c.id() as i32).expect("follow_detached");
+    tracefs::follow_detached(&name, c.id() as i32, ev).expect("follow_detached");
     c.stdin.take().unwrap().write_all(b"go\n").unwrap();
     assert!(c.wait().unwrap().success());
     let r = tracefs::collect_detached(&name).expect("collect_detached");

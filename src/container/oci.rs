@@ -260,7 +260,8 @@ fn prepare(bundle: &Path) -> Result<(oci::Bundle, Prepared, PathBuf), Error> {
 
 // ---- Capability tracing of OCI containers (annotation run.nucleus.trace-caps) ----
 
-/// The annotation that turns tracing on; its value is the report's absolute host path.
+/// The annotation that turns tracing on; its value names the report, a new file in
+/// [`trace_dir`].
 pub const TRACE_ANNOTATION: &str = "run.nucleus.trace-caps";
 
 /// What an OCI container's trace records: capability checks (syscalls would flood a
@@ -270,29 +271,112 @@ const TRACE_EVENTS: crate::linux::tracefs::Events = crate::linux::tracefs::Event
     syscalls: false,
 };
 
+/// Where OCI trace reports go: `/var/log/nucleus/traces` for root, else
+/// `$XDG_RUNTIME_DIR/nucleus/traces`. Annotations can come from people who may not write
+/// to the host (e.g. Kubernetes pod annotations passed on by CRI-O), so a report is never
+/// written to a path they choose: only a new file (O_EXCL, no symlinks) in this directory.
+pub fn trace_dir() -> Result<PathBuf, Error> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(PathBuf::from("/var/log/nucleus/traces"));
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if Path::new(&d).is_absolute() => Ok(Path::new(&d).join("nucleus/traces")),
+        _ => Err(Error::Other(format!(
+            "annotation {TRACE_ANNOTATION}: rootless traces go to $XDG_RUNTIME_DIR/nucleus/traces, \
+             and XDG_RUNTIME_DIR is not set to an absolute path"
+        ))),
+    }
+}
+
+/// The report's file name from the annotation: a plain name, or an absolute path whose
+/// directory is exactly [`trace_dir`].
+fn report_name(value: &str, dir: &Path) -> Option<String> {
+    let p = Path::new(value);
+    let name = match p.parent() {
+        Some(parent) if p.is_absolute() && parent == dir => p.file_name()?.to_str()?,
+        _ if !value.contains('/') => value,
+        _ => return None,
+    };
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    ok.then(|| name.to_string())
+}
+
 /// The trace a container asks for, checked before anything is made.
 fn trace_of(
     id: &str,
     annotations: &std::collections::HashMap<String, String>,
 ) -> Result<Option<state::Trace>, Error> {
-    let Some(path) = annotations.get(TRACE_ANNOTATION) else {
+    let Some(value) = annotations.get(TRACE_ANNOTATION) else {
         return Ok(None);
     };
-    let report = PathBuf::from(path);
-    if !report.is_absolute() || path.split('/').any(|c| c == "..") {
+    let dir = trace_dir()?;
+    let Some(name) = report_name(value, &dir) else {
         return Err(Error::Oci(OciError::Invalid {
             path: "config.json".into(),
             why: format!(
-                "annotation {TRACE_ANNOTATION}='{path}': the report path must be an absolute \
-                 host path without '..' (e.g. /var/log/nucleus/{id}.caps.json)"
+                "annotation {TRACE_ANNOTATION}='{value}': name the report with letters, digits, \
+                 '.', '_' and '-' (e.g. {id}.caps.json); it is written to {}",
+                dir.display()
+            ),
+        }));
+    };
+    let report = dir.join(&name);
+    if report.symlink_metadata().is_ok() {
+        return Err(Error::Oci(OciError::Invalid {
+            path: "config.json".into(),
+            why: format!(
+                "annotation {TRACE_ANNOTATION}: {} exists; reports are never overwritten \
+                 (remove it or choose another name)",
+                report.display()
             ),
         }));
     }
-    // tracefs names the instance nucleus-oci-<id>.
+    // tracefs names the instance nucleus-oci-<id>-<random>: ids repeat across --root.
     Ok(Some(state::Trace {
-        instance: id.to_string(),
+        instance: format!("{id}-{}", crate::linux::tracefs::random_hex()),
         report,
     }))
+}
+
+/// Writes a report as a new file: the directory is made (0700) if missing and opened
+/// without following symlinks; the file is created exclusively (0600).
+fn write_report(path: &Path, text: &str) -> Result<(), String> {
+    use nix::fcntl::OFlag;
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    use nix::sys::stat::Mode;
+    let (dir, name) = match (path.parent(), path.file_name()) {
+        (Some(d), Some(n)) => (d, n),
+        _ => return Err(format!("{}: not a file path", path.display())),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let root = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| format!("open /: {e}"))?;
+    let dirfd = crate::linux::inroot::open_no_symlinks(
+        root.as_fd(),
+        dir,
+        OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+    )
+    .map_err(|e| format!("opening {} (no symlinks): {e}", dir.display()))?;
+    let fd = nix::fcntl::openat(
+        &dirfd,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    std::fs::File::from(fd)
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// Collects a container's trace (its processes are gone), writes the report and removes
@@ -306,9 +390,9 @@ fn finish_trace(t: &state::Trace) -> Option<String> {
         }
     };
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
-    std::fs::write(&t.report, json)
+    write_report(&t.report, &json)
         .err()
-        .map(|e| format!("capability trace: writing {}: {e}", t.report.display()))
+        .map(|e| format!("capability trace: {e}"))
 }
 
 /// `create`: the container's process is set up and waits at the exec FIFO; returns its
@@ -417,6 +501,7 @@ pub fn create(
             Some(t) => Ok(crate::linux::tracefs::follow_detached(
                 &t.instance,
                 pid.as_raw(),
+                TRACE_EVENTS,
             )?),
             None => Ok(()),
         }
@@ -674,7 +759,7 @@ pub fn exec(
     // A traced container: the exec'd process is followed before it goes on.
     let follow = |pid: Pid| -> Result<(), crate::linux::init::Failure> {
         let t = st.trace.as_ref().expect("only with a trace");
-        crate::linux::tracefs::follow_detached(&t.instance, pid.as_raw())
+        crate::linux::tracefs::follow_detached(&t.instance, pid.as_raw(), TRACE_EVENTS)
             .map_err(|e| crate::linux::init::Failure::new(format!("capability trace: {e}")))
     };
     let follow = st

@@ -298,7 +298,8 @@ struct Reader {
     handle: JoinHandle<Result<Recorder, Error>>,
 }
 
-fn random_hex() -> String {
+/// A random suffix that keeps instance names unique (12 hex digits).
+pub fn random_hex() -> String {
     let mut b = [0u8; 6];
     match File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
         Ok(()) => b.iter().map(|x| format!("{x:02x}")).collect(),
@@ -560,24 +561,20 @@ const MAX_BUFFER_KB: u32 = 16384;
 const DETACHED_BUFFER_KB: u32 = 65536;
 
 /// Creates the persistent instance `nucleus-oci-<name>` (no reader; a large buffer that
-/// keeps the oldest events when full) and starts recording, following the calling process
-/// as a placeholder: its own events and its children's until their exec are ignored by the
-/// started rule, and the kernel drops its pid from the filter when it exits.
+/// keeps the oldest events when full). Nothing is recorded until the first
+/// [`follow_detached`]: an empty pid filter would mean every process of the machine, and
+/// following the caller as a placeholder would record what it spawns meanwhile (hooks).
 pub fn start_detached(name: &str, ev: Events) -> Result<(), Error> {
     let mnt = open_checked()?;
     sweep_in(&mnt);
-    let inst = Instance::create(mnt, detached_name(name)?, ev, DETACHED_BUFFER_KB)?;
-    if let Err(e) = inst.follow(std::process::id() as i32, ev) {
-        inst.remove();
-        return Err(e);
-    }
+    Instance::create(mnt, detached_name(name)?, ev, DETACHED_BUFFER_KB)?;
     Ok(())
 }
 
-/// Adds a pid to a detached trace (before it executes its program).
-pub fn follow_detached(name: &str, pid: i32) -> Result<(), Error> {
-    let inst = detached(name)?;
-    inst.append("set_event_pid", &format!("{pid}\n"))
+/// Adds a pid to a detached trace (before it executes its program); the first pid turns
+/// the events on.
+pub fn follow_detached(name: &str, pid: i32, ev: Events) -> Result<(), Error> {
+    detached(name)?.follow(pid, ev).map(|_| ())
 }
 
 /// Reads a detached trace, removes its instance and returns the report.
