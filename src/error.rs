@@ -27,6 +27,8 @@ pub enum Error {
     State(#[from] crate::container::state::Error),
     #[error(transparent)]
     SelfExe(#[from] crate::linux::selfexe::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::linux::audit::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -45,6 +47,7 @@ impl Error {
             Error::Run(e) => e.hint(),
             Error::Container(e) => e.hint(),
             Error::State(e) => e.hint(),
+            Error::Audit(e) => e.hint(),
             Error::Process(process::Error::NotFound(_)) => {
                 Some("give the full path, or check PATH".into())
             }
