@@ -490,7 +490,7 @@ pub fn render(r: &Report) -> String {
     let mut out = format!("PID {} ({})\n", r.pid, r.name);
     for x in &r.findings {
         let (mark, pts) = match x.exposure {
-            Some(e) if e == 0.0 => ("✓", format!("0/{}", x.weight)),
+            Some(0.0) => ("✓", format!("0/{}", x.weight)),
             Some(e) => ("✗", format!("{:.1}/{}", e * x.weight as f64, x.weight)),
             None => ("?", "n/a".to_string()),
         };
