@@ -29,6 +29,8 @@ pub enum Error {
     SelfExe(#[from] crate::linux::selfexe::Error),
     #[error(transparent)]
     Trace(#[from] crate::linux::tracefs::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::linux::audit::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -48,6 +50,7 @@ impl Error {
             Error::Run(e) => e.hint(),
             Error::Container(e) => e.hint(),
             Error::State(e) => e.hint(),
+            Error::Audit(e) => e.hint(),
             Error::Process(process::Error::NotFound(_)) => {
                 Some("give the full path, or check PATH".into())
             }

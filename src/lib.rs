@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod cli;
 pub mod container;
+pub mod diag;
 pub mod error;
 pub mod linux;
 pub mod spec;

@@ -1,6 +1,8 @@
 //! The command line: clap definitions and output formatting. No syscalls here.
 
+pub mod audit;
 pub mod caps;
+pub mod check;
 pub mod oci;
 pub mod run;
 
@@ -27,6 +29,11 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     #[command(flatten)]
     Oci(oci::OciCmd),
+    /// What nucleus can and cannot do on this machine (kernel, namespaces, cgroups,
+    /// seccomp, Landlock, capabilities, …), one verdict per line.
+    Check(check::CheckArgs),
+    /// Exposure score (0–10) of a live process or container, one finding per line.
+    Audit(audit::AuditArgs),
 }
 
 /// Whether a raw command line may name a verb that puts copies of nucleus into
@@ -49,6 +56,8 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
         Command::Caps(c) => caps::run(c),
         Command::Run(a) => run::run(&cli.global, *a),
         Command::Oci(c) => oci::run(&cli.global, c),
+        Command::Check(a) => check::run(a),
+        Command::Audit(a) => audit::run(&cli.global, a),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Kernel plumbing, one concern per file.
 
+pub mod audit;
 pub mod cgroups;
+pub mod check;
 pub mod exec;
 pub mod hooks;
 pub mod identity;
