@@ -345,14 +345,8 @@ fn oci_annotation_traces_the_container_and_its_exec_processes() {
     std::os::unix::fs::symlink("busybox", rootfs.join("bin/chown")).unwrap();
     let name = format!("test-{}.caps.json", std::process::id());
     let report = Path::new("/var/log/nucleus/traces").join(&name);
-    struct Gone<'a>(&'a Path);
-    impl Drop for Gone<'_> {
-        fn drop(&mut self) {
-            // The report may not exist when the test failed early.
-            let _ = std::fs::remove_file(self.0);
-        }
-    }
-    let _gone = Gone(&report);
+    let _serial = TRACE_DIR.lock().unwrap_or_else(|e| e.into_inner());
+    let _gone = Gone(report.clone());
     b.edit(|c| c["annotations"] = serde_json::json!({ "run.nucleus.trace-caps": name }));
     let id = format!("trace{}", std::process::id());
     let inst = format!("nucleus-oci-{id}-");
@@ -391,11 +385,13 @@ fn oci_annotation_cannot_choose_where_the_report_goes() {
     }
     // A report is a new file in /var/log/nucleus/traces: a path elsewhere, a way out of
     // that directory, or an existing file (which would be overwritten) are refused.
+    let _serial = TRACE_DIR.lock().unwrap_or_else(|e| e.into_inner());
     let existing = format!("exists-{}.json", std::process::id());
     let dir = Path::new("/var/log/nucleus/traces");
     std::fs::create_dir_all(dir).unwrap();
     let existing_path = dir.join(&existing);
     std::fs::write(&existing_path, "keep me").unwrap();
+    let _gone = Gone(existing_path.clone());
     for (i, value) in [
         "/etc/report.json".to_string(),
         "../report.json".to_string(),
@@ -417,5 +413,19 @@ fn oci_annotation_cannot_choose_where_the_report_goes() {
         assert!(!b.root().join(&id).exists());
     }
     assert_eq!(std::fs::read_to_string(&existing_path).unwrap(), "keep me");
-    std::fs::remove_file(&existing_path).unwrap();
+}
+
+/// The OCI tests share /var/log/nucleus/traces, which each removes when it is empty.
+static TRACE_DIR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Removes a report, then the trace directories if nothing else is in them.
+struct Gone(PathBuf);
+impl Drop for Gone {
+    fn drop(&mut self) {
+        // The report may not exist when the test failed early.
+        let _ = std::fs::remove_file(&self.0);
+        // Only empty directories go; another report (not ours) keeps them.
+        let _ = std::fs::remove_dir("/var/log/nucleus/traces");
+        let _ = std::fs::remove_dir("/var/log/nucleus");
+    }
 }
