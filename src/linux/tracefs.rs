@@ -5,8 +5,8 @@
 //!   is mounted on a host path and nothing needs /sys/kernel/tracing to be mounted. tracefs
 //!   has one superblock, so an instance made here is the one under
 //!   /sys/kernel/tracing/instances/ when that is mounted.
-//! - Each trace owns an instance `instances/nucleus-<pid>-<random>` (OCI containers:
-//!   `nucleus-oci-<id>`), with its own pid filter (`set_event_pid` + `options/event-fork`),
+//! - Each trace owns an instance `instances/nucleus-<pid>-<start time>-<random>` (OCI
+//!   containers: `nucleus-oci-<id>-<random>`), with its own pid filter (`set_event_pid` + `options/event-fork`),
 //!   so two traces never see each other's events and global tracing state is untouched.
 //! - Events are enabled only after the first pid is followed (an empty `set_event_pid`
 //!   means "every process"). The reader thread starts then too: fork the processes you
@@ -327,7 +327,9 @@ impl Tracer {
     pub fn start(ev: Events) -> Result<Tracer, Error> {
         let mnt = open_checked()?;
         sweep_in(&mnt);
-        let name = format!("nucleus-{}-{}", std::process::id(), random_hex());
+        let pid = std::process::id() as i32;
+        let start = super::process::live_start_time(pid).unwrap_or(0);
+        let name = format!("nucleus-{pid}-{start}-{}", random_hex());
         let inst = Instance::create(mnt, name, ev, PIPE_BUFFER_KB)?;
         Ok(Tracer {
             inst: Some(inst),
@@ -336,7 +338,7 @@ impl Tracer {
         })
     }
 
-    /// The instance's name (`nucleus-<pid>-<hex>`).
+    /// The instance's name (`nucleus-<pid>-<start time>-<hex>`).
     pub fn name(&self) -> &str {
         self.inst.as_ref().map(|i| i.name.as_str()).unwrap_or("")
     }
@@ -484,7 +486,7 @@ fn feed(rec: &mut Recorder, events: &mut Vec<Event>) {
     }
 }
 
-/// Removes `nucleus-<pid>-*` instances whose nucleus process is gone.
+/// Removes `nucleus-<pid>-<start time>-*` instances whose nucleus process is gone.
 pub fn sweep_stale() {
     if let Ok(m) = Mount::new() {
         sweep_in(&m);
@@ -497,15 +499,17 @@ fn sweep_in(m: &Mount) {
     };
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("nucleus-")
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(p, _)| p.parse::<i32>().ok())
-        else {
+        // nucleus-<pid>-<start time>-<hex>: the owner is alive while a process with that
+        // pid and start time exists (a name or comm check would be fooled by a reused pid
+        // or a renamed binary). OCI instances (nucleus-oci-…) belong to their containers.
+        let mut parts = name.strip_prefix("nucleus-").unwrap_or("").split('-');
+        let (Some(Ok(pid)), Some(Ok(start))) = (
+            parts.next().map(str::parse::<i32>),
+            parts.next().map(str::parse::<u64>),
+        ) else {
             continue;
         };
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .is_ok_and(|c| c.trim() == "nucleus");
+        let alive = super::process::live_start_time(pid) == Some(start);
         if !alive {
             let dir = e.path();
             // Best effort: a stale instance that cannot go now is tried again next time.
