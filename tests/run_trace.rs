@@ -352,7 +352,11 @@ fn oci_annotation_traces_the_container_and_its_exec_processes() {
     let inst = format!("nucleus-oci-{id}-");
     let o = b.create(&id);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(instances(&inst).unwrap().len(), 1, "one instance of its own");
+    assert_eq!(
+        instances(&inst).unwrap().len(),
+        1,
+        "one instance of its own"
+    );
     let o = b.nucleus(&["start", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     // Only the exec'd process uses CAP_CHOWN: the report shows it was followed.
@@ -408,7 +412,14 @@ fn oci_annotation_cannot_choose_where_the_report_goes() {
         assert!(!o.status.success(), "{value} was accepted");
         let err = stderr(&o);
         assert!(err.contains("run.nucleus.trace-caps"), "{value}: {err}");
-        assert_eq!(err.trim().lines().filter(|l| !l.starts_with("hint")).count(), 1, "{err}");
+        assert_eq!(
+            err.trim()
+                .lines()
+                .filter(|l| !l.starts_with("hint"))
+                .count(),
+            1,
+            "{err}"
+        );
         assert!(instances(&format!("nucleus-oci-{id}")).unwrap().is_empty());
         assert!(!b.root().join(&id).exists());
     }

@@ -574,6 +574,14 @@ impl Recorder {
         if !st.started {
             return;
         }
+        // The trace line's comm is looked up when the line is read (tracefs' saved
+        // cmdlines) and may be an older name; the program's own exec (or its parent's, for
+        // a forked child) is exact.
+        let comm = if st.comm.is_empty() {
+            comm
+        } else {
+            st.comm.clone()
+        };
         let program = Program { comm, pid };
         let reason = no_audit_reason(stack);
         let key: Key = (cap, target_ns, reason.is_some());
@@ -700,7 +708,8 @@ impl Recorder {
             minimal.insert(*need);
             for c in checked.iter().filter(|c| *c != need) {
                 notes.push(format!(
-                    "{} instead of {}: the kernel checks {} first and only falls back to {},                      so holding {} passes",
+                    "{} instead of {}: the kernel checks {} first and only falls back to {}, \
+                     so holding {} passes",
                     short_name(*need),
                     short_name(*c),
                     short_name(*need),
@@ -711,7 +720,9 @@ impl Recorder {
         }
         if child_ns {
             notes.push(
-                "checks in other user namespaces are satisfied by that namespace's own                  capabilities (its creator holds all of them there); they are not in the                  minimal set"
+                "checks in other user namespaces are satisfied by that namespace's own \
+                 capabilities (its creator holds all of them there); they are not in the \
+                 minimal set"
                     .into(),
             );
         }

@@ -347,9 +347,9 @@ fn trace_of(
 /// without following symlinks; the file is created exclusively (0600).
 fn write_report(path: &Path, text: &str) -> Result<(), String> {
     use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
     use std::io::Write;
     use std::os::unix::fs::DirBuilderExt;
-    use nix::sys::stat::Mode;
     let (dir, name) = match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => (d, n),
         _ => return Err(format!("{}: not a file path", path.display())),
