@@ -426,21 +426,27 @@ pub fn finish(
     if p.no_new_privs {
         identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
     }
+    // Landlock, part 1: the ruleset is built (rule paths opened inside the root) before the
+    // gate, so that `create` reports a missing path.
+    let landlock_failure = |e: super::landlock::Error| Failure {
+        code: 1,
+        message: e.to_string(),
+        hint: e.hint(),
+    };
+    let landlock = match p.landlock {
+        // The kernel requires no_new_privs once capabilities are gone; the spec refuses a
+        // domain without it before launch, this is the fail-closed backstop.
+        Some(_) if !p.no_new_privs => return Err(Failure::new("landlock: needs no_new_privs")),
+        Some(ll) => Some(super::landlock::prepare(ll).map_err(landlock_failure)?),
+        None => None,
+    };
     if let Some(fd) = gate {
         wait_at_gate(fd, err)?;
     }
     hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
-    // Landlock: the last step before seccomp, after no_new_privs (which the kernel requires
-    // once capabilities are gone; a domain without it is refused before launch). Fail closed.
-    if let Some(ll) = p.landlock {
-        if !p.no_new_privs {
-            return Err(Failure::new("landlock: needs no_new_privs"));
-        }
-        super::landlock::enforce(ll).map_err(|e| Failure {
-            code: 1,
-            message: e.to_string(),
-            hint: e.hint(),
-        })?;
+    // Landlock, part 2: the domain is entered as the last step before seccomp. Fail closed.
+    if let Some(prepared) = landlock {
+        super::landlock::restrict(prepared).map_err(landlock_failure)?;
     }
     if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;

@@ -95,7 +95,15 @@ pub fn landlock_gap(ll: &Landlock) -> Vec<String> {
 /// The runtime's check before anything is created: strict refuses what the kernel cannot
 /// enforce; best effort returns a warning naming it.
 pub fn check(ll: &Landlock) -> Result<Option<String>, Error> {
-    let st = status(ll);
+    decide(ll, abi())
+}
+
+/// `check` on a kernel with Landlock ABI `abi` (pure: the decision, unit-tested).
+pub fn decide(ll: &Landlock, abi: u8) -> Result<Option<String>, Error> {
+    let st = Status {
+        abi,
+        missing: ll.gap(abi),
+    };
     if st.full() {
         return Ok(None);
     }
@@ -138,10 +146,22 @@ fn ruleset_err(e: impl std::fmt::Display) -> Error {
     Error::Ruleset(e.to_string())
 }
 
-/// Enters the Landlock domain `ll` (irreversible; inherited by the program across execve).
-/// The caller has set no_new_privs. Strict: anything the kernel cannot enforce is an error;
-/// best effort: enforce what the kernel knows (the runtime warned about the rest).
+/// A ruleset with its rules added, not yet enforced (its descriptor is close-on-exec).
+pub struct Prepared {
+    ruleset: landlock::RulesetCreated,
+    strict: bool,
+}
+
+/// Enters the Landlock domain `ll` at once: `prepare` then `restrict`.
 pub fn enforce(ll: &Landlock) -> Result<(), Error> {
+    restrict(prepare(ll)?)
+}
+
+/// Builds the ruleset of `ll`: opens every rule's path (inside the container's root) now,
+/// so that a missing path is reported while the runtime still listens (at `create`).
+/// Strict: anything the kernel cannot enforce is an error; best effort: what the kernel
+/// knows is enforced (the runtime warned about the rest).
+pub fn prepare(ll: &Landlock) -> Result<Prepared, Error> {
     let level = if ll.strict {
         CompatLevel::HardRequirement
     } else {
@@ -197,12 +217,71 @@ pub fn enforce(ll: &Landlock) -> Result<(), Error> {
             ))
             .map_err(|e| Error::Ruleset(format!("rule for port {}: {e}", p.port)))?;
     }
-    let st = created.restrict_self().map_err(ruleset_err)?;
-    if ll.strict && st.ruleset != RulesetStatus::FullyEnforced {
+    Ok(Prepared {
+        ruleset: created,
+        strict: ll.strict,
+    })
+}
+
+/// Enters the prepared domain (irreversible; inherited by the program across execve). The
+/// caller has set no_new_privs.
+pub fn restrict(p: Prepared) -> Result<(), Error> {
+    let st = p.ruleset.restrict_self().map_err(ruleset_err)?;
+    if p.strict && st.ruleset != RulesetStatus::FullyEnforced {
         return Err(Error::Ruleset(format!(
             "the domain is {:?}, and disableBestEffort asks for all of it",
             st.ruleset
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::config::{landlock_all, LANDLOCK_NET};
+
+    fn domain(strict: bool) -> Landlock {
+        Landlock {
+            handled_fs: landlock_all(LANDLOCK_FS),
+            handled_net: landlock_all(LANDLOCK_NET),
+            strict,
+            ..Landlock::default()
+        }
+    }
+
+    #[test]
+    fn best_effort_warns_and_strict_refuses_what_the_abi_lacks() {
+        // ABI 7 (this machine's) enforces every right nucleus knows.
+        assert!(decide(&domain(true), 7).unwrap().is_none());
+        assert!(decide(&domain(false), 5).unwrap().is_none());
+        // ABI 3: no ioctl_dev (5), no TCP rights (4).
+        let w = decide(&domain(false), 3).unwrap().unwrap();
+        assert!(w.contains("ioctl_dev, bind_tcp, connect_tcp"), "{w}");
+        let e = decide(&domain(true), 3).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "landlock: this kernel cannot enforce ioctl_dev, bind_tcp, connect_tcp"
+        );
+        assert!(e.hint().unwrap().contains("ABI 3"));
+        // ABI 1: refer and truncate too.
+        assert_eq!(
+            domain(false).gap(1),
+            ["refer", "truncate", "ioctl_dev", "bind_tcp", "connect_tcp"]
+        );
+        // No Landlock at all: everything is missing.
+        let e = decide(&domain(true), 0).unwrap_err();
+        assert!(e.hint().unwrap().contains("lsm="), "{:?}", e.hint());
+        assert!(decide(&domain(false), 0)
+            .unwrap()
+            .unwrap()
+            .contains("not available"));
+        // Only what is handled counts.
+        let fs_only = Landlock {
+            handled_fs: crate::spec::config::LANDLOCK_RO,
+            strict: true,
+            ..Landlock::default()
+        };
+        assert!(decide(&fs_only, 1).unwrap().is_none());
+    }
 }

@@ -1117,6 +1117,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
     let mut warnings = Vec::new();
     let mut wrapped = serde_json::json!({ "process": v.take() });
     strip_unknown_caps(&mut wrapped, &mut warnings, &path)?;
+    let landlock = landlock_of(wrapped.pointer("/process/landlock"), &path)?;
     let p: oci_spec::runtime::Process =
         serde_json::from_value(wrapped["process"].take()).map_err(|e| invalid(e.to_string()))?;
     let args = p.args().clone().unwrap_or_default();
@@ -1151,7 +1152,15 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
         rlimits,
         terminal: p.terminal().unwrap_or(false),
         preserve_fds: 0,
+        landlock,
     };
+    if spec.landlock.is_some() && !spec.no_new_privs {
+        return Err(rejected(
+            &path,
+            "process.landlock needs noNewPrivileges",
+            "set \"noNewPrivileges\": true",
+        ));
+    }
     Ok((spec, warnings))
 }
 
@@ -1309,6 +1318,113 @@ mod tests {
         *v.pointer_mut(ptr).unwrap() = val;
         let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
         (e.to_string(), e.hint().unwrap_or_default())
+    }
+
+    /// `base()` with `process.landlock` set to `ll`.
+    fn with_landlock(ll: Value) -> Result<Bundle, OciError> {
+        let mut v = base();
+        v["process"]["landlock"] = ll;
+        translate(&v.to_string(), Path::new("/b"))
+    }
+
+    #[test]
+    fn process_landlock_is_translated() {
+        assert_eq!(
+            translate(&base().to_string(), Path::new("/b"))
+                .unwrap()
+                .config
+                .landlock,
+            None
+        );
+        let b = with_landlock(serde_json::json!({
+            "ruleset": {"handledAccessFS": ["execute", "write_file", "read_file", "read_dir"],
+                        "handledAccessNetwork": ["bind_tcp"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["execute", "read_file", "read_dir"],
+                                       "paths": ["/usr", "/bin/"]}],
+                      "netPort": [{"allowedAccess": ["bind_tcp"], "ports": [8080]}]},
+            "disableBestEffort": true
+        }))
+        .unwrap();
+        let ll = b.config.landlock.unwrap();
+        assert_eq!(
+            (ll.handled_fs, ll.handled_net, ll.strict),
+            (0b1111, 1, true)
+        );
+        assert_eq!(
+            ll.paths,
+            [
+                LandlockPath {
+                    path: "/usr".into(),
+                    access: 0b1101
+                },
+                LandlockPath {
+                    path: "/bin".into(),
+                    access: 0b1101
+                }
+            ]
+        );
+        assert_eq!(
+            ll.ports,
+            [LandlockPort {
+                port: 8080,
+                access: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn process_landlock_bad_input_is_refused() {
+        let refused = |ll: Value| {
+            let e = with_landlock(ll).unwrap_err();
+            (e.to_string(), e.hint().unwrap_or_default())
+        };
+        // Unknown keys, at every level, with the closest known one.
+        let (e, h) = refused(serde_json::json!({"ruleset": {"handledAccessFs": ["read_file"]}}));
+        assert!(
+            e.contains("process.landlock.ruleset: unknown key 'handledAccessFs'"),
+            "{e}"
+        );
+        assert!(h.contains("did you mean 'handledAccessFS'"), "{h}");
+        let (e, h) = refused(serde_json::json!({"disableBestEfort": true}));
+        assert!(e.contains("unknown key 'disableBestEfort'"), "{e}");
+        assert!(h.contains("'disableBestEffort'"), "{h}");
+        let (e, _) = refused(serde_json::json!({
+            "ruleset": {"handledAccessFS": ["read_file"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["read_file"], "path": ["/"]}]}}));
+        assert!(e.contains("pathBeneath[]: unknown key 'path'"), "{e}");
+        // Unknown rights, relative paths, bad ports, rights the ruleset does not handle.
+        let (e, h) = refused(serde_json::json!({"ruleset": {"handledAccessFS": ["read"]}}));
+        assert!(e.contains("unknown access right \"read\""), "{e}");
+        assert!(h.contains("read_file"), "{h}");
+        let (e, _) = refused(serde_json::json!({
+            "ruleset": {"handledAccessFS": ["read_file"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["read_file"], "paths": ["usr"]}]}}));
+        assert!(e.contains("\"usr\" is not an absolute path"), "{e}");
+        let (e, _) = refused(serde_json::json!({
+            "ruleset": {"handledAccessNetwork": ["bind_tcp"]},
+            "rules": {"netPort": [{"allowedAccess": ["bind_tcp"], "ports": [70000]}]}}));
+        assert!(e.contains("70000 is not a TCP port"), "{e}");
+        let (e, _) = refused(serde_json::json!({
+            "ruleset": {"handledAccessFS": ["read_file"]},
+            "rules": {"pathBeneath": [{"allowedAccess": ["write_file"], "paths": ["/"]}]}}));
+        assert!(
+            e.contains("allows write_file that ruleset.handledAccessFS"),
+            "{e}"
+        );
+        let (e, _) = refused(serde_json::json!({"disableBestEffort": "yes"}));
+        assert!(e.contains("not true or false"), "{e}");
+        let (e, _) = refused(serde_json::json!({}));
+        assert!(e.contains("handles no access right"), "{e}");
+        // Landlock needs no_new_privs.
+        let mut v = base();
+        v["process"]["noNewPrivileges"] = false.into();
+        v["process"]["landlock"] =
+            serde_json::json!({"ruleset": {"handledAccessFS": ["write_file"]}});
+        let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+        assert!(
+            e.to_string().contains("needs process.noNewPrivileges"),
+            "{e}"
+        );
     }
 
     #[test]

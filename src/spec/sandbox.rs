@@ -97,7 +97,7 @@ impl SpecError {
                 "landlock" => "add a rule: --landlock-ro, --landlock-rw, --landlock-exec, \
                                --landlock-bind or --landlock-connect"
                     .into(),
-                "landlock with --allow-new-privs" => {
+                "landlock options" => {
                     "drop --allow-new-privs: Landlock is applied after no_new_privs".into()
                 }
                 _ => return None,
@@ -560,8 +560,8 @@ fn landlock_of(o: &SandboxOptions) -> Result<Option<Landlock>, SpecError> {
     }
     if o.allow_new_privs {
         return Err(invalid(
-            "landlock with --allow-new-privs",
-            "--allow-new-privs",
+            "landlock options",
+            "--allow-new-privs with --landlock-*",
             "Landlock needs no_new_privs: nucleus applies it after the capabilities are \
              dropped",
         ));
@@ -578,6 +578,80 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn landlock_flags_make_one_domain() {
+        // No flag: no domain, nothing to do at run time.
+        assert_eq!(build(&opts(&["sh"])).unwrap().landlock, None);
+        let mut o = opts(&["sh"]);
+        o.landlock_ro = vec!["/".into()];
+        o.landlock_rw = vec!["/tmp/".into()];
+        o.landlock_exec = vec!["/usr".into()];
+        let ll = build(&o).unwrap().landlock.unwrap();
+        assert_eq!(ll.handled_fs, landlock_all(LANDLOCK_FS));
+        assert_eq!(ll.handled_net, 0);
+        assert_eq!(ll.paths.len(), 3);
+        assert_eq!(ll.paths[0].access, LANDLOCK_RO);
+        assert_eq!(ll.paths[1].path, PathBuf::from("/tmp"));
+        assert_eq!(
+            landlock_names(LANDLOCK_FS, ll.paths[1].access),
+            [
+                "write_file",
+                "read_file",
+                "read_dir",
+                "remove_dir",
+                "remove_file",
+                "make_char",
+                "make_dir",
+                "make_reg",
+                "make_sock",
+                "make_fifo",
+                "make_block",
+                "make_sym",
+                "refer",
+                "truncate",
+                "ioctl_dev"
+            ]
+        );
+        assert_eq!(
+            landlock_names(LANDLOCK_FS, ll.paths[2].access),
+            ["execute", "read_file", "read_dir"]
+        );
+        // Ports alone: only TCP is handled, the filesystem is left alone.
+        let mut o = opts(&["sh"]);
+        o.landlock_bind = vec![8080];
+        let ll = build(&o).unwrap().landlock.unwrap();
+        assert_eq!((ll.handled_fs, ll.handled_net), (0, 1));
+        assert_eq!(
+            ll.ports,
+            [LandlockPort {
+                port: 8080,
+                access: 1
+            }]
+        );
+        o.landlock_connect = vec![443];
+        assert_eq!(build(&o).unwrap().landlock.unwrap().handled_net, 3);
+    }
+
+    #[test]
+    fn landlock_bad_input_is_refused() {
+        let mut o = opts(&["sh"]);
+        o.landlock_ro = vec!["etc".into()];
+        assert!(build(&o).unwrap_err().to_string().contains("relative"));
+        o.landlock_ro = vec!["/etc/../root".into()];
+        assert!(build(&o).is_err());
+        let mut o = opts(&["sh"]);
+        o.landlock_strict = true;
+        let e = build(&o).unwrap_err();
+        assert!(e.to_string().contains("no Landlock rule"), "{e}");
+        assert!(e.hint().unwrap().contains("--landlock-ro"));
+        let mut o = opts(&["sh"]);
+        o.landlock_rw = vec!["/tmp".into()];
+        o.allow_new_privs = true;
+        let e = build(&o).unwrap_err();
+        assert!(e.to_string().contains("needs no_new_privs"), "{e}");
+        assert!(e.hint().unwrap().contains("drop --allow-new-privs"));
     }
 
     #[test]
