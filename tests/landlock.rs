@@ -183,7 +183,8 @@ fn tcp_bind_and_connect_rules_are_enforced_by_the_kernel() {
     );
 }
 
-/// The cgroup directories named nucleus* under every v1 controller and the v2 root.
+/// The one-shot cgroup directories (nucleus-run-*) under every v1 controller and the v2
+/// root. (Only this file's leak test makes one: the others set no limit.)
 fn nucleus_cgroups() -> BTreeSet<String> {
     let mut s = BTreeSet::new();
     for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
@@ -197,7 +198,7 @@ fn nucleus_cgroups() -> BTreeSet<String> {
         for d in dirs {
             if let Ok(rd) = std::fs::read_dir(&d) {
                 for e in rd.flatten() {
-                    if e.file_name().to_string_lossy().starts_with("nucleus") {
+                    if e.file_name().to_string_lossy().starts_with("nucleus-run-") {
                         s.insert(e.path().display().to_string());
                     }
                 }
@@ -386,4 +387,38 @@ fn oci_process_landlock_bad_input_is_refused_at_create() {
         stderr(&b.nucleus(&["create", "-b", bun.to_str().unwrap(), "llbad"]))
     };
     assert!(hint.contains("did you mean 'handledAccessFS'"), "{hint}");
+}
+
+#[test]
+fn exec_enters_the_containers_domain() {
+    if !privileged("exec_enters_the_containers_domain") {
+        return;
+    }
+    let b = Bundle::new("llociexec", &["sleep", "30"]);
+    let bun = b.bundle();
+    let probe = "echo hi >/dev/shm/x && echo write=ok || echo write=denied";
+    // Control: a container without Landlock; exec'd processes can write /dev/shm.
+    // Then the same with process.landlock: exec'd processes are denied.
+    for (id, landlock, want) in [("e0", false, "write=ok"), ("e1", true, "write=denied")] {
+        b.edit(|c| {
+            if landlock {
+                c["process"]["landlock"] = read_only_landlock(false);
+            }
+        });
+        let st = b
+            .cmd(&["run", "-d", "-b", bun.to_str().unwrap(), id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "{id}: run -d");
+        let o = b.nucleus(&["exec", id, "sh", "-c", probe]);
+        assert!(
+            stdout(&o).contains(want),
+            "{id}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(b.nucleus(&["delete", "-f", id]).status.success());
+    }
 }
