@@ -108,8 +108,8 @@ pub struct RunArgs {
     stop_timeout: u64,
     // ---- Landlock ----
     /// Landlock: allow reading files and listing directories beneath PATH (a path inside
-    /// the container; comma list, repeatable). Any --landlock-* option confines the
-    /// program: every filesystem access not allowed by a rule is denied (EACCES).
+    /// the container; comma list, repeatable). With any of --landlock-ro/-rw/-exec, every
+    /// filesystem access no rule allows is denied (EACCES).
     #[arg(
         long,
         value_name = "PATH",
@@ -118,7 +118,8 @@ pub struct RunArgs {
     )]
     landlock_ro: Vec<PathBuf>,
     /// Landlock: allow reading and writing (create, remove, rename, truncate) beneath PATH,
-    /// but not executing.
+    /// but not executing. A file works too: shells need `--landlock-rw /dev/null` for
+    /// redirections to it.
     #[arg(
         long,
         value_name = "PATH",
