@@ -131,6 +131,61 @@ pub struct RunArgs {
     /// With --report-denials: print the denials as one JSON document (on stderr).
     #[arg(long, requires = "report_denials")]
     report_json: bool,
+    // ---- Landlock ----
+    /// Landlock: allow reading files and listing directories beneath PATH (a path inside
+    /// the container; comma list, repeatable). With any of --landlock-ro/-rw/-exec, every
+    /// filesystem access no rule allows is denied (EACCES).
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_ro: Vec<PathBuf>,
+    /// Landlock: allow reading and writing (create, remove, rename, truncate) beneath PATH,
+    /// but not executing. A file works too: shells need `--landlock-rw /dev/null` for
+    /// redirections to it.
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_rw: Vec<PathBuf>,
+    /// Landlock: allow executing and reading beneath PATH. The program itself, its
+    /// interpreter (e.g. /lib64/ld-linux*.so) and any program it runs must be beneath one,
+    /// or execve fails with EACCES ("Permission denied").
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_exec: Vec<PathBuf>,
+    /// Landlock (ABI 4): allow binding TCP PORT; with this option every other TCP bind is
+    /// denied.
+    #[arg(
+        long,
+        value_name = "PORT",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_bind: Vec<u16>,
+    /// Landlock (ABI 4): allow connecting to TCP PORT; with this option every other TCP
+    /// connect is denied.
+    #[arg(
+        long,
+        value_name = "PORT",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_connect: Vec<u16>,
+    /// Landlock: refuse to run when the kernel cannot enforce every right asked for (the
+    /// default is best effort with a warning naming what is not enforced). Landlock needs
+    /// no_new_privs: it cannot be combined with --allow-new-privs.
+    #[arg(long, help_heading = "Landlock")]
+    landlock_strict: bool,
+    // ---- end Landlock ----
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -228,6 +283,13 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         term: std::env::var("TERM").ok(),
         args: a.cmd,
         caps_policy,
+        // Landlock
+        landlock_ro: a.landlock_ro,
+        landlock_rw: a.landlock_rw,
+        landlock_exec: a.landlock_exec,
+        landlock_bind: a.landlock_bind,
+        landlock_connect: a.landlock_connect,
+        landlock_strict: a.landlock_strict,
     };
     let cfg = sandbox::build(&opts)?;
     let prep = run::prepare(&cfg)?;

@@ -808,6 +808,8 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
         rlimits: vec![],
         terminal: false,
         preserve_fds: 0,
+        // An exec'd process stays inside the container's Landlock domain.
+        landlock: c.landlock,
     })
 }
 

@@ -26,6 +26,8 @@ pub struct ExecSpec {
     pub terminal: bool,
     /// Descriptors 3…3+N-1 go on to the process.
     pub preserve_fds: u32,
+    /// The Landlock domain the process enters (the container's, or process.json's).
+    pub landlock: Option<crate::spec::config::Landlock>,
 }
 
 /// Namespace kinds in the order they are joined: the user namespace first (it grants the
@@ -241,6 +243,7 @@ fn start(
         start_hooks: &[],
         hook_state: &[],
         preserve_fds: spec.preserve_fds,
+        landlock: spec.landlock.as_ref(),
     };
     init::finish(&p, filters, None, true, err)
 }

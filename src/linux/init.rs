@@ -347,6 +347,7 @@ fn init(
         start_hooks: &cfg.hooks.start_container,
         hook_state,
         preserve_fds: cfg.preserve_fds,
+        landlock: cfg.landlock.as_ref(),
     };
     finish(&p, filters, gate, detached, err)
 }
@@ -364,6 +365,8 @@ pub struct Program<'a> {
     pub hook_state: &'a [u8],
     /// Descriptors 3…3+N-1 stay open across execve.
     pub preserve_fds: u32,
+    /// The Landlock domain to enter last before seccomp (needs no_new_privs).
+    pub landlock: Option<&'a crate::spec::config::Landlock>,
 }
 
 /// The last steps, shared by a container's first process and `exec`: capabilities and
@@ -423,10 +426,28 @@ pub fn finish(
     if p.no_new_privs {
         identity::set_no_new_privs().map_err(fail("no_new_privs"))?;
     }
+    // Landlock, part 1: the ruleset is built (rule paths opened inside the root) before the
+    // gate, so that `create` reports a missing path.
+    let landlock_failure = |e: super::landlock::Error| Failure {
+        code: 1,
+        message: e.to_string(),
+        hint: e.hint(),
+    };
+    let landlock = match p.landlock {
+        // The kernel requires no_new_privs once capabilities are gone; the spec refuses a
+        // domain without it before launch, this is the fail-closed backstop.
+        Some(_) if !p.no_new_privs => return Err(Failure::new("landlock: needs no_new_privs")),
+        Some(ll) => Some(super::landlock::prepare(ll).map_err(landlock_failure)?),
+        None => None,
+    };
     if let Some(fd) = gate {
         wait_at_gate(fd, err)?;
     }
     hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
+    // Landlock, part 2: the domain is entered as the last step before seccomp. Fail closed.
+    if let Some(prepared) = landlock {
+        super::landlock::restrict(prepared).map_err(landlock_failure)?;
+    }
     if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }

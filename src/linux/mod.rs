@@ -8,6 +8,7 @@ pub mod hooks;
 pub mod identity;
 pub mod init;
 pub mod inroot;
+pub mod landlock;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

@@ -41,6 +41,15 @@ pub struct SandboxOptions {
     /// `--caps-policy FILE`: the policy file's text and its name (for errors); excludes the
     /// other capability flags.
     pub caps_policy: Option<(String, String)>,
+    // Landlock (`--landlock-*`): paths inside the container, TCP ports. Any of them turns
+    // Landlock on; see `landlock_of`.
+    pub landlock_ro: Vec<PathBuf>,
+    pub landlock_rw: Vec<PathBuf>,
+    pub landlock_exec: Vec<PathBuf>,
+    pub landlock_bind: Vec<u16>,
+    pub landlock_connect: Vec<u16>,
+    /// Refuse to run unless the kernel enforces every right (OCI disableBestEffort).
+    pub landlock_strict: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +97,12 @@ impl SpecError {
                 }
                 "env" => "use --env NAME=VALUE".into(),
                 "path" => "give an absolute path with no '..' components".into(),
+                "landlock" => "add a rule: --landlock-ro, --landlock-rw, --landlock-exec, \
+                               --landlock-bind or --landlock-connect"
+                    .into(),
+                "landlock options" => {
+                    "drop --allow-new-privs: Landlock is applied after no_new_privs".into()
+                }
                 _ => return None,
             }),
             SpecError::Policy(e) => e.hint().map(String::from),
@@ -503,7 +518,68 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         rootfs_propagation: None,
         terminal: false,
         preserve_fds: 0,
+        landlock: landlock_of(o)?,
     })
+}
+
+/// The Landlock domain the `--landlock-*` options ask for, None when none is given.
+/// ro: read files and list directories; exec: that plus execute; rw: every filesystem right
+/// but execute. Filesystem rights are handled when any path option is given, TCP bind or
+/// connect when a port for it is.
+fn landlock_of(o: &SandboxOptions) -> Result<Option<Landlock>, SpecError> {
+    let ports = |list: &[u16], access: u64| {
+        list.iter()
+            .map(|&port| LandlockPort { port, access })
+            .collect::<Vec<_>>()
+    };
+    let mut paths = Vec::new();
+    for (list, access) in [
+        (&o.landlock_ro, LANDLOCK_RO),
+        (&o.landlock_rw, Landlock::rw()),
+        (&o.landlock_exec, LANDLOCK_EXEC),
+    ] {
+        for p in list {
+            let path = clean_abs(&p.to_string_lossy())?;
+            paths.push(LandlockPath { path, access });
+        }
+    }
+    let mut ll = Landlock {
+        handled_fs: if paths.is_empty() {
+            0
+        } else {
+            landlock_all(LANDLOCK_FS)
+        },
+        handled_net: 0,
+        paths,
+        ports: ports(&o.landlock_bind, 1),
+        strict: o.landlock_strict,
+    };
+    ll.ports.extend(ports(&o.landlock_connect, 2));
+    if !o.landlock_bind.is_empty() {
+        ll.handled_net |= 1;
+    }
+    if !o.landlock_connect.is_empty() {
+        ll.handled_net |= 2;
+    }
+    if ll.handled_fs == 0 && ll.handled_net == 0 {
+        if o.landlock_strict {
+            return Err(invalid(
+                "landlock",
+                "--landlock-strict",
+                "there is no Landlock rule to enforce",
+            ));
+        }
+        return Ok(None);
+    }
+    if o.allow_new_privs {
+        return Err(invalid(
+            "landlock options",
+            "--allow-new-privs with --landlock-*",
+            "Landlock needs no_new_privs: nucleus applies it after the capabilities are \
+             dropped",
+        ));
+    }
+    Ok(Some(ll))
 }
 
 #[cfg(test)]
@@ -515,6 +591,80 @@ mod tests {
             args: args.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn landlock_flags_make_one_domain() {
+        // No flag: no domain, nothing to do at run time.
+        assert_eq!(build(&opts(&["sh"])).unwrap().landlock, None);
+        let mut o = opts(&["sh"]);
+        o.landlock_ro = vec!["/".into()];
+        o.landlock_rw = vec!["/tmp/".into()];
+        o.landlock_exec = vec!["/usr".into()];
+        let ll = build(&o).unwrap().landlock.unwrap();
+        assert_eq!(ll.handled_fs, landlock_all(LANDLOCK_FS));
+        assert_eq!(ll.handled_net, 0);
+        assert_eq!(ll.paths.len(), 3);
+        assert_eq!(ll.paths[0].access, LANDLOCK_RO);
+        assert_eq!(ll.paths[1].path, PathBuf::from("/tmp"));
+        assert_eq!(
+            landlock_names(LANDLOCK_FS, ll.paths[1].access),
+            [
+                "write_file",
+                "read_file",
+                "read_dir",
+                "remove_dir",
+                "remove_file",
+                "make_char",
+                "make_dir",
+                "make_reg",
+                "make_sock",
+                "make_fifo",
+                "make_block",
+                "make_sym",
+                "refer",
+                "truncate",
+                "ioctl_dev"
+            ]
+        );
+        assert_eq!(
+            landlock_names(LANDLOCK_FS, ll.paths[2].access),
+            ["execute", "read_file", "read_dir"]
+        );
+        // Ports alone: only TCP is handled, the filesystem is left alone.
+        let mut o = opts(&["sh"]);
+        o.landlock_bind = vec![8080];
+        let ll = build(&o).unwrap().landlock.unwrap();
+        assert_eq!((ll.handled_fs, ll.handled_net), (0, 1));
+        assert_eq!(
+            ll.ports,
+            [LandlockPort {
+                port: 8080,
+                access: 1
+            }]
+        );
+        o.landlock_connect = vec![443];
+        assert_eq!(build(&o).unwrap().landlock.unwrap().handled_net, 3);
+    }
+
+    #[test]
+    fn landlock_bad_input_is_refused() {
+        let mut o = opts(&["sh"]);
+        o.landlock_ro = vec!["etc".into()];
+        assert!(build(&o).unwrap_err().to_string().contains("relative"));
+        o.landlock_ro = vec!["/etc/../root".into()];
+        assert!(build(&o).is_err());
+        let mut o = opts(&["sh"]);
+        o.landlock_strict = true;
+        let e = build(&o).unwrap_err();
+        assert!(e.to_string().contains("no Landlock rule"), "{e}");
+        assert!(e.hint().unwrap().contains("--landlock-ro"));
+        let mut o = opts(&["sh"]);
+        o.landlock_rw = vec!["/tmp".into()];
+        o.allow_new_privs = true;
+        let e = build(&o).unwrap_err();
+        assert!(e.to_string().contains("needs no_new_privs"), "{e}");
+        assert!(e.hint().unwrap().contains("drop --allow-new-privs"));
     }
 
     #[test]
