@@ -4,3 +4,5 @@ pub mod config;
 pub mod default;
 pub mod oci;
 pub mod sandbox;
+pub mod policy;
+pub mod production;
