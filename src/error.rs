@@ -27,6 +27,8 @@ pub enum Error {
     State(#[from] crate::container::state::Error),
     #[error(transparent)]
     SelfExe(#[from] crate::linux::selfexe::Error),
+    #[error(transparent)]
+    SandboxPolicy(#[from] crate::spec::policy::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -42,6 +44,7 @@ impl Error {
                 Some("`nucleus caps decode 0x1ffffffffff` lists every capability name".into())
             }
             Error::Spec(e) => e.hint(),
+            Error::SandboxPolicy(e) => e.hint(),
             Error::Run(e) => e.hint(),
             Error::Container(e) => e.hint(),
             Error::State(e) => e.hint(),

@@ -2,6 +2,7 @@
 
 pub mod caps;
 pub mod oci;
+pub mod policy;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,10 @@ pub enum Command {
     /// Run a command in a one-shot sandbox (`run [OPTIONS] -- CMD`, no image, no daemon),
     /// or an OCI bundle as runc does (`run [-b BUNDLE] [-d] ID`).
     Run(Box<run::RunArgs>),
+    /// Sandbox policy files (TOML): `policy check FILE` validates one and prints the
+    /// sandbox it gives on this machine.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
     #[command(flatten)]
     Oci(oci::OciCmd),
 }
@@ -49,6 +54,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
         Command::Caps(c) => caps::run(c),
         Command::Run(a) => run::run(&cli.global, *a),
         Command::Oci(c) => oci::run(&cli.global, c),
+        Command::Policy(c) => policy::run(c),
     }
 }
 

@@ -106,6 +106,24 @@ pub struct RunArgs {
     /// Seconds a program has to exit after nucleus forwards it SIGTERM, before SIGKILL.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
+    // ---- Policy files and production mode (cli::policy) ----
+    /// A TOML sandbox policy (see README "Policy files"): caps, seccomp, landlock, network,
+    /// limits, user, env, mounts, mode. Relative paths in it are relative to its directory.
+    /// Flags given here override it, and each override is reported on stderr.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The policy file's expected SHA-256 (hex): any other content refuses to start.
+    #[arg(long, value_name = "HEX", requires = "policy")]
+    policy_sha256: Option<String>,
+    /// Refuse to start when any protection is degraded (writable root, no memory or pids
+    /// limit, host network, seccomp unconfined, a dangerous capability, unpinned files,
+    /// Landlock missing, root without a user namespace…), naming each.
+    #[arg(long)]
+    production: bool,
+    /// When run as root: put the sandbox in a user namespace, container ids 0..65535 on
+    /// unprivileged host ids (root's /etc/subuid range, else 100000..165535).
+    #[arg(long)]
+    userns: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -150,6 +168,13 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
             None => None,
         };
     let grace = std::time::Duration::from_secs(a.stop_timeout);
+    let policy = super::policy::RunPolicy {
+        file: a.policy,
+        sha256: a.policy_sha256,
+        production: a.production,
+        userns: a.userns,
+        profile_flag: a.seccomp_profile.clone(),
+    };
     let opts = SandboxOptions {
         rootfs: a.rootfs,
         read_only: a.read_only,
@@ -181,7 +206,11 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         term: std::env::var("TERM").ok(),
         args: a.cmd,
     };
-    let cfg = sandbox::build(&opts)?;
+    let cfg = if policy.any() {
+        super::policy::build_run(opts, &policy)?
+    } else {
+        sandbox::build(&opts)?
+    };
     let prep = run::prepare(&cfg)?;
     for w in &prep.warnings {
         eprintln!("nucleus: warning: {w}");

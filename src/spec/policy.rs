@@ -217,6 +217,8 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    #[error("production mode refuses to start: {}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("; "))]
+    Refused(Vec<super::production::Degradation>),
     #[error("{what} {path}: {why}")]
     Read {
         what: String,
@@ -235,9 +237,17 @@ impl Error {
                     .into(),
             ),
             Error::BadPin { .. } => Some("compute it with: sha256sum FILE".into()),
-            Error::Read { .. } => Some(
+            Error::Read { what, .. } if what != "policy" => Some(
                 "paths in a policy are relative to the policy file's directory".into(),
             ),
+            Error::Refused(list) => Some(format!(
+                "{}; or run in agent mode (no --production, [mode] mode = \"agent\"), which \
+                 warns instead",
+                list.iter()
+                    .map(|d| super::production::fix(d))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
             _ => None,
         }
     }
@@ -265,7 +275,8 @@ pub fn check_pin(what: &str, path: &str, expected: &str, content: &[u8]) -> Resu
     })
 }
 
-fn is_sha256(s: &str) -> bool {
+/// 64 hex digits.
+pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -740,6 +751,37 @@ pub fn resolve_doc(
 /// command line gave (unset options are None/empty/false). `--env` entries are added
 /// after the policy's (a name set twice takes the flag's value).
 pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
+    // Exhaustive on purpose: a field added to SandboxOptions (a new run flag) stops this
+    // from compiling until the overlay says what the flag does to a policy — a flag must
+    // never be dropped silently when a policy is given.
+    let SandboxOptions {
+        rootfs: _,
+        read_only: _,
+        volumes: _,
+        context: _,
+        hostname: _,
+        network_host: _,
+        user: _,
+        env: _,
+        workdir: _,
+        caps_retain: _,
+        caps_remove: _,
+        cap_add: _,
+        cap_drop: _,
+        allow_new_privs: _,
+        seccomp: _,
+        seccomp_profile: _,
+        memory: _,
+        pids: _,
+        cpus: _,
+        rlimits: _,
+        init: _,
+        rootless: _,
+        host_ids: _,
+        passwd: _,
+        term: _,
+        args: _,
+    } = &flags;
     let mut notes = vec![];
     let Resolved {
         opts: o,
