@@ -416,7 +416,10 @@ fn check(a: CheckArgs) -> Result<i32> {
         landlock,
         memory: cfg.resources.memory,
         pids: cfg.resources.pids,
-        cpus: cfg.resources.cpu_quota.map(|q| q as f64 / cfg.resources.cpu_period as f64),
+        cpus: cfg
+            .resources
+            .cpu_quota
+            .map(|q| q as f64 / cfg.resources.cpu_period as f64),
         rlimits: resolved.opts.rlimits.clone(),
         network: if cfg.namespaces.net {
             "loopback"
@@ -516,7 +519,9 @@ fn print_check(r: &CheckReport) {
             );
         }
     }
-    let mem = r.memory.map_or("none".into(), |m| format!("{} MiB", m >> 20));
+    let mem = r
+        .memory
+        .map_or("none".into(), |m| format!("{} MiB", m >> 20));
     let pids = r.pids.map_or("none".into(), |p| p.to_string());
     let cpus = r.cpus.map_or("none".into(), |c| c.to_string());
     println!("limits    memory {mem}, pids {pids}, cpus {cpus}");

@@ -3,6 +3,6 @@
 pub mod config;
 pub mod default;
 pub mod oci;
-pub mod sandbox;
 pub mod policy;
 pub mod production;
+pub mod sandbox;

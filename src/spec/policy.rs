@@ -230,16 +230,18 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::UnknownKey { known, .. } => Some(format!("known keys here: {}", known.join(", "))),
+            Error::UnknownKey { known, .. } => {
+                Some(format!("known keys here: {}", known.join(", ")))
+            }
             Error::Mismatch { .. } => Some(
                 "the file changed since the policy was reviewed: review it again and update \
                  the pin (sha256sum FILE)"
                     .into(),
             ),
             Error::BadPin { .. } => Some("compute it with: sha256sum FILE".into()),
-            Error::Read { what, .. } if what != "policy" => Some(
-                "paths in a policy are relative to the policy file's directory".into(),
-            ),
+            Error::Read { what, .. } if what != "policy" => {
+                Some("paths in a policy are relative to the policy file's directory".into())
+            }
             Error::Refused(list) => Some(format!(
                 "{}; or run in agent mode (no --production, [mode] mode = \"agent\"), which \
                  warns instead",
@@ -307,8 +309,14 @@ fn locate(text: &str, at: usize) -> (usize, Option<String>) {
     let line = before.matches('\n').count() + 1;
     let header = before.lines().rev().find_map(|l| {
         let t = l.trim();
-        t.starts_with('[')
-            .then(|| t.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string())
+        t.starts_with('[').then(|| {
+            t.trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
     });
     (line, header)
 }
@@ -327,7 +335,10 @@ pub fn parse(text: &str, file: &str) -> Result<PolicyDoc, Error> {
                 let closest = closest(&key, &refs).unwrap_or("").to_string();
                 // A key at the top level is an unknown section.
                 let section = match header {
-                    Some(h) if !known.iter().any(|k| k == "caps" || k == "mode") => {
+                    Some(h)
+                        if !(known.iter().any(|k| k == "caps")
+                            && known.iter().any(|k| k == "limits")) =>
+                    {
                         format!(" in [{h}]")
                     }
                     _ => String::new(),
@@ -456,8 +467,19 @@ impl Landlock {
     }
 }
 
-/// The OCI seccomp profile of an inline allow-list: the names allowed, `errno` for the rest.
+/// Syscalls every allow-list gets: nucleus loads its filters with seccomp(2) one after
+/// the other (the next one must still be allowed) and then starts the program with execve.
+pub const ALLOW_ALWAYS: [&str; 2] = ["execve", "seccomp"];
+
+/// The OCI seccomp profile of an inline allow-list: the names allowed (plus
+/// `ALLOW_ALWAYS`), `errno` for the rest.
 pub fn allow_list_profile(names: &[String], errno: u32) -> String {
+    let mut names = names.to_vec();
+    for n in ALLOW_ALWAYS {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
     let arches = if cfg!(target_arch = "x86_64") {
         vec!["SCMP_ARCH_X86_64"]
     } else {
@@ -524,7 +546,10 @@ pub fn resolve_doc(
             ));
         }
         if s.sha256.is_some() && s.profile.is_none() {
-            return Err(invalid("seccomp.sha256", "pins a profile: give profile too".into()));
+            return Err(invalid(
+                "seccomp.sha256",
+                "pins a profile: give profile too".into(),
+            ));
         }
         if s.errno.is_some() && s.allow.is_none() {
             return Err(invalid(
@@ -572,7 +597,10 @@ pub fn resolve_doc(
             }
             let errno = s.errno.unwrap_or(libc::EPERM as u32);
             if errno == 0 || errno > 4095 {
-                return Err(invalid("seccomp.errno", format!("{errno} is not an errno (1-4095)")));
+                return Err(invalid(
+                    "seccomp.errno",
+                    format!("{errno} is not an errno (1-4095)"),
+                ));
             }
             o.seccomp_profile = Some(allow_list_profile(names, errno));
             r.seccomp_generated = true;
@@ -624,7 +652,10 @@ pub fn resolve_doc(
         if let Some(m) = &l.memory {
             o.memory = Some(match m {
                 Scalar::Float(_) => {
-                    return Err(invalid("limits.memory", "use bytes or a size like \"64m\"".into()))
+                    return Err(invalid(
+                        "limits.memory",
+                        "use bytes or a size like \"64m\"".into(),
+                    ))
                 }
                 other => other.to_string(),
             });
@@ -645,7 +676,10 @@ pub fn resolve_doc(
             o.rlimits.push(spec);
         }
         if !l.rlimits.is_empty() {
-            origins.insert("--rlimit", format!("limits.rlimits = {}", o.rlimits.join(",")));
+            origins.insert(
+                "--rlimit",
+                format!("limits.rlimits = {}", o.rlimits.join(",")),
+            );
         }
     }
 
@@ -661,14 +695,20 @@ pub fn resolve_doc(
         }
         r.userns = u.userns;
         if u.userns.is_some() {
-            origins.insert("--userns", format!("user.userns = {}", u.userns == Some(true)));
+            origins.insert(
+                "--userns",
+                format!("user.userns = {}", u.userns == Some(true)),
+            );
         }
     }
 
     if let Some(e) = &doc.env {
         for name in &e.allow {
             if name.is_empty() || name.contains('=') {
-                return Err(invalid("env.allow", format!("'{name}' is not a variable name")));
+                return Err(invalid(
+                    "env.allow",
+                    format!("'{name}' is not a variable name"),
+                ));
             }
             if let Some(v) = host_env(name) {
                 o.env.push(format!("{name}={v}"));
@@ -704,7 +744,10 @@ pub fn resolve_doc(
                 .push(format!("{}:{}:{mode}", src.display(), v.dst));
         }
         if !m.volumes.is_empty() {
-            origins.insert("--volume", format!("mounts.volumes = {}", o.volumes.join(",")));
+            origins.insert(
+                "--volume",
+                format!("mounts.volumes = {}", o.volumes.join(",")),
+            );
         }
         if let Some(c) = &m.context {
             o.context = Some(resolve(dir, c));
@@ -879,7 +922,10 @@ pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
     }
     for e in flags.env {
         let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        if o.env.iter().any(|x| x.split_once('=').map(|(k, _)| k) == Some(name)) {
+        if o.env
+            .iter()
+            .any(|x| x.split_once('=').map(|(k, _)| k) == Some(name))
+        {
             notes.push(format!("--env {name}=… overrides policy env {name}"));
         }
         o.env.push(e);
@@ -962,7 +1008,13 @@ mod tests {
 
     fn resolved(text: &str) -> Result<Resolved, Error> {
         let doc = parse(text, "p.toml")?;
-        resolve_doc(&doc, "p.toml", Path::new("/etc/pol"), &Files::new(), &no_env)
+        resolve_doc(
+            &doc,
+            "p.toml",
+            Path::new("/etc/pol"),
+            &Files::new(),
+            &no_env,
+        )
     }
 
     #[test]
@@ -976,7 +1028,11 @@ mod tests {
         let e = parse("[limit]\nmemory = \"64m\"\n", "p.toml").unwrap_err();
         assert!(e.to_string().contains("'limit'"), "{e}");
         assert!(e.to_string().contains("closest known key: 'limits'"), "{e}");
-        let e = parse("[mounts]\nvolumes = [{ src = \"/a\", dts = \"/b\" }]\n", "p").unwrap_err();
+        let e = parse(
+            "[mounts]\nvolumes = [{ src = \"/a\", dts = \"/b\" }]\n",
+            "p",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("closest known key: 'dst'"), "{e}");
         let e = parse("[seccomp]\nprofil = \"x\"\n", "p").unwrap_err();
         assert!(e.to_string().contains("'profile'"), "{e}");
@@ -1104,10 +1160,17 @@ mode = "production"
             "[landlock]\nro = [\"/usr\", \"lib\"]\nconnect = [443]\n[network]\nmode = \"none\"\n",
         )
         .unwrap();
-        assert_eq!(r.landlock.ro, vec![PathBuf::from("/usr"), "/etc/pol/lib".into()]);
+        assert_eq!(
+            r.landlock.ro,
+            vec![PathBuf::from("/usr"), "/etc/pol/lib".into()]
+        );
         assert_eq!(r.landlock.abi_needed(), 4);
         assert!(!r.opts.network_host);
-        let doc = parse("[env]\nallow = [\"LANG\", \"NOPE\"]\nset = { A = \"b\" }\n", "p").unwrap();
+        let doc = parse(
+            "[env]\nallow = [\"LANG\", \"NOPE\"]\nset = { A = \"b\" }\n",
+            "p",
+        )
+        .unwrap();
         let env = |k: &str| (k == "LANG").then(|| "C.UTF-8".to_string());
         let r = resolve_doc(&doc, "p", Path::new("/"), &Files::new(), &env).unwrap();
         assert_eq!(r.opts.env, vec!["LANG=C.UTF-8", "A=b"]);
@@ -1126,7 +1189,10 @@ mode = "production"
 
     #[test]
     fn user_namespace_maps() {
-        assert_eq!(subid_range("a:1:2\nroot:200000:65536\n", "root"), Some((200000, 65536)));
+        assert_eq!(
+            subid_range("a:1:2\nroot:200000:65536\n", "root"),
+            Some((200000, 65536))
+        );
         assert_eq!(subid_range("root:x:1\n", "root"), None);
         let mut c = crate::spec::sandbox::build(&SandboxOptions {
             args: vec!["true".into()],
@@ -1160,8 +1226,16 @@ mode = "production"
             ..Default::default()
         };
         let notes = overlay(&mut r, flags);
-        assert!(notes.contains(&"--memory 64m overrides policy limits.memory = 32m".to_string()), "{notes:?}");
-        assert!(notes.iter().any(|n| n.starts_with("--caps-remove net_raw overrides policy caps")), "{notes:?}");
+        assert!(
+            notes.contains(&"--memory 64m overrides policy limits.memory = 32m".to_string()),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("--caps-remove net_raw overrides policy caps")),
+            "{notes:?}"
+        );
         assert!(notes.iter().any(|n| n.starts_with("--env A=")), "{notes:?}");
         // --pids was not in the policy: no note.
         assert_eq!(notes.len(), 3, "{notes:?}");

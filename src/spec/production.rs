@@ -124,9 +124,13 @@ impl std::fmt::Display for Degradation {
             Degradation::DangerousCap(c) => {
                 let why = DANGEROUS
                     .iter()
-                    .find(|(n, _)| *n == c.lower_name())
+                    .find(|(n, _)| *n == c.short_name())
                     .map_or("", |(_, w)| w);
-                write!(f, "dangerous capability {} retained ({why})", c.lower_name())
+                write!(
+                    f,
+                    "dangerous capability {} retained ({why})",
+                    c.short_name()
+                )
             }
             Degradation::UnpinnedPolicy => {
                 write!(f, "the policy file is not pinned (--policy-sha256)")
@@ -195,7 +199,10 @@ pub fn degradations(cfg: &Config, asked: &Asked, facts: &Facts) -> Vec<Degradati
     if !cfg.namespaces.net && cfg.joins(libc::CLONE_NEWNET).is_none() {
         out.push(Degradation::HostNetwork);
     }
-    if facts.root && facts.userns && !cfg.namespaces.user && cfg.joins(libc::CLONE_NEWUSER).is_none()
+    if facts.root
+        && facts.userns
+        && !cfg.namespaces.user
+        && cfg.joins(libc::CLONE_NEWUSER).is_none()
     {
         out.push(Degradation::RootfulWithoutUserns);
     }
@@ -309,7 +316,10 @@ mod tests {
             seccomp: false,
             ..GOOD
         };
-        assert_eq!(ids(&good(), &Asked::default(), &no), ["seccomp-unavailable"]);
+        assert_eq!(
+            ids(&good(), &Asked::default(), &no),
+            ["seccomp-unavailable"]
+        );
         let mut c = good();
         c.seccomp = Seccomp::Unconfined;
         assert_eq!(ids(&c, &Asked::default(), &GOOD), ["seccomp-unconfined"]);
@@ -335,7 +345,9 @@ mod tests {
         }
         // A harmless one is fine.
         let mut c = good();
-        c.caps.bounding.insert(Capability::parse("net_bind_service").unwrap());
+        c.caps
+            .bounding
+            .insert(Capability::parse("net_bind_service").unwrap());
         assert!(ids(&c, &Asked::default(), &GOOD).is_empty());
     }
 
@@ -370,10 +382,16 @@ mod tests {
         assert_eq!(ids(&c, &Asked::default(), &GOOD), ["host-network"]);
         let mut c = good();
         c.namespaces.user = false;
-        assert_eq!(ids(&c, &Asked::default(), &GOOD), ["rootful-without-userns"]);
+        assert_eq!(
+            ids(&c, &Asked::default(), &GOOD),
+            ["rootful-without-userns"]
+        );
         // Not root, or no user namespaces on this machine: nothing better to do.
         for f in [
-            Facts { root: false, ..GOOD },
+            Facts {
+                root: false,
+                ..GOOD
+            },
             Facts {
                 userns: false,
                 ..GOOD
