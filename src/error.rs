@@ -27,8 +27,9 @@ pub enum Error {
     State(#[from] crate::container::state::Error),
     #[error(transparent)]
     SelfExe(#[from] crate::linux::selfexe::Error),
+    /// Boxed: its unknown-key variant carries the known keys.
     #[error(transparent)]
-    SandboxPolicy(#[from] crate::spec::policy::Error),
+    SandboxPolicy(Box<crate::spec::policy::Error>),
     #[error("{0}")]
     Usage(String),
 }
@@ -62,6 +63,12 @@ impl Error {
             Error::Container(e) => e.exit_code(),
             _ => 1,
         }
+    }
+}
+
+impl From<crate::spec::policy::Error> for Error {
+    fn from(e: crate::spec::policy::Error) -> Error {
+        Error::SandboxPolicy(Box::new(e))
     }
 }
 

@@ -600,3 +600,15 @@ fn policy_check_prints_the_effective_sandbox() {
     );
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn the_readme_publishes_the_dangerous_list() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (name, why) in nucleus::spec::production::DANGEROUS {
+        assert!(
+            readme.contains(&format!("| {name} | {why} |")),
+            "README lacks {name}"
+        );
+    }
+}

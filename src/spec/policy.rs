@@ -183,15 +183,8 @@ pub enum Mode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("policy {file}{line}: unknown key '{key}'{section} (closest known key: '{closest}')")]
-    UnknownKey {
-        file: String,
-        line: String,
-        key: String,
-        section: String,
-        closest: String,
-        known: Vec<String>,
-    },
+    #[error("policy {}{}: unknown key '{}'{} (closest known key: '{}')", .0.file, .0.line, .0.key, .0.section, .0.closest)]
+    UnknownKey(Box<UnknownKey>),
     #[error("policy {file}{line}: {why}")]
     Syntax {
         file: String,
@@ -230,9 +223,7 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::UnknownKey { known, .. } => {
-                Some(format!("known keys here: {}", known.join(", ")))
-            }
+            Error::UnknownKey(u) => Some(format!("known keys here: {}", u.known.join(", "))),
             Error::Mismatch { .. } => Some(
                 "the file changed since the policy was reviewed: review it again and update \
                  the pin (sha256sum FILE)"
@@ -253,6 +244,19 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// A key no table of the policy knows, where it is and what was meant.
+#[derive(Debug)]
+pub struct UnknownKey {
+    pub file: String,
+    /// " line N", or empty.
+    pub line: String,
+    pub key: String,
+    /// " in [table]", or empty for a top-level key.
+    pub section: String,
+    pub closest: String,
+    pub known: Vec<String>,
 }
 
 /// The SHA-256 of `bytes`, lower-case hex.
@@ -343,14 +347,14 @@ pub fn parse(text: &str, file: &str) -> Result<PolicyDoc, Error> {
                     }
                     _ => String::new(),
                 };
-                Error::UnknownKey {
+                Error::UnknownKey(Box::new(UnknownKey {
                     file: file.into(),
                     line,
                     key,
                     section,
                     closest,
                     known,
-                }
+                }))
             }
             None => Error::Syntax {
                 file: file.into(),
