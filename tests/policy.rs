@@ -289,9 +289,20 @@ fn bad_input_is_one_line_and_nothing_starts() {
     refused(&s, &["--policy", &missing], &[&missing, "No such file"]);
     let p = s.write("noprof.toml", "[seccomp]\nprofile = \"gone.json\"\n");
     refused(&s, &["--policy", &p], &["gone.json", "No such file"]);
-    // A Landlock path that does not exist.
-    let p = s.write("ll.toml", "[landlock]\nro = [\"/usr\", \"/no/such/dir\"]\n");
-    refused(&s, &["--policy", &p], &["landlock.ro", "/no/such/dir"]);
+    // A Landlock path that does not exist inside the container (a production policy, so
+    // that no agent warning precedes the error): the init refuses before the program.
+    let p = s.write(
+        "ll.toml",
+        &format!("{GOOD}[landlock]\nro = [\"/\", \"/no/such/dir\"]\nexec = [\"/usr\", \"/bin\"]\n"),
+    );
+    refused(
+        &s,
+        &["--policy", &p, "--policy-sha256", &sha(&p)],
+        &["landlock", "/no/such/dir"],
+    );
+    // A relative one: Landlock paths are container paths.
+    let p = s.write("llrel.toml", "[landlock]\nro = [\"usr\"]\n");
+    refused(&s, &["--policy", &p], &["landlock.ro", "'usr' is relative"]);
     // A syscall name nobody knows in an allow-list.
     let p = s.write("allow.toml", "[seccomp]\nallow = [\"read\", \"reed\"]\n");
     refused(&s, &["--policy", &p], &["seccomp.allow", "'reed'"]);
@@ -572,7 +583,17 @@ fn policy_check_prints_the_effective_sandbox() {
     ] {
         assert!(ids.contains(&id), "{id} missing: {ids:?}");
     }
-    assert_eq!(v["landlock"]["abi_needed"], 4);
+    // Landlock as this kernel enforces it (its ABI read by the landlock syscall).
+    let abi = v["landlock"]["abi_kernel"].as_u64().unwrap();
+    assert_eq!(v["machine"]["landlock_abi"], abi);
+    let not_enforced = v["landlock"]["not_enforced"].as_array().unwrap();
+    assert_eq!(
+        abi >= 4,
+        !not_enforced
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("connect")),
+        "{v}"
+    );
     assert_eq!(v["would_start"], false);
     // Human output names each section.
     let o = nucleus(&["policy", "check", &p]);

@@ -115,16 +115,6 @@ fn load(path: &Path, pin: Option<&str>) -> Result<Loaded, Error> {
         files.insert(r.key, text);
     }
     let resolved = policy::resolve_doc(&doc, &file, dir, &files, &|k| std::env::var(k).ok())?;
-    // Every Landlock path must exist: a rule on a missing path would be silently empty.
-    for (key, p) in resolved.landlock.paths() {
-        if let Err(e) = std::fs::symlink_metadata(p) {
-            return Err(Error::Invalid {
-                file: file.clone(),
-                key: key.into(),
-                why: format!("{}: {e}", p.display()),
-            });
-        }
-    }
     if let Some(names) = doc.seccomp.as_ref().and_then(|s| s.allow.as_ref()) {
         check_syscall_names(&file, names)?;
     }
@@ -164,18 +154,11 @@ pub fn facts() -> Facts {
         .and_then(|s| s.trim().parse::<u64>().ok())
         .is_some_and(|n| n > 0);
     Facts {
-        landlock_abi: landlock_abi(),
+        landlock_abi: u32::from(crate::linux::landlock::abi()),
         seccomp: status.lines().any(|l| l.starts_with("Seccomp:")),
         root: nix::unistd::geteuid().is_root(),
         userns,
     }
-}
-
-/// The Landlock ABI this kernel supports (0: none).
-fn landlock_abi() -> u32 {
-    // Until the Landlock module lands: listed among the LSMs means at least ABI 1.
-    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
-    u32::from(lsm.split(',').any(|l| l.trim() == "landlock"))
 }
 
 /// The id range of root's user namespace for a rootful `--userns` run.
@@ -228,7 +211,6 @@ pub fn build_run(flags: SandboxOptions, p: &RunPolicy) -> Result<Config> {
         unpinned.push(("seccomp profile".into(), f.display().to_string()));
     }
     let asked = Asked {
-        landlock: Some(&resolved.landlock),
         policy: loaded.as_ref().map(|l| l.pinned),
         unpinned,
     };
@@ -289,8 +271,9 @@ struct SeccompReport {
 #[derive(serde::Serialize)]
 struct LandlockReport {
     requested: policy::Landlock,
-    abi_needed: u32,
     abi_kernel: u32,
+    /// The handled rights this kernel's ABI cannot enforce (empty: all enforced).
+    not_enforced: Vec<&'static str>,
     enforceable: bool,
 }
 
@@ -388,7 +371,6 @@ fn check(a: CheckArgs) -> Result<i32> {
         resolved.mode.unwrap_or(Mode::Agent)
     };
     let asked = Asked {
-        landlock: Some(&resolved.landlock),
         policy: Some(loaded.pinned),
         unpinned: loaded.unpinned.clone(),
     };
@@ -399,11 +381,14 @@ fn check(a: CheckArgs) -> Result<i32> {
         .and_then(|o| o.strip_prefix("seccomp.profile = "))
         .map(String::from);
     let seccomp = seccomp_report(&cfg, &resolved, profile_file)?;
-    let landlock = (!resolved.landlock.is_empty()).then(|| LandlockReport {
-        abi_needed: resolved.landlock.abi_needed(),
-        abi_kernel: facts.landlock_abi,
-        enforceable: facts.landlock_abi >= resolved.landlock.abi_needed(),
-        requested: resolved.landlock.clone(),
+    let landlock = cfg.landlock.as_ref().map(|ll| {
+        let gap = ll.gap(u8::try_from(facts.landlock_abi).unwrap_or(u8::MAX));
+        LandlockReport {
+            abi_kernel: facts.landlock_abi,
+            enforceable: gap.is_empty() && facts.landlock_abi > 0,
+            not_enforced: gap,
+            requested: resolved.landlock.clone(),
+        }
     });
     let would_start = mode == Mode::Agent || degraded.is_empty();
     let report = CheckReport {
@@ -507,16 +492,18 @@ fn print_check(r: &CheckReport) {
                 q.connect,
                 if q.strict { " (strict)" } else { "" }
             );
-            println!(
-                "          needs ABI {}, kernel has ABI {}: {}",
-                l.abi_needed,
-                l.abi_kernel,
-                if l.enforceable {
-                    "enforceable"
-                } else {
-                    "NOT fully enforceable here"
-                }
-            );
+            if l.enforceable {
+                println!(
+                    "          kernel ABI {}: every right enforced",
+                    l.abi_kernel
+                );
+            } else {
+                println!(
+                    "          kernel ABI {}: NOT enforced here: {}",
+                    l.abi_kernel,
+                    l.not_enforced.join(", ")
+                );
+            }
         }
     }
     let mem = r

@@ -106,6 +106,60 @@ pub struct RunArgs {
     /// Seconds a program has to exit after nucleus forwards it SIGTERM, before SIGKILL.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     stop_timeout: u64,
+    // ---- Landlock ----
+    /// Landlock: allow reading files and listing directories beneath PATH (a path inside
+    /// the container; comma list, repeatable). Any --landlock-* option confines the
+    /// program: every filesystem access not allowed by a rule is denied (EACCES).
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_ro: Vec<PathBuf>,
+    /// Landlock: allow reading and writing (create, remove, rename, truncate) beneath PATH,
+    /// but not executing.
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_rw: Vec<PathBuf>,
+    /// Landlock: allow executing and reading beneath PATH. The program itself, its
+    /// interpreter (e.g. /lib64/ld-linux*.so) and any program it runs must be beneath one,
+    /// or execve fails with EACCES ("Permission denied").
+    #[arg(
+        long,
+        value_name = "PATH",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_exec: Vec<PathBuf>,
+    /// Landlock (ABI 4): allow binding TCP PORT; with this option every other TCP bind is
+    /// denied.
+    #[arg(
+        long,
+        value_name = "PORT",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_bind: Vec<u16>,
+    /// Landlock (ABI 4): allow connecting to TCP PORT; with this option every other TCP
+    /// connect is denied.
+    #[arg(
+        long,
+        value_name = "PORT",
+        value_delimiter = ',',
+        help_heading = "Landlock"
+    )]
+    landlock_connect: Vec<u16>,
+    /// Landlock: refuse to run when the kernel cannot enforce every right asked for (the
+    /// default is best effort with a warning naming what is not enforced). Landlock needs
+    /// no_new_privs: it cannot be combined with --allow-new-privs.
+    #[arg(long, help_heading = "Landlock")]
+    landlock_strict: bool,
+    // ---- end Landlock ----
     // ---- Policy files and production mode (cli::policy) ----
     /// A TOML sandbox policy (see README "Policy files"): caps, seccomp, landlock, network,
     /// limits, user, env, mounts, mode. Relative paths in it are relative to its directory.
@@ -205,6 +259,13 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         passwd: std::fs::read_to_string(passwd_path).unwrap_or_default(),
         term: std::env::var("TERM").ok(),
         args: a.cmd,
+        // Landlock
+        landlock_ro: a.landlock_ro,
+        landlock_rw: a.landlock_rw,
+        landlock_exec: a.landlock_exec,
+        landlock_bind: a.landlock_bind,
+        landlock_connect: a.landlock_connect,
+        landlock_strict: a.landlock_strict,
     };
     let cfg = if policy.any() {
         super::policy::build_run(opts, &policy)?

@@ -31,6 +31,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Landlock(#[from] crate::linux::landlock::Error),
 }
 
 impl Error {
@@ -38,6 +40,7 @@ impl Error {
         match self {
             Error::Child { hint, .. } => hint.clone(),
             Error::Cgroup(e) => e.hint(),
+            Error::Landlock(e) => e.hint(),
             _ => None,
         }
     }
@@ -65,13 +68,18 @@ impl Prepared {
 /// Everything that can be checked or compiled before a process exists.
 pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
     rootfs::check_root(cfg)?;
-    let (filters, warnings) = match &cfg.seccomp {
+    let (filters, mut warnings) = match &cfg.seccomp {
         Seccomp::Unconfined => (vec![], vec![]),
         Seccomp::Default => (seccomp::default_compiled()?, vec![]),
         // Names this architecture lacks are skipped silently, as libseccomp does: OCI
         // profiles list several architectures' syscalls.
         Seccomp::Oci(text) => (seccomp::compile(&seccomp::from_oci(text)?)?.0, vec![]),
     };
+    // Landlock: what this kernel cannot enforce is refused (strict) or warned about, before
+    // any process exists. Nothing to do without a Landlock domain.
+    if let Some(ll) = &cfg.landlock {
+        warnings.extend(crate::linux::landlock::check(ll)?);
+    }
     Ok(Prepared { filters, warnings })
 }
 

@@ -208,6 +208,7 @@ fn start(
         start_hooks: &[],
         hook_state: &[],
         preserve_fds: spec.preserve_fds,
+        landlock: None,
     };
     init::finish(&p, filters, None, true, err)
 }

@@ -347,6 +347,7 @@ fn init(
         start_hooks: &cfg.hooks.start_container,
         hook_state,
         preserve_fds: cfg.preserve_fds,
+        landlock: cfg.landlock.as_ref(),
     };
     finish(&p, filters, gate, detached, err)
 }
@@ -364,6 +365,8 @@ pub struct Program<'a> {
     pub hook_state: &'a [u8],
     /// Descriptors 3…3+N-1 stay open across execve.
     pub preserve_fds: u32,
+    /// The Landlock domain to enter last before seccomp (needs no_new_privs).
+    pub landlock: Option<&'a crate::spec::config::Landlock>,
 }
 
 /// The last steps, shared by a container's first process and `exec`: capabilities and
@@ -427,6 +430,18 @@ pub fn finish(
         wait_at_gate(fd, err)?;
     }
     hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
+    // Landlock: the last step before seccomp, after no_new_privs (which the kernel requires
+    // once capabilities are gone; a domain without it is refused before launch). Fail closed.
+    if let Some(ll) = p.landlock {
+        if !p.no_new_privs {
+            return Err(Failure::new("landlock: needs no_new_privs"));
+        }
+        super::landlock::enforce(ll).map_err(|e| Failure {
+            code: 1,
+            message: e.to_string(),
+            hint: e.hint(),
+        })?;
+    }
     if p.no_new_privs {
         seccomp::load(filters).map_err(fail("seccomp"))?;
     }

@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod identity;
 pub mod init;
 pub mod inroot;
+pub mod landlock;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;

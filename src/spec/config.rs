@@ -280,6 +280,8 @@ pub struct Config {
     pub terminal: bool,
     /// Descriptors 3…3+N-1 of the runtime go on to the program (--preserve-fds).
     pub preserve_fds: u32,
+    /// A Landlock domain the program runs in (None: no Landlock, no cost).
+    pub landlock: Option<Landlock>,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).
@@ -305,3 +307,113 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sys",
     "/proc/sysrq-trigger",
 ];
+
+// ---- Landlock ----------------------------------------------------------------------------
+// One table per kind feeds the OCI parser, the sandbox flags and the ABI gap report.
+
+/// Landlock filesystem access rights: OCI name, kernel bit (LANDLOCK_ACCESS_FS_*), and the
+/// Landlock ABI that introduced it.
+pub const LANDLOCK_FS: &[(&str, u64, u8)] = &[
+    ("execute", 1 << 0, 1),
+    ("write_file", 1 << 1, 1),
+    ("read_file", 1 << 2, 1),
+    ("read_dir", 1 << 3, 1),
+    ("remove_dir", 1 << 4, 1),
+    ("remove_file", 1 << 5, 1),
+    ("make_char", 1 << 6, 1),
+    ("make_dir", 1 << 7, 1),
+    ("make_reg", 1 << 8, 1),
+    ("make_sock", 1 << 9, 1),
+    ("make_fifo", 1 << 10, 1),
+    ("make_block", 1 << 11, 1),
+    ("make_sym", 1 << 12, 1),
+    ("refer", 1 << 13, 2),
+    ("truncate", 1 << 14, 3),
+    ("ioctl_dev", 1 << 15, 5),
+];
+
+/// Landlock network access rights (LANDLOCK_ACCESS_NET_*), as `LANDLOCK_FS`.
+pub const LANDLOCK_NET: &[(&str, u64, u8)] = &[("bind_tcp", 1 << 0, 4), ("connect_tcp", 1 << 1, 4)];
+
+/// The filesystem rights that apply to a file (not only to a directory): a rule on a file
+/// keeps only these.
+pub const LANDLOCK_FILE_RIGHTS: u64 = 1 | (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15);
+
+/// The bits of every right in `table`.
+pub fn landlock_all(table: &[(&str, u64, u8)]) -> u64 {
+    table.iter().fold(0, |a, (_, b, _)| a | b)
+}
+
+/// The bit of the right called `name` in `table`.
+pub fn landlock_access(table: &[(&str, u64, u8)], name: &str) -> Option<u64> {
+    table
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, b, _)| *b)
+}
+
+/// The names of the rights in `bits`, in table order.
+pub fn landlock_names(table: &[(&'static str, u64, u8)], bits: u64) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|(_, b, _)| bits & b != 0)
+        .map(|(n, _, _)| *n)
+        .collect()
+}
+
+/// Rights allowed beneath one path of the container (resolved inside its root).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandlockPath {
+    pub path: PathBuf,
+    /// LANDLOCK_ACCESS_FS_* bits.
+    pub access: u64,
+}
+
+/// Rights allowed on one TCP port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LandlockPort {
+    pub port: u16,
+    /// LANDLOCK_ACCESS_NET_* bits.
+    pub access: u64,
+}
+
+/// A Landlock domain: the handled rights are denied except where a rule allows them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Landlock {
+    /// Handled filesystem rights (LANDLOCK_ACCESS_FS_* bits).
+    pub handled_fs: u64,
+    /// Handled network rights (LANDLOCK_ACCESS_NET_* bits).
+    pub handled_net: u64,
+    pub paths: Vec<LandlockPath>,
+    pub ports: Vec<LandlockPort>,
+    /// Refuse to run when the kernel cannot enforce every handled right (OCI
+    /// disableBestEffort, `--landlock-strict`); otherwise best effort with a warning.
+    pub strict: bool,
+}
+
+/// What `--landlock-ro` allows: read files, list directories.
+pub const LANDLOCK_RO: u64 = (1 << 2) | (1 << 3);
+/// What `--landlock-exec` allows: execute, plus read.
+pub const LANDLOCK_EXEC: u64 = 1 | LANDLOCK_RO;
+
+impl Landlock {
+    /// What `--landlock-rw` allows: every filesystem right except execute.
+    pub fn rw() -> u64 {
+        landlock_all(LANDLOCK_FS) & !1
+    }
+
+    /// The handled rights (by name) that a kernel with Landlock ABI `abi` cannot enforce
+    /// (ABI 0: Landlock unavailable, nothing is enforced).
+    pub fn gap(&self, abi: u8) -> Vec<&'static str> {
+        let missing = |table: &[(&'static str, u64, u8)], handled: u64| {
+            table
+                .iter()
+                .filter(move |(_, b, v)| handled & b != 0 && (abi == 0 || *v > abi))
+                .map(|(n, _, _)| *n)
+                .collect::<Vec<_>>()
+        };
+        let mut m = missing(LANDLOCK_FS, self.handled_fs);
+        m.extend(missing(LANDLOCK_NET, self.handled_net));
+        m
+    }
+}

@@ -616,7 +616,23 @@ pub fn resolve_doc(
     }
 
     if let Some(l) = &doc.landlock {
-        let paths = |v: &[String]| v.iter().map(|p| resolve(dir, p)).collect::<Vec<_>>();
+        // Landlock paths are paths inside the container (the init opens them after
+        // pivot_root): absolute, never relative to the policy's directory.
+        for (key, list) in [
+            ("landlock.ro", &l.ro),
+            ("landlock.rw", &l.rw),
+            ("landlock.exec", &l.exec),
+        ] {
+            if let Some(p) = list.iter().find(|p| !Path::new(p).is_absolute()) {
+                return Err(invalid(
+                    key,
+                    format!(
+                        "'{p}' is relative: Landlock paths are absolute paths inside the container"
+                    ),
+                ));
+            }
+        }
+        let paths = |v: &[String]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
         r.landlock = Landlock {
             ro: paths(&l.ro),
             rw: paths(&l.rw),
@@ -634,6 +650,12 @@ pub fn resolve_doc(
         if l.bind.contains(&0) || l.connect.contains(&0) {
             return Err(invalid("landlock", "port 0 is not a port".into()));
         }
+        o.landlock_ro = r.landlock.ro.clone();
+        o.landlock_rw = r.landlock.rw.clone();
+        o.landlock_exec = r.landlock.exec.clone();
+        o.landlock_bind = r.landlock.bind.clone();
+        o.landlock_connect = r.landlock.connect.clone();
+        o.landlock_strict = r.landlock.strict;
         origins.insert("--landlock-*", "[landlock]".into());
     }
 
@@ -828,6 +850,12 @@ pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
         passwd: _,
         term: _,
         args: _,
+        landlock_ro: _,
+        landlock_rw: _,
+        landlock_exec: _,
+        landlock_bind: _,
+        landlock_connect: _,
+        landlock_strict: _,
     } = &flags;
     let mut notes = vec![];
     let Resolved {
@@ -907,6 +935,24 @@ pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
         o.cap_add = flags.cap_add;
         o.cap_drop = flags.cap_drop;
         *caps_explicit = None;
+    }
+    // Landlock: any --landlock-* flag replaces the policy's [landlock] as a whole.
+    let ll_given = !(flags.landlock_ro.is_empty()
+        && flags.landlock_rw.is_empty()
+        && flags.landlock_exec.is_empty()
+        && flags.landlock_bind.is_empty()
+        && flags.landlock_connect.is_empty())
+        || flags.landlock_strict;
+    if ll_given {
+        if let Some(from) = origins.get("--landlock-*") {
+            notes.push(format!("--landlock-* flags override policy {from}"));
+        }
+        o.landlock_ro = flags.landlock_ro;
+        o.landlock_rw = flags.landlock_rw;
+        o.landlock_exec = flags.landlock_exec;
+        o.landlock_bind = flags.landlock_bind;
+        o.landlock_connect = flags.landlock_connect;
+        o.landlock_strict = flags.landlock_strict;
     }
     // Seccomp: either flag replaces the policy's [seccomp].
     if flags.seccomp.is_some() || flags.seccomp_profile.is_some() {
@@ -1161,13 +1207,15 @@ mode = "production"
     #[test]
     fn landlock_env_network_and_bad_values() {
         let r = resolved(
-            "[landlock]\nro = [\"/usr\", \"lib\"]\nconnect = [443]\n[network]\nmode = \"none\"\n",
+            "[landlock]\nro = [\"/usr\", \"/lib\"]\nconnect = [443]\n[network]\nmode = \"none\"\n",
         )
         .unwrap();
         assert_eq!(
-            r.landlock.ro,
-            vec![PathBuf::from("/usr"), "/etc/pol/lib".into()]
+            r.opts.landlock_ro,
+            vec![PathBuf::from("/usr"), "/lib".into()]
         );
+        assert_eq!(r.opts.landlock_connect, vec![443]);
+        assert!(resolved("[landlock]\nro = [\"lib\"]\n").is_err());
         assert_eq!(r.landlock.abi_needed(), 4);
         assert!(!r.opts.network_host);
         let doc = parse(

@@ -9,7 +9,6 @@
 //! (`verify`, called by the container's init before no_new_privs, seccomp and execve).
 
 use super::config::{Config, Seccomp};
-use super::policy::Landlock;
 use crate::caps::{CapSet, Capability};
 
 /// Capabilities a production sandbox must not keep, each with why. One table feeds the
@@ -58,8 +57,7 @@ pub struct Facts {
 
 /// What the sandbox will be, besides its `Config`.
 #[derive(Clone, Debug, Default)]
-pub struct Asked<'a> {
-    pub landlock: Option<&'a Landlock>,
+pub struct Asked {
     /// A policy file was given, and whether it was pinned (`--policy-sha256`).
     pub policy: Option<bool>,
     /// Referenced files without a pin (policy key or flag, path).
@@ -68,14 +66,21 @@ pub struct Asked<'a> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Degradation {
-    LandlockUnavailable { need: u32 },
-    LandlockAbiTooLow { need: u32, have: u32 },
+    LandlockUnavailable,
+    /// The kernel's ABI cannot enforce these handled rights.
+    LandlockAbiTooLow {
+        have: u32,
+        missing: Vec<String>,
+    },
     SeccompUnavailable,
     SeccompUnconfined,
     NewPrivsAllowed,
     DangerousCap(Capability),
     UnpinnedPolicy,
-    UnpinnedFile { what: String, path: String },
+    UnpinnedFile {
+        what: String,
+        path: String,
+    },
     WritableRoot,
     NoMemoryLimit,
     NoPidsLimit,
@@ -107,13 +112,14 @@ impl Degradation {
 impl std::fmt::Display for Degradation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Degradation::LandlockUnavailable { need } => write!(
+            Degradation::LandlockUnavailable => write!(
                 f,
-                "Landlock is unavailable on this kernel (the policy needs ABI {need})"
+                "Landlock is unavailable on this kernel (the rules would not be enforced)"
             ),
-            Degradation::LandlockAbiTooLow { need, have } => write!(
+            Degradation::LandlockAbiTooLow { have, missing } => write!(
                 f,
-                "Landlock ABI {have} is below the ABI {need} the policy needs"
+                "Landlock ABI {have} cannot enforce {}",
+                missing.join(", ")
             ),
             Degradation::SeccompUnavailable => write!(f, "seccomp is unavailable on this kernel"),
             Degradation::SeccompUnconfined => write!(f, "seccomp is unconfined"),
@@ -153,14 +159,15 @@ impl std::fmt::Display for Degradation {
 /// Every degraded protection of `cfg` on a machine with `facts`, in a fixed order.
 pub fn degradations(cfg: &Config, asked: &Asked, facts: &Facts) -> Vec<Degradation> {
     let mut out = vec![];
-    if let Some(l) = asked.landlock {
-        let need = l.abi_needed();
-        if need > 0 && facts.landlock_abi == 0 {
-            out.push(Degradation::LandlockUnavailable { need });
-        } else if need > facts.landlock_abi {
+    if let Some(ll) = &cfg.landlock {
+        let abi = u8::try_from(facts.landlock_abi).unwrap_or(u8::MAX);
+        let missing = ll.gap(abi);
+        if abi == 0 {
+            out.push(Degradation::LandlockUnavailable);
+        } else if !missing.is_empty() {
             out.push(Degradation::LandlockAbiTooLow {
-                need,
                 have: facts.landlock_abi,
+                missing: missing.into_iter().map(String::from).collect(),
             });
         }
     }
@@ -212,8 +219,9 @@ pub fn degradations(cfg: &Config, asked: &Asked, facts: &Facts) -> Vec<Degradati
 /// What to do about each degradation (for hints).
 pub fn fix(d: &Degradation) -> &'static str {
     match d {
-        Degradation::LandlockUnavailable { .. } | Degradation::LandlockAbiTooLow { .. } => {
-            "use a kernel with Landlock (5.13+, ABI 4 from 6.7 for ports) or drop the rules"
+        Degradation::LandlockUnavailable | Degradation::LandlockAbiTooLow { .. } => {
+            "use a kernel whose Landlock ABI enforces every right asked (ABI 4, Linux 6.7, for \
+             ports), or drop the rules"
         }
         Degradation::SeccompUnavailable => "use a kernel built with CONFIG_SECCOMP_FILTER",
         Degradation::SeccompUnconfined => "use [seccomp] mode = \"default\" or a pinned profile",
@@ -265,49 +273,60 @@ mod tests {
     #[test]
     fn a_tight_sandbox_has_none() {
         assert!(ids(&good(), &Asked::default(), &GOOD).is_empty());
-        // Pinned policy, pinned files, Landlock the kernel has: still none.
-        let l = Landlock {
-            ro: vec!["/usr".into()],
+        // Pinned policy, Landlock the kernel enforces fully: still none.
+        let mut c = good();
+        c.landlock = build(&SandboxOptions {
+            args: vec!["true".into()],
+            landlock_ro: vec!["/usr".into()],
             ..Default::default()
-        };
+        })
+        .unwrap()
+        .landlock;
         let asked = Asked {
-            landlock: Some(&l),
             policy: Some(true),
             unpinned: vec![],
         };
-        assert!(ids(&good(), &asked, &GOOD).is_empty());
+        assert!(ids(&c, &asked, &GOOD).is_empty());
     }
 
     #[test]
     fn landlock_unavailable_or_too_old() {
-        let fs = Landlock {
-            rw: vec!["/tmp".into()],
-            ..Default::default()
+        let with = |o: SandboxOptions| {
+            let mut c = good();
+            c.landlock = build(&SandboxOptions {
+                args: vec!["true".into()],
+                ..o
+            })
+            .unwrap()
+            .landlock;
+            c
         };
-        let net = Landlock {
-            connect: vec![443],
+        let fs = with(SandboxOptions {
+            landlock_rw: vec!["/tmp".into()],
             ..Default::default()
-        };
-        let asked = |l| Asked {
-            landlock: Some(l),
+        });
+        let net = with(SandboxOptions {
+            landlock_connect: vec![443],
             ..Default::default()
-        };
-        let none = Facts {
-            landlock_abi: 0,
+        });
+        let abi = |landlock_abi| Facts {
+            landlock_abi,
             ..GOOD
         };
-        assert_eq!(ids(&good(), &asked(&fs), &none), ["landlock-unavailable"]);
-        let abi3 = Facts {
-            landlock_abi: 3,
-            ..GOOD
+        let none = Asked::default();
+        assert_eq!(ids(&fs, &none, &abi(0)), ["landlock-unavailable"]);
+        assert_eq!(ids(&net, &none, &abi(0)), ["landlock-unavailable"]);
+        // ABI 3 lacks the network rights (4) and newer filesystem ones (ioctl_dev, 5).
+        let d = degradations(&net, &none, &abi(3));
+        assert_eq!(d.len(), 1);
+        let Degradation::LandlockAbiTooLow { have: 3, missing } = &d[0] else {
+            panic!("{d:?}")
         };
-        assert!(ids(&good(), &asked(&fs), &abi3).is_empty());
-        assert_eq!(
-            degradations(&good(), &asked(&net), &abi3),
-            [Degradation::LandlockAbiTooLow { need: 4, have: 3 }]
-        );
+        assert!(missing.iter().any(|m| m.contains("connect")), "{missing:?}");
+        assert_eq!(ids(&fs, &none, &abi(3)), ["landlock-abi-too-low"]);
+        assert!(ids(&fs, &none, &abi(7)).is_empty());
         // No rules asked: no Landlock needed.
-        assert!(ids(&good(), &asked(&Landlock::default()), &none).is_empty());
+        assert!(ids(&good(), &none, &abi(0)).is_empty());
     }
 
     #[test]
@@ -354,7 +373,6 @@ mod tests {
     #[test]
     fn unpinned_policy_and_files() {
         let asked = Asked {
-            landlock: None,
             policy: Some(false),
             unpinned: vec![("seccomp profile".into(), "/p/s.json".into())],
         };

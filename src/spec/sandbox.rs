@@ -38,6 +38,15 @@ pub struct SandboxOptions {
     /// The host's TERM, passed on when set.
     pub term: Option<String>,
     pub args: Vec<String>,
+    // Landlock (`--landlock-*`): paths inside the container, TCP ports. Any of them turns
+    // Landlock on; see `landlock_of`.
+    pub landlock_ro: Vec<PathBuf>,
+    pub landlock_rw: Vec<PathBuf>,
+    pub landlock_exec: Vec<PathBuf>,
+    pub landlock_bind: Vec<u16>,
+    pub landlock_connect: Vec<u16>,
+    /// Refuse to run unless the kernel enforces every right (OCI disableBestEffort).
+    pub landlock_strict: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +94,12 @@ impl SpecError {
                 }
                 "env" => "use --env NAME=VALUE".into(),
                 "path" => "give an absolute path with no '..' components".into(),
+                "landlock" => "add a rule: --landlock-ro, --landlock-rw, --landlock-exec, \
+                               --landlock-bind or --landlock-connect"
+                    .into(),
+                "landlock with --allow-new-privs" => {
+                    "drop --allow-new-privs: Landlock is applied after no_new_privs".into()
+                }
                 _ => return None,
             }),
             SpecError::Policy(e) => e.hint().map(String::from),
@@ -490,7 +505,68 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         rootfs_propagation: None,
         terminal: false,
         preserve_fds: 0,
+        landlock: landlock_of(o)?,
     })
+}
+
+/// The Landlock domain the `--landlock-*` options ask for, None when none is given.
+/// ro: read files and list directories; exec: that plus execute; rw: every filesystem right
+/// but execute. Filesystem rights are handled when any path option is given, TCP bind or
+/// connect when a port for it is.
+fn landlock_of(o: &SandboxOptions) -> Result<Option<Landlock>, SpecError> {
+    let ports = |list: &[u16], access: u64| {
+        list.iter()
+            .map(|&port| LandlockPort { port, access })
+            .collect::<Vec<_>>()
+    };
+    let mut paths = Vec::new();
+    for (list, access) in [
+        (&o.landlock_ro, LANDLOCK_RO),
+        (&o.landlock_rw, Landlock::rw()),
+        (&o.landlock_exec, LANDLOCK_EXEC),
+    ] {
+        for p in list {
+            let path = clean_abs(&p.to_string_lossy())?;
+            paths.push(LandlockPath { path, access });
+        }
+    }
+    let mut ll = Landlock {
+        handled_fs: if paths.is_empty() {
+            0
+        } else {
+            landlock_all(LANDLOCK_FS)
+        },
+        handled_net: 0,
+        paths,
+        ports: ports(&o.landlock_bind, 1),
+        strict: o.landlock_strict,
+    };
+    ll.ports.extend(ports(&o.landlock_connect, 2));
+    if !o.landlock_bind.is_empty() {
+        ll.handled_net |= 1;
+    }
+    if !o.landlock_connect.is_empty() {
+        ll.handled_net |= 2;
+    }
+    if ll.handled_fs == 0 && ll.handled_net == 0 {
+        if o.landlock_strict {
+            return Err(invalid(
+                "landlock",
+                "--landlock-strict",
+                "there is no Landlock rule to enforce",
+            ));
+        }
+        return Ok(None);
+    }
+    if o.allow_new_privs {
+        return Err(invalid(
+            "landlock with --allow-new-privs",
+            "--allow-new-privs",
+            "Landlock needs no_new_privs: nucleus applies it after the capabilities are \
+             dropped",
+        ));
+    }
+    Ok(Some(ll))
 }
 
 #[cfg(test)]
