@@ -92,7 +92,7 @@ impl Degradation {
     /// A short, stable name (`--json`, tests).
     pub fn id(&self) -> &'static str {
         match self {
-            Degradation::LandlockUnavailable { .. } => "landlock-unavailable",
+            Degradation::LandlockUnavailable => "landlock-unavailable",
             Degradation::LandlockAbiTooLow { .. } => "landlock-abi-too-low",
             Degradation::SeccompUnavailable => "seccomp-unavailable",
             Degradation::SeccompUnconfined => "seccomp-unconfined",
