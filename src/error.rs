@@ -31,6 +31,9 @@ pub enum Error {
     Trace(#[from] crate::linux::tracefs::Error),
     #[error(transparent)]
     Audit(#[from] crate::linux::audit::Error),
+    /// Boxed: its unknown-key variant carries the known keys.
+    #[error(transparent)]
+    SandboxPolicy(Box<crate::spec::policy::Error>),
     #[error("{0}")]
     Usage(String),
 }
@@ -47,6 +50,7 @@ impl Error {
             }
             Error::Spec(e) => e.hint(),
             Error::Trace(e) => e.hint(),
+            Error::SandboxPolicy(e) => e.hint(),
             Error::Run(e) => e.hint(),
             Error::Container(e) => e.hint(),
             Error::State(e) => e.hint(),
@@ -65,6 +69,12 @@ impl Error {
             Error::Container(e) => e.exit_code(),
             _ => 1,
         }
+    }
+}
+
+impl From<crate::spec::policy::Error> for Error {
+    fn from(e: crate::spec::policy::Error) -> Error {
+        Error::SandboxPolicy(Box::new(e))
     }
 }
 

@@ -45,17 +45,38 @@ impl PolicyError {
     }
 }
 
-/// The JSON form of a policy file.
-#[derive(Deserialize, Default)]
+/// The form of a policy file: the JSON document of `--caps-policy`, and the `[caps]`
+/// section of a TOML sandbox policy (spec::policy) — one model, two syntaxes.
+#[derive(Deserialize, serde::Serialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-struct PolicyFile {
-    retain: Option<Vec<String>>,
-    remove: Option<Vec<String>>,
-    bounding: Option<Vec<String>>,
-    permitted: Option<Vec<String>>,
-    effective: Option<Vec<String>>,
-    inheritable: Option<Vec<String>>,
-    ambient: Option<Vec<String>>,
+pub struct PolicyFile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remove: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounding: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permitted: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inheritable: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ambient: Option<Vec<String>>,
+}
+
+impl PolicyFile {
+    /// The field names, for "did you mean" suggestions.
+    pub const KEYS: [&'static str; 7] = [
+        "retain",
+        "remove",
+        "bounding",
+        "permitted",
+        "effective",
+        "inheritable",
+        "ambient",
+    ];
 }
 
 impl Policy {
@@ -98,6 +119,16 @@ impl Policy {
             why,
         };
         let f: PolicyFile = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        Policy::from_lists(&f, origin)
+    }
+
+    /// The policy a parsed policy document describes (JSON or a TOML `[caps]` section);
+    /// `origin` names it in errors.
+    pub fn from_lists(f: &PolicyFile, origin: &str) -> Result<Policy, PolicyError> {
+        let err = |why: String| PolicyError::File {
+            path: origin.to_string(),
+            why,
+        };
         let list = |v: &Option<Vec<String>>| -> Result<Option<CapSet>, PolicyError> {
             v.as_ref()
                 .map(|items| CapSet::parse_lists(items))

@@ -49,7 +49,10 @@ pub enum Event {
     },
     Exec {
         pid: i32,
+        /// The program's name: the file's base name, cut to 15 bytes.
         comm: String,
+        /// The name tracefs showed for the process at the exec (its name before it).
+        before: String,
     },
     Fork {
         parent: i32,
@@ -300,7 +303,11 @@ impl Parser {
                         b[..end].to_string()
                     })
                     .unwrap_or_else(|| h.comm.to_string());
-                Event::Exec { pid, comm }
+                Event::Exec {
+                    pid,
+                    comm,
+                    before: h.comm.to_string(),
+                }
             }
             "sched_process_fork" => {
                 let parent = kv(h.body, "pid").and_then(|p| p.parse().ok());
@@ -415,6 +422,9 @@ pub struct Report {
 struct PidState {
     started: bool,
     comm: String,
+    /// The name tracefs showed for the pid at its exec: the name before it, which tracefs'
+    /// saved cmdlines may still show for later events.
+    before_exec: String,
     /// The syscall entered and not yet left.
     entered: Option<i64>,
     /// Created by a fork we saw and has made no event yet (its first event is the exit of
@@ -450,11 +460,22 @@ pub struct Recorder {
     syscalls: BTreeMap<i64, u64>,
     refused: BTreeMap<i64, Refusal>,
     processes: u64,
+    /// The trace was read long after it was recorded (a detached trace read at delete):
+    /// each line's comm is then the process's last name, which is the best one there is.
+    read_late: bool,
 }
 
 impl Recorder {
     pub fn new() -> Recorder {
         Recorder::default()
+    }
+
+    /// A recorder for a buffer read after the fact (see `read_late`).
+    pub fn read_late() -> Recorder {
+        Recorder {
+            read_late: true,
+            ..Recorder::default()
+        }
     }
 
     /// Names a namespace hash (e.g. `user:[4026532xyz]`, read live from /proc by the
@@ -502,8 +523,9 @@ impl Recorder {
                     },
                 );
             }
-            Event::Exec { pid, comm } => {
+            Event::Exec { pid, comm, before } => {
                 let st = self.pids.entry(pid).or_default();
+                st.before_exec = before;
                 st.fresh = false;
                 if !st.started {
                     st.started = true;
@@ -574,13 +596,15 @@ impl Recorder {
         if !st.started {
             return;
         }
-        // The trace line's comm is looked up when the line is read (tracefs' saved
-        // cmdlines) and may be an older name; the program's own exec (or its parent's, for
-        // a forked child) is exact.
-        let comm = if st.comm.is_empty() {
-            comm
-        } else {
+        // The trace line's comm is looked up when the line is printed (tracefs' saved
+        // cmdlines). Read live, it may still be the name from before the exec: then the
+        // exec's file name is the program's. A name set later (prctl, e.g. busybox applets
+        // run without exec) differs from it and is kept. Read late, every line shows the
+        // process's last name: kept as it is.
+        let comm = if !self.read_late && !st.comm.is_empty() && comm == st.before_exec {
             st.comm.clone()
+        } else {
+            comm
         };
         let program = Program { comm, pid };
         let reason = no_audit_reason(stack);
@@ -956,6 +980,27 @@ mod tests {
             .iter()
             .find(|c| c.capability == cap)
             .unwrap_or_else(|| panic!("{cap} in {:?}", r.checks))
+    }
+
+    #[test]
+    fn programs_are_named_by_their_exec_unless_renamed_or_read_late() {
+        // Read live, tracefs may still show the name from before the exec ("nucleus"):
+        // the exec's file name wins. A later rename (busybox running an applet without
+        // exec sets its comm) is kept. Read late, lines show the last name: kept.
+        let exec_line = "          nucleus-40   [000] .....  7205.550047: sched_process_exec: \
+                         filename=/usr/bin/unshare pid=40 old_pid=40\n";
+        let t = exec_line.to_string()
+            + &real("nucleus", 40, INIT, 13, 0, "inet_create")
+            + &real("chown", 40, INIT, 0, 0, "chown_common");
+        let r = report(&t);
+        assert_eq!(row(&r, "cap_net_raw").first.comm, "unshare");
+        assert_eq!(row(&r, "cap_chown").first.comm, "chown");
+        let mut late = Recorder::read_late();
+        for e in parse(&t) {
+            late.push(e);
+        }
+        let r = late.finish(0);
+        assert_eq!(row(&r, "cap_net_raw").first.comm, "nucleus");
     }
 
     #[test]

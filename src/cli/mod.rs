@@ -4,6 +4,7 @@ pub mod audit;
 pub mod caps;
 pub mod check;
 pub mod oci;
+pub mod policy;
 pub mod run;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,10 @@ pub enum Command {
     /// Run a command in a one-shot sandbox (`run [OPTIONS] -- CMD`, no image, no daemon),
     /// or an OCI bundle as runc does (`run [-b BUNDLE] [-d] ID`).
     Run(Box<run::RunArgs>),
+    /// Sandbox policy files (TOML): `policy check FILE` validates one and prints the
+    /// sandbox it gives on this machine.
+    #[command(subcommand)]
+    Policy(policy::PolicyCmd),
     #[command(flatten)]
     Oci(oci::OciCmd),
     /// What nucleus can and cannot do on this machine (kernel, namespaces, cgroups,
@@ -58,6 +63,7 @@ pub fn run(cli: Cli) -> crate::Result<i32> {
         Command::Oci(c) => oci::run(&cli.global, c),
         Command::Check(a) => check::run(a),
         Command::Audit(a) => audit::run(&cli.global, a),
+        Command::Policy(c) => policy::run(c),
     }
 }
 

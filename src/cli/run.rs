@@ -186,6 +186,24 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Landlock")]
     landlock_strict: bool,
     // ---- end Landlock ----
+    // ---- Policy files and production mode (cli::policy) ----
+    /// A TOML sandbox policy (see README "Policy files"): caps, seccomp, landlock, network,
+    /// limits, user, env, mounts, mode. Relative paths in it are relative to its directory.
+    /// Flags given here override it, and each override is reported on stderr.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// The policy file's expected SHA-256 (hex): any other content refuses to start.
+    #[arg(long, value_name = "HEX", requires = "policy")]
+    policy_sha256: Option<String>,
+    /// Refuse to start when any protection is degraded (writable root, no memory or pids
+    /// limit, host network, seccomp unconfined, a dangerous capability, unpinned files,
+    /// Landlock missing, root without a user namespace…), naming each.
+    #[arg(long)]
+    production: bool,
+    /// When run as root: put the sandbox in a user namespace, container ids 0..65535 on
+    /// unprivileged host ids (root's /etc/subuid range, else 100000..165535).
+    #[arg(long)]
+    userns: bool,
     /// The command and its arguments.
     #[arg(last = true, value_name = "CMD")]
     cmd: Vec<String>,
@@ -252,6 +270,13 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         )),
         None => None,
     };
+    let policy = super::policy::RunPolicy {
+        file: a.policy,
+        sha256: a.policy_sha256,
+        production: a.production,
+        userns: a.userns,
+        profile_flag: a.seccomp_profile.clone(),
+    };
     let opts = SandboxOptions {
         rootfs: a.rootfs,
         read_only: a.read_only,
@@ -291,7 +316,11 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         landlock_connect: a.landlock_connect,
         landlock_strict: a.landlock_strict,
     };
-    let cfg = sandbox::build(&opts)?;
+    let cfg = if policy.any() {
+        super::policy::build_run(opts, &policy)?
+    } else {
+        sandbox::build(&opts)?
+    };
     let prep = run::prepare(&cfg)?;
     for w in &prep.warnings {
         eprintln!("nucleus: warning: {w}");

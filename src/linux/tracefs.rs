@@ -590,7 +590,7 @@ pub fn collect_detached(name: &str) -> Result<Report, Error> {
     let lost = inst.lost();
     inst.rmdir();
     let text = text?;
-    let mut rec = Recorder::new();
+    let mut rec = Recorder::read_late();
     let mut parser = Parser::new();
     let mut events = Vec::new();
     for l in text.lines() {

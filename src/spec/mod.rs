@@ -3,4 +3,6 @@
 pub mod config;
 pub mod default;
 pub mod oci;
+pub mod policy;
+pub mod production;
 pub mod sandbox;
