@@ -130,6 +130,68 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), Errno> {
     }
 }
 
+/// Makes the working directory `cwd` when it is missing, resolved inside the root (this
+/// process's `/`), as runc does for the container's first process: every missing
+/// component is a directory 0755 (less the umask) owned by the runtime's user in the
+/// container (root), and symlinks on the way are expanded inside the root.
+pub fn make_cwd(cwd: &Path) -> Result<(), Errno> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsFd;
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    match super::inroot::open(root.as_fd(), cwd, OFlag::O_PATH) {
+        Err(Errno::ENOENT) => super::inroot::mkdir_all(root.as_fd(), cwd).map(drop),
+        r => r.map(drop),
+    }
+}
+
+/// Every signal's disposition back to the default. Handlers are reset by execve anyway,
+/// but an ignored signal stays ignored across it: without this the program would inherit
+/// what whoever started nucleus ignored (SIGINT and SIGQUIT for a background job of a
+/// non-interactive shell, SIGHUP under nohup) and what Rust's runtime ignores (SIGPIPE).
+/// A shell cannot even trap a signal that was ignored when it started, so a forwarded
+/// SIGINT would be lost. runc's processes start with no signal ignored either. Signals in
+/// `except` keep their disposition.
+pub fn reset_signal_dispositions(except: &[i32]) -> Result<(), Errno> {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || except.contains(&sig) {
+            continue;
+        }
+        match default_signal(sig) {
+            // A number the C library keeps for itself (glibc's 32 and 33): leave it.
+            Ok(()) | Err(Errno::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sets signal `sig`'s disposition to SIG_DFL.
+pub fn default_signal(sig: i32) -> Result<(), Errno> {
+    let default = libc::sigaction {
+        sa_sigaction: libc::SIG_DFL,
+        sa_mask: *nix::sys::signal::SigSet::empty().as_ref(),
+        sa_flags: 0,
+        sa_restorer: None,
+    };
+    // SAFETY: sigaction reads one struct that installs SIG_DFL (no handler code runs) for
+    // one signal; the old action is not asked for.
+    if unsafe { libc::sigaction(sig, &default, std::ptr::null_mut()) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Sets the file mode creation mask (process.user.umask); None keeps the current one.
+pub fn set_umask(mask: Option<u32>) {
+    if let Some(m) = mask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m & 0o777));
+    }
+}
+
 /// Whether descriptor `fd` is open in this process.
 pub fn fd_is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags.
