@@ -160,26 +160,43 @@ pub fn reset_signal_dispositions(except: &[i32]) -> Result<(), Errno> {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP || except.contains(&sig) {
             continue;
         }
-        match default_signal(sig) {
-            // A number the C library keeps for itself (glibc's 32 and 33): leave it.
-            Ok(()) | Err(Errno::EINVAL) => {}
-            Err(e) => return Err(e),
-        }
+        default_signal(sig)?;
     }
     Ok(())
 }
 
+/// The kernel's `struct sigaction` for rt_sigaction (handler, flags, restorer, mask): the
+/// C library's wrapper refuses the signals it keeps for itself (glibc's 32 and 33), which
+/// may arrive ignored all the same.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
 /// Sets signal `sig`'s disposition to SIG_DFL.
 pub fn default_signal(sig: i32) -> Result<(), Errno> {
-    let default = libc::sigaction {
-        sa_sigaction: libc::SIG_DFL,
-        sa_mask: *nix::sys::signal::SigSet::empty().as_ref(),
-        sa_flags: 0,
-        sa_restorer: None,
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
     };
-    // SAFETY: sigaction reads one struct that installs SIG_DFL (no handler code runs) for
-    // one signal; the old action is not asked for.
-    if unsafe { libc::sigaction(sig, &default, std::ptr::null_mut()) } != 0 {
+    // SAFETY: rt_sigaction reads one kernel sigaction (SIG_DFL: no handler code runs, so
+    // no restorer is needed) of the size given for its 64-bit mask; no old action is asked
+    // for.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &default as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if r != 0 {
         return Err(Errno::last());
     }
     Ok(())
