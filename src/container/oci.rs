@@ -538,9 +538,33 @@ pub fn create(
 }
 
 /// `start`: lets a created container's process continue to execve, then runs the
-/// poststart hooks; returns their failures as warnings.
+/// poststart hooks. A failing poststart hook fails `start`, and the container is stopped
+/// and deleted (its poststop hooks run), as runc does; their warnings come back.
 pub fn start(store: &Store, id: &str) -> Result<Vec<String>, Error> {
-    let _lock = store.lock(id)?;
+    let (st, lock) = open_gate(store, id)?;
+    let Err(e) = hooks::run_all("poststart", &st.poststart, &st.hook_input(Status::Running)) else {
+        return Ok(vec![]);
+    };
+    drop(lock);
+    let warnings = delete(store, id, true).map_err(|d| {
+        Error::Other(format!(
+            "{e}; deleting the container failed too: {d} (run delete --force)"
+        ))
+    })?;
+    let also = if warnings.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", warnings.join("; "))
+    };
+    Err(Error::Other(format!(
+        "{e}: the container was stopped and deleted{also}"
+    )))
+}
+
+/// The first half of `start`: the process is let through the exec FIFO. Returns the state
+/// and the lock, still held.
+fn open_gate(store: &Store, id: &str) -> Result<(State, state::Lock), Error> {
+    let lock = store.lock(id)?;
     let st = store.load(id)?;
     let status = store.status(st.as_ref());
     let Some(st) = st.filter(|_| status == Status::Created) else {
@@ -581,11 +605,7 @@ pub fn start(store: &Store, id: &str) -> Result<Vec<String>, Error> {
     }
     std::fs::remove_file(&fifo)
         .map_err(|e| Error::Other(format!("remove {}: {e}", fifo.display())))?;
-    Ok(hooks::run_all_warn(
-        "poststart",
-        &st.poststart,
-        &st.hook_input(Status::Running),
-    ))
+    Ok((st, lock))
 }
 
 /// The stored state with its live status.
@@ -803,9 +823,11 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
         env: c.env,
         cwd: c.cwd,
         user: c.user,
+        umask: c.umask,
+        oom_score_adj: c.oom_score_adj,
         caps: c.caps,
         no_new_privs: c.no_new_privs,
-        rlimits: vec![],
+        rlimits: c.rlimits,
         terminal: false,
         preserve_fds: 0,
         // An exec'd process stays inside the container's Landlock domain.

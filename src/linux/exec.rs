@@ -19,6 +19,10 @@ pub struct ExecSpec {
     pub env: Vec<String>,
     pub cwd: PathBuf,
     pub user: Identity,
+    /// process.user.umask; None keeps the runtime's.
+    pub umask: Option<u32>,
+    /// process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
     pub caps: Sets,
     pub no_new_privs: bool,
     pub rlimits: Vec<Rlimit>,
@@ -225,6 +229,10 @@ fn start(
             )));
         }
     }
+    if let Some(adj) = spec.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Failure::new(format!("oomScoreAdj {adj}: {e}")))?;
+    }
     super::process::enter_cwd(&spec.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", spec.cwd.display())))?;
     let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH="));
@@ -233,10 +241,13 @@ fn start(
         message: e.to_string(),
         hint: None,
     })?;
+    // No HOME given: the user's home in the container's /etc/passwd, as runc.
+    let env = super::identity::env_with_home(&spec.env, spec.user.uid);
     let p = Program {
         prog: Path::new(&prog),
         args: &spec.args,
-        env: &spec.env,
+        env: env.as_deref().unwrap_or(&spec.env),
+        umask: spec.umask,
         caps: &spec.caps,
         user: &spec.user,
         no_new_privs: spec.no_new_privs,

@@ -9,8 +9,20 @@ use std::time::{Duration, Instant};
 /// fails (non-zero exit, signal, timeout, or cannot start) ends the run with an error that
 /// names it. `stage` names the hook kind in the message.
 pub fn run_all(stage: &str, hooks: &[Hook], state: &[u8]) -> Result<(), String> {
+    run_all_in(stage, hooks, state, None)
+}
+
+/// As `run_all`, for hooks run inside the container (createContainer, startContainer): a
+/// hook without `env` gets `fallback` (the container process's environment), as runc's do.
+pub fn run_all_in(
+    stage: &str,
+    hooks: &[Hook],
+    state: &[u8],
+    fallback: Option<&[String]>,
+) -> Result<(), String> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|e| format!("{stage} hook #{i} ({}): {e}", h.path.display()))?;
+        run_one(h, state, fallback)
+            .map_err(|e| format!("{stage} hook #{i} ({}): {e}", h.path.display()))?;
     }
     Ok(())
 }
@@ -22,22 +34,27 @@ pub fn run_all_warn(stage: &str, hooks: &[Hook], state: &[u8]) -> Vec<String> {
         .iter()
         .enumerate()
         .filter_map(|(i, h)| {
-            run_one(h, state)
+            run_one(h, state, None)
                 .err()
                 .map(|e| format!("{stage} hook #{i} ({}): {e}", h.path.display()))
         })
         .collect()
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> Result<(), String> {
+/// Runs one hook. Its environment is exactly its `env`; without one, `fallback`, or when
+/// that is None too, the runtime's own environment (runc passes its own: Go's exec.Cmd
+/// with a nil Env).
+fn run_one(h: &Hook, state: &[u8], fallback: Option<&[String]>) -> Result<(), String> {
     let mut cmd = Command::new(&h.path);
     if let Some((argv0, rest)) = h.args.split_first() {
         use std::os::unix::process::CommandExt;
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear()
-        .envs(h.env.iter().filter_map(|kv| kv.split_once('=')))
-        .stdin(Stdio::piped())
+    if let Some(env) = h.env.as_deref().or(fallback) {
+        cmd.env_clear()
+            .envs(env.iter().filter_map(|kv| kv.split_once('=')));
+    }
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit());
     let mut child = cmd.spawn().map_err(|e| format!("cannot start: {e}"))?;

@@ -144,6 +144,65 @@ fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
+/// The home directory of `uid` in an /etc/passwd text: the sixth field of the first line
+/// whose third field is `uid` (an empty field counts as "/").
+pub fn home_in_passwd(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].trim().parse() == Ok(uid)).then(|| {
+            if f[5].is_empty() {
+                "/".to_string()
+            } else {
+                f[5].to_string()
+            }
+        })
+    })
+}
+
+/// `env` with HOME added when it has none, as runc does: the home of `uid` in the
+/// container's /etc/passwd, or `/` when the file or the entry is missing. The file is read
+/// through a descriptor of this process's root (the container's, after pivot_root or
+/// setns), resolved inside it: no symlink or magic link in the image leads elsewhere.
+pub fn env_with_home(env: &[String], uid: u32) -> Option<Vec<String>> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return None;
+    }
+    let passwd = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .and_then(|root| {
+        super::inroot::open(
+            root.as_fd(),
+            std::path::Path::new("/etc/passwd"),
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+        )
+    })
+    .ok()
+    .and_then(|fd| {
+        let mut f = std::fs::File::from(fd);
+        // Only a regular file is read (not a FIFO or device planted there), and only so
+        // much of it.
+        if !f.metadata().is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let mut text = String::new();
+        (&mut f).take(4 << 20).read_to_string(&mut text).ok()?;
+        Some(text)
+    });
+    let home = passwd
+        .as_deref()
+        .and_then(|p| home_in_passwd(p, uid))
+        .unwrap_or_else(|| "/".to_string());
+    let mut out = env.to_vec();
+    out.push(format!("HOME={home}"));
+    Some(out)
+}
+
 /// PR_SET_NO_NEW_PRIVS: execve() can no longer add privileges (set-id bits, file caps).
 pub fn set_no_new_privs() -> Result<(), Error> {
     nix::sys::prctl::set_no_new_privs().map_err(|errno| Error::Syscall {
@@ -178,5 +237,17 @@ mod tests {
         let m = parse_id_map("         0       1000          1\n 1 100000 65536\nbad line\n");
         assert_eq!(m.len(), 2);
         assert_eq!((m[1].inside, m[1].outside, m[1].count), (1, 100000, 65536));
+    }
+
+    #[test]
+    fn home_comes_from_the_uid_entry() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nbad line\nweb:x:33:33::/var/www:/bin/false\n\
+                 nohome:x:7:7:::/bin/sh\n";
+        assert_eq!(home_in_passwd(p, 0).as_deref(), Some("/root"));
+        assert_eq!(home_in_passwd(p, 33).as_deref(), Some("/var/www"));
+        assert_eq!(home_in_passwd(p, 7).as_deref(), Some("/"));
+        assert_eq!(home_in_passwd(p, 1000), None);
+        // An env with HOME is left alone.
+        assert_eq!(env_with_home(&["HOME=/x".into()], 0), None);
     }
 }

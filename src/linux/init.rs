@@ -272,13 +272,28 @@ fn init(
             if late {
                 enter_cgroup().map_err(|f| rootfs::Error::Other(f.message))?;
             }
-            hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
-                .map_err(rootfs::Error::Other)
+            hooks::run_all_in(
+                "createContainer",
+                &cfg.hooks.create_container,
+                hook_state,
+                Some(&cfg.env),
+            )
+            .map_err(rootfs::Error::Other)
         };
         rootfs::setup(cfg, cgroup, &create_hooks).map_err(|e| Failure {
             code: 1,
             message: format!("rootfs: {e}"),
             hint: e.hint(),
+        })?;
+    }
+    if cfg.builds_root() {
+        // A missing process.cwd is made as runc makes it: inside the root, by the runtime
+        // (root in the container), before the root may turn read-only.
+        process::make_cwd(&cfg.cwd).map_err(|e| {
+            Failure::new(format!(
+                "working directory {}: cannot create it: {e}",
+                cfg.cwd.display()
+            ))
         })?;
     }
     rootfs::sysctls(cfg).map_err(fail("sysctl"))?;
@@ -337,10 +352,13 @@ fn init(
         }
     }
 
+    // No HOME in the config: the user's home in the container's /etc/passwd, as runc.
+    let env = identity::env_with_home(&cfg.env, cfg.user.uid);
     let p = Program {
         prog: &prog,
         args: &cfg.args,
-        env: &cfg.env,
+        env: env.as_deref().unwrap_or(&cfg.env),
+        umask: cfg.umask,
         caps: &cfg.caps,
         user: &cfg.user,
         no_new_privs: cfg.no_new_privs,
@@ -357,6 +375,8 @@ pub struct Program<'a> {
     pub prog: &'a std::path::Path,
     pub args: &'a [String],
     pub env: &'a [String],
+    /// process.user.umask; None keeps the runtime's.
+    pub umask: Option<u32>,
     pub caps: &'a crate::caps::Sets,
     pub user: &'a crate::linux::identity::Identity,
     pub no_new_privs: bool,
@@ -408,6 +428,15 @@ pub fn finish(
             nix::errno::Errno::last()
         )));
     }
+    // The program starts with no signal ignored (see process::reset_signal_dispositions;
+    // a lost forwarded SIGINT was the flaky `exit_status_and_signals_propagate`), before
+    // its signals are unblocked. SIGPIPE stays ignored while startContainer hooks are fed
+    // their stdin here (a hook that does not read it must not kill us); it is reset after
+    // them.
+    let keep_pipe = !p.start_hooks.is_empty();
+    let keep: &[i32] = if keep_pipe { &[libc::SIGPIPE] } else { &[] };
+    process::reset_signal_dispositions(keep).map_err(fail("resetting signal dispositions"))?;
+    process::set_umask(p.umask);
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(fail("sigprocmask"))?;
     if !p.no_new_privs {
@@ -443,7 +472,11 @@ pub fn finish(
     if let Some(fd) = gate {
         wait_at_gate(fd, err)?;
     }
-    hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
+    hooks::run_all_in("startContainer", p.start_hooks, p.hook_state, Some(p.env))
+        .map_err(Failure::new)?;
+    if keep_pipe {
+        process::default_signal(libc::SIGPIPE).map_err(fail("resetting SIGPIPE"))?;
+    }
     // Landlock, part 2: the domain is entered as the last step before seccomp. Fail closed.
     if let Some(prepared) = landlock {
         super::landlock::restrict(prepared).map_err(landlock_failure)?;

@@ -130,6 +130,85 @@ pub fn enter_cwd(cwd: &Path) -> Result<(), Errno> {
     }
 }
 
+/// Makes the working directory `cwd` when it is missing, resolved inside the root (this
+/// process's `/`), as runc does for the container's first process: every missing
+/// component is a directory 0755 (less the umask) owned by the runtime's user in the
+/// container (root), and symlinks on the way are expanded inside the root.
+pub fn make_cwd(cwd: &Path) -> Result<(), Errno> {
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsFd;
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    match super::inroot::open(root.as_fd(), cwd, OFlag::O_PATH) {
+        Err(Errno::ENOENT) => super::inroot::mkdir_all(root.as_fd(), cwd).map(drop),
+        r => r.map(drop),
+    }
+}
+
+/// Every signal's disposition back to the default. Handlers are reset by execve anyway,
+/// but an ignored signal stays ignored across it: without this the program would inherit
+/// what whoever started nucleus ignored (SIGINT and SIGQUIT for a background job of a
+/// non-interactive shell, SIGHUP under nohup) and what Rust's runtime ignores (SIGPIPE).
+/// A shell cannot even trap a signal that was ignored when it started, so a forwarded
+/// SIGINT would be lost. runc's processes start with no signal ignored either. Signals in
+/// `except` keep their disposition.
+pub fn reset_signal_dispositions(except: &[i32]) -> Result<(), Errno> {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || except.contains(&sig) {
+            continue;
+        }
+        default_signal(sig)?;
+    }
+    Ok(())
+}
+
+/// The kernel's `struct sigaction` for rt_sigaction (handler, flags, restorer, mask): the
+/// C library's wrapper refuses the signals it keeps for itself (glibc's 32 and 33), which
+/// may arrive ignored all the same.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets signal `sig`'s disposition to SIG_DFL.
+pub fn default_signal(sig: i32) -> Result<(), Errno> {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction reads one kernel sigaction (SIG_DFL: no handler code runs, so
+    // no restorer is needed) of the size given for its 64-bit mask; no old action is asked
+    // for.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &default as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if r != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Sets the file mode creation mask (process.user.umask); None keeps the current one.
+pub fn set_umask(mask: Option<u32>) {
+    if let Some(m) = mask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m & 0o777));
+    }
+}
+
 /// Whether descriptor `fd` is open in this process.
 pub fn fd_is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags.

@@ -120,7 +120,11 @@ pub struct Hook {
     pub path: PathBuf,
     /// argv, including argv[0] (the path when empty).
     pub args: Vec<String>,
-    pub env: Vec<String>,
+    /// None (no `env` in the config): the environment of whoever runs the hook, as runc
+    /// does — the runtime's own for hooks run by the runtime, the container process's for
+    /// createContainer and startContainer.
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
     /// Seconds before the hook is killed and counted as failed.
     pub timeout: Option<u64>,
 }
@@ -253,6 +257,8 @@ pub struct Config {
     pub env: Vec<String>,
     pub cwd: PathBuf,
     pub user: Identity,
+    /// process.user.umask (None: the runtime's own umask is kept, as runc does).
+    pub umask: Option<u32>,
     pub caps: Sets,
     pub no_new_privs: bool,
     pub rlimits: Vec<Rlimit>,

@@ -257,7 +257,7 @@ fn hooks_of(spec: &Spec) -> Result<Hooks, OciError> {
                 Ok(Hook {
                     path: k.path().clone(),
                     args: k.args().clone().unwrap_or_default(),
-                    env: k.env().clone().unwrap_or_default(),
+                    env: k.env().clone(),
                     timeout,
                 })
             })
@@ -855,6 +855,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                 gid: user.gid(),
                 groups: user.additional_gids().clone().unwrap_or_default(),
             },
+            umask: user.umask(),
             caps: sets,
             no_new_privs: process.no_new_privileges().unwrap_or(false),
             rlimits,
@@ -1129,6 +1130,17 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
     check_cwd(&path, p.cwd())?;
     let caps = p.capabilities().as_ref();
     let rlimits = rlimits_of(&p)?;
+    // As for create: labels nucleus cannot apply are said, not silently dropped.
+    if let Some(a) = p.apparmor_profile() {
+        warnings.push(format!(
+            "AppArmor profile {a} is not applied: nucleus does not support AppArmor"
+        ));
+    }
+    if let Some(l) = p.selinux_label() {
+        warnings.push(format!(
+            "SELinux label {l} is not applied: nucleus does not support SELinux"
+        ));
+    }
     let spec = crate::linux::exec::ExecSpec {
         args,
         env,
@@ -1138,6 +1150,8 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
             gid: p.user().gid(),
             groups: p.user().additional_gids().clone().unwrap_or_default(),
         },
+        umask: p.user().umask(),
+        oom_score_adj: p.oom_score_adj(),
         caps: ambient_within(
             Sets {
                 bounding: caps_of(caps.and_then(|c| c.bounding().as_ref())),

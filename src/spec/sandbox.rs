@@ -519,6 +519,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         terminal: false,
         preserve_fds: 0,
         landlock: landlock_of(o)?,
+        umask: None,
     })
 }
 
