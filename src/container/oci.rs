@@ -395,6 +395,21 @@ fn finish_trace(t: &state::Trace) -> Option<String> {
         .map(|e| format!("capability trace: {e}"))
 }
 
+/// Drops from every set the capabilities nucleus's own bounding set lacks, with one
+/// warning naming them: a privileged config asks for every capability, and no runtime
+/// started here can grant one its bounding set lacks (runc fails the container; nucleus
+/// runs it with what exists). The read-back then checks the reduced sets.
+fn within_own_bounding(caps: &mut crate::caps::Sets, warnings: &mut Vec<String>) {
+    let lacking = crate::caps::kernel::beyond_own_bounding(caps);
+    if !lacking.is_empty() {
+        *caps = caps.masked(!lacking);
+        warnings.push(format!(
+            "capabilities {} skipped: the runtime's own bounding set lacks them",
+            lacking.names().join(",")
+        ));
+    }
+}
+
 /// `create`: the container's process is set up and waits at the exec FIFO; returns its
 /// warnings (skipped capabilities and syscalls).
 pub fn create(
@@ -406,6 +421,7 @@ pub fn create(
     Store::check_id(id)?;
     let (mut b, prep, bundle) = prepare(o.bundle)?;
     b.config.preserve_fds = o.preserve_fds;
+    within_own_bounding(&mut b.config.caps, &mut b.warnings);
     let console = console_for(b.config.terminal, o.console_socket)?;
     let trace = trace_of(id, &b.annotations)?;
     store.create_dir(id)?;
@@ -741,7 +757,14 @@ pub fn exec(
             (_, s) => return Err(status_err(id, s, "exec needs a running container")),
         }
     };
-    let (_, prep, _) = prepare(&st.bundle)?;
+    let (_, mut prep, _) = prepare(&st.bundle)?;
+    let mut reduced = None;
+    if !crate::caps::kernel::beyond_own_bounding(&spec.caps).is_empty() {
+        let mut s = spec.clone();
+        within_own_bounding(&mut s.caps, &mut prep.warnings);
+        reduced = Some(s);
+    }
+    let spec = reduced.as_ref().unwrap_or(spec);
     // The new process outlives its intermediate parent: adopt it.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| Error::Other(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;

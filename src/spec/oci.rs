@@ -193,6 +193,21 @@ fn ambient_within(mut sets: Sets, warnings: &mut Vec<String>) -> Sets {
     sets
 }
 
+/// Docker sends `linux.resources.blockIO` for every container, `{"weight": 0}` unless the
+/// user set a blkio option: weight 0 (or none) and no device lists ask for nothing.
+fn block_io_is_empty(b: &oci_spec::runtime::LinuxBlockIo) -> bool {
+    let none = |l: &Option<Vec<oci_spec::runtime::LinuxThrottleDevice>>| {
+        l.as_ref().is_none_or(Vec::is_empty)
+    };
+    b.weight().unwrap_or(0) == 0
+        && b.leaf_weight().unwrap_or(0) == 0
+        && b.weight_device().as_ref().is_none_or(Vec::is_empty)
+        && none(b.throttle_read_bps_device())
+        && none(b.throttle_write_bps_device())
+        && none(b.throttle_read_iops_device())
+        && none(b.throttle_write_iops_device())
+}
+
 fn caps_of(list: Option<&oci_spec::runtime::Capabilities>) -> CapSet {
     let mut s = CapSet::EMPTY;
     for c in list.into_iter().flatten() {
@@ -706,7 +721,10 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             }
         }
         let unsupported = [
-            ("blockIO", r.block_io().is_some()),
+            (
+                "blockIO",
+                r.block_io().as_ref().is_some_and(|b| !block_io_is_empty(b)),
+            ),
             (
                 "hugepageLimits",
                 r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
@@ -950,6 +968,17 @@ mod tests {
             },
             "annotations": {"a": "b"}
         })
+    }
+
+    #[test]
+    fn dockers_empty_block_io_is_accepted() {
+        // What Docker sends for every container that has no blkio option.
+        let mut v = base();
+        v["linux"]["resources"]["blockIO"] = serde_json::json!({"weight": 0});
+        translate(&v.to_string(), Path::new("/b")).unwrap();
+        v["linux"]["resources"]["blockIO"] =
+            serde_json::json!({"weight": 0, "weightDevice": [], "throttleReadBpsDevice": []});
+        translate(&v.to_string(), Path::new("/b")).unwrap();
     }
 
     #[test]
