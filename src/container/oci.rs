@@ -448,6 +448,7 @@ pub fn create(
         poststart: b.config.hooks.poststart.clone(),
         poststop: b.config.hooks.poststop.clone(),
         trace: trace.clone(),
+        resources: Some(b.config.resources.clone()),
     });
     let mut guard = CreateGuard {
         store,
@@ -533,8 +534,12 @@ pub fn create(
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     let pid = launched.pid.as_raw();
+    let mut cgroup_warnings = Vec::new();
     {
         let mut s = st.borrow_mut();
+        if let Some(c) = &launched.cgroup {
+            cgroup_warnings.clone_from(&c.warnings);
+        }
         (s.cgroup_dirs, s.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
         s.pid = pid;
         s.start_time = live_start_time(pid)
@@ -548,6 +553,7 @@ pub fn create(
     store.save(&st.borrow())?;
     let mut warnings = b.warnings;
     warnings.extend(prep.warnings);
+    warnings.extend(cgroup_warnings);
     guard.armed = false;
     drop(guard);
     Ok((st.into_inner(), warnings))
@@ -846,6 +852,49 @@ pub fn set_paused(store: &Store, id: &str, pause: bool) -> Result<(), Error> {
     };
     crate::linux::cgroups::set_frozen(&st.cgroup_dirs, pause)
         .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `update`: overlays `change` (runc's `update --resources` document) on the container's
+/// resources and applies the result to its own recorded cgroup, never any other. Every
+/// value is checked before the first write; a write that fails midway restores those
+/// before it. The new resources are saved so that later reads agree. Returns warnings.
+pub fn update(
+    store: &Store,
+    id: &str,
+    change: &oci_spec::runtime::LinuxResources,
+) -> Result<Vec<String>, Error> {
+    let _lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    let mut st = match (st, status) {
+        (Some(st), Status::Created | Status::Running | Status::Paused) => st,
+        (_, s) => {
+            return Err(status_err(
+                id,
+                s,
+                "only a created, running or paused container can be updated",
+            ))
+        }
+    };
+    if st.cgroup_dirs.is_empty() {
+        return Err(Error::Other(format!(
+            "container '{id}' has no cgroup of its own to update"
+        )));
+    }
+    let mut r = match st.resources.clone() {
+        Some(r) => r,
+        // A record from before resources were saved: the bundle's config says.
+        None => oci::load(&st.bundle)?.config.resources,
+    };
+    let mut warnings = crate::spec::resources::update_from_oci(change, &mut r)
+        .map_err(|e| Error::Other(format!("update: {e}")))?;
+    warnings.extend(
+        crate::linux::cgroups::update(&st.cgroup_dirs, &r)
+            .map_err(|e| Error::Other(format!("update: {e}")))?,
+    );
+    st.resources = Some(r);
+    store.save(&st)?;
+    Ok(warnings)
 }
 
 /// `run`: create and start; in the foreground, wait and return the exit status, then
