@@ -549,16 +549,18 @@ fn docker_detached_exec_top_pause_stop_and_rm() {
     }
 }
 
-// Needs nucleus' `update` verb (runc's `update --resources`), built on branch w-cgroup:
-// un-ignore when it is merged.
+/// `docker update` calls the runtime's `update --resources -`.
 #[test]
-#[ignore = "needs the update verb (branch w-cgroup)"]
 fn docker_update_memory_is_seen_inside() {
     if !privileged("docker_update_memory_is_seen_inside") {
         return;
     }
     let d = Docker::start("dk-upd");
-    let c = d.detached(&["--memory", "64m"], &["sleep", "300"]);
+    // nucleus makes a cgroup only for the kinds of limit set at create: pids too here.
+    let c = d.detached(
+        &["--memory", "64m", "--pids-limit", "20"],
+        &["sleep", "300"],
+    );
     let o = d.docker(&["exec", &c, "sh", "-c", SEE_MEMORY]);
     assert_eq!(stdout(&o).trim(), "67108864", "{}", stderr(&o));
     let o = d.docker(&["update", "--memory", "128m", "--memory-swap", "256m", &c]);
