@@ -5,4 +5,5 @@ pub mod default;
 pub mod oci;
 pub mod policy;
 pub mod production;
+pub mod resources;
 pub mod sandbox;
