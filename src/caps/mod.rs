@@ -2,6 +2,7 @@
 //! applies sets) and `probe` (proves them with real syscalls).
 
 pub mod cap;
+pub mod danger;
 pub mod execve;
 pub mod file;
 pub mod kernel;

@@ -8,42 +8,10 @@
 //! cannot be judged from outside (Landlock) are listed and not scored.
 
 use super::mountinfo::Mount;
+use crate::caps::danger::dangerous_set;
 use crate::caps::execve::{self, Outcome, Process, Program};
-use crate::caps::{CapSet, Capability};
+use crate::caps::CapSet;
 use serde::Serialize;
-
-/// Capabilities whose holder can reach beyond its container: the kernel, other processes,
-/// every file, the network stack, the security modules. (The production-mode list of
-/// issue 12, kept here so both say the same.)
-pub const DANGEROUS: [&str; 17] = [
-    "sys_admin",
-    "sys_module",
-    "sys_ptrace",
-    "sys_rawio",
-    "sys_boot",
-    "bpf",
-    "perfmon",
-    "net_admin",
-    "dac_read_search",
-    "sys_time",
-    "mac_admin",
-    "mac_override",
-    "syslog",
-    "linux_immutable",
-    "setfcap",
-    "audit_control",
-    "checkpoint_restore",
-];
-
-pub fn dangerous_set() -> CapSet {
-    let mut s = CapSet::EMPTY;
-    for n in DANGEROUS {
-        if let Ok(c) = Capability::parse(n) {
-            s.insert(c);
-        }
-    }
-    s
-}
 
 /// One namespace of the process next to the reference's (PID 1 as the auditor sees it).
 #[derive(Clone, Debug, Serialize)]
