@@ -76,10 +76,10 @@ fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Er
     followed
         .and_then(|d| super::inroot::create(root.as_fd(), &d, file))
         .map_err(|errno| Error::Sys {
-        what: if file { "create" } else { "mkdir" },
-        path: dest.to_path_buf(),
-        errno,
-    })
+            what: if file { "create" } else { "mkdir" },
+            path: dest.to_path_buf(),
+            errno,
+        })
 }
 
 /// Refuses a destination reached through a symlink, or that is not a directory: procfs and
@@ -709,7 +709,7 @@ impl Volume<'_> {
 fn fs_flags_of(m: &Mount) -> MsFlags {
     let a = &m.attrs;
     let bits = a.set | a.superblock | a.atime.unwrap_or(0);
-    flags_of(m) | MsFlags::from_bits_truncate(bits as libc::c_ulong)
+    flags_of(m) | MsFlags::from_bits_retain(bits as libc::c_ulong)
 }
 
 /// MOUNT_ATTR_* of per-mount MS_* flags (the access-time mode apart).
@@ -767,7 +767,11 @@ fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
         .map_err(|_| Errno::EINVAL)?;
     let flags = libc::OPEN_TREE_CLONE
         | libc::OPEN_TREE_CLOEXEC
-        | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+        | if recursive {
+            libc::AT_RECURSIVE as u32
+        } else {
+            0
+        };
     // SAFETY: open_tree reads the NUL-terminated `c`; a non-negative result is a new
     // descriptor that nothing else owns.
     let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
@@ -934,11 +938,17 @@ fn tree_attrs(root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
         )?;
     }
     if a.propagation != 0 {
-        let flags = MsFlags::from_bits_truncate(a.propagation as libc::c_ulong);
+        let flags = MsFlags::from_bits_retain(a.propagation as libc::c_ulong);
         sys(
             "set propagation of",
             shown,
-            mount(None::<&str>, &fd_path(&top), None::<&str>, flags, None::<&str>),
+            mount(
+                None::<&str>,
+                &fd_path(&top),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            ),
         )?;
     }
     Ok(())

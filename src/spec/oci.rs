@@ -388,7 +388,8 @@ fn mount_of(
     let mut attrs = parsed.attrs;
     let (uids, gids) = (m.uid_mappings(), m.gid_mappings());
     if parsed.idmap.is_some() || uids.is_some() || gids.is_some() {
-        let refuse = |why: &str, hint: &str| rejected(config, format!("mounts: {dest}: {why}"), hint);
+        let refuse =
+            |why: &str, hint: &str| rejected(config, format!("mounts: {dest}: {why}"), hint);
         if !is_bind {
             return Err(refuse(
                 "only a bind mount can be id-mapped",
