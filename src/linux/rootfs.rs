@@ -716,15 +716,15 @@ fn fs_flags_of(m: &Mount) -> MsFlags {
 fn attr_of(ms: u64) -> u64 {
     use crate::spec::mount_options as o;
     [
-        (libc::MS_RDONLY, o::ATTR_RDONLY),
-        (libc::MS_NOSUID, o::ATTR_NOSUID),
-        (libc::MS_NODEV, o::ATTR_NODEV),
-        (libc::MS_NOEXEC, o::ATTR_NOEXEC),
-        (libc::MS_NODIRATIME, o::ATTR_NODIRATIME),
-        (libc::MS_NOSYMFOLLOW, o::ATTR_NOSYMFOLLOW),
+        (o::MS_RDONLY, o::ATTR_RDONLY),
+        (o::MS_NOSUID, o::ATTR_NOSUID),
+        (o::MS_NODEV, o::ATTR_NODEV),
+        (o::MS_NOEXEC, o::ATTR_NOEXEC),
+        (o::MS_NODIRATIME, o::ATTR_NODIRATIME),
+        (o::MS_NOSYMFOLLOW, o::ATTR_NOSYMFOLLOW),
     ]
     .iter()
-    .filter(|(f, _)| ms & *f as u64 != 0)
+    .filter(|(f, _)| ms & f != 0)
     .fold(0, |acc, (_, a)| acc | a)
 }
 
@@ -891,9 +891,20 @@ fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Resu
     // `d` still names the covered object: resolve again to reach the new mount.
     let top = resolve_create(root, &m.destination, file)?;
     let a = &m.attrs;
-    let (mut set, mut clear) = (attr_of(a.set | flags_of(m).bits() as u64), attr_of(a.clear));
+    use crate::spec::mount_options as o;
+    let mut asked = a.set;
+    for (on, f) in [
+        (m.readonly, o::MS_RDONLY),
+        (m.nosuid, o::MS_NOSUID),
+        (m.nodev, o::MS_NODEV),
+        (m.noexec, o::MS_NOEXEC),
+    ] {
+        if on {
+            asked |= f;
+        }
+    }
+    let (mut set, mut clear) = (attr_of(asked), attr_of(a.clear));
     if let Some(t) = a.atime {
-        use crate::spec::mount_options as o;
         clear |= o::ATTR_ATIME_MASK;
         set |= match t {
             o::MS_NOATIME => o::ATTR_NOATIME,

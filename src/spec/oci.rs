@@ -421,14 +421,15 @@ fn mount_of(
             recursive: parsed.idmap == Some(true),
         });
     }
-    let has = |f: libc::c_ulong| attrs.set & f as u64 != 0;
+    use super::mount_options::{MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY};
+    let has = |f: u64| attrs.set & f != 0;
     let mut mnt = Mount {
         kind,
         destination,
-        readonly: has(libc::MS_RDONLY),
-        nosuid: has(libc::MS_NOSUID),
-        nodev: has(libc::MS_NODEV),
-        noexec: has(libc::MS_NOEXEC),
+        readonly: has(MS_RDONLY),
+        nosuid: has(MS_NOSUID),
+        nodev: has(MS_NODEV),
+        noexec: has(MS_NOEXEC),
         data: parsed.data.join(","),
         label: None,
         attrs,
