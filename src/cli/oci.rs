@@ -14,7 +14,7 @@ pub struct Global {
     /// $XDG_RUNTIME_DIR/nucleus when not root).
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<PathBuf>,
-    /// Also write errors and warnings to FILE.
+    /// Write warnings to FILE instead of stderr, and errors to both.
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Format of --log: text or json.
@@ -54,9 +54,13 @@ impl Global {
         }
     }
 
+    /// A warning goes to --log when there is one (as runc's do: clients such as Docker
+    /// copy the runtime's stderr into the container's output), else to stderr.
     fn warn(&self, msg: &str) {
-        eprintln!("nucleus: warning: {msg}");
-        self.log("warning", msg);
+        match &self.log {
+            Some(_) => self.log("warning", msg),
+            None => eprintln!("nucleus: warning: {msg}"),
+        }
     }
 }
 

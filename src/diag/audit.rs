@@ -477,7 +477,7 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caps::Sets;
+    use crate::caps::{Capability, Sets};
 
     fn nsl(shared: bool) -> Vec<Namespace> {
         ["mnt", "net", "pid", "ipc", "cgroup", "uts", "time", "user"]
