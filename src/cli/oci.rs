@@ -385,9 +385,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             interval,
             id,
         } => events(g, &store()?, &id, stats, &interval),
-        OciCmd::Update { .. } => {
-            Err(Error::Usage("not supported by nucleus".into()))
-        }
+        OciCmd::Update { .. } => Err(Error::Usage("not supported by nucleus".into())),
     }
 }
 

@@ -53,7 +53,9 @@ fn record(cg: &ContainerCgroup, pid: i32, start_time: u64) -> Result<Stats, Stri
     if let Some(text) = cgroup_stats::net_dev(pid) {
         // Read by PID: only if it is still the container's process afterwards.
         if crate::linux::process::live_start_time(pid) == Some(start_time) {
-            st.network_interfaces = Some(stats::net_dev(&text));
+            let links = stats::net_dev(&text);
+            // Loopback only: runc's `null`.
+            st.network_interfaces = (!links.is_empty()).then_some(links);
         }
     }
     Ok(st)
@@ -66,7 +68,9 @@ type Watch = Option<(OomWatch, Option<String>)>;
 fn take_ooms(oom: &mut Watch, now: bool, warn: &mut dyn FnMut(&str)) -> u64 {
     let Some((w, last)) = oom else { return 0 };
     match w.take(now) {
-        Ok(Some(Notice::Count(n))) => n,
+        // v1 signals every charge that fails while the cgroup is out of memory: one
+        // wake-up is one event, as runc counts them.
+        Ok(Some(Notice::Count(_))) => 1,
         Ok(Some(Notice::Events(text))) => {
             let n = stats::new_ooms_v2(last.as_deref().unwrap_or(""), &text);
             *last = Some(text);

@@ -40,8 +40,9 @@ pub struct Stats {
     pub hugetlb: BTreeMap<String, Hugetlb>,
     /// Intel RDT is not implemented; runc prints `{}` without it.
     pub intel_rdt: IntelRdt,
-    /// The container's own network interfaces (None: it shares a network namespace with
-    /// the runtime, or it could not be read) — runc prints `null` then.
+    /// The container's own network interfaces, loopback left out (None: it shares the
+    /// runtime's network namespace, has only loopback, or it could not be read) — runc
+    /// prints `null` then.
     pub network_interfaces: Option<Vec<NetworkInterface>>,
 }
 
@@ -223,7 +224,10 @@ const BLKIO_V1_GROUPS: &[&[&str]] = &[
         "blkio.throttle.io_serviced_recursive",
         "blkio.throttle.io_service_bytes_recursive",
     ],
-    &["blkio.throttle.io_serviced", "blkio.throttle.io_service_bytes"],
+    &[
+        "blkio.throttle.io_serviced",
+        "blkio.throttle.io_service_bytes",
+    ],
 ];
 
 const MEMORY_V1_PREFIXES: &[&str] = &["memory", "memory.memsw", "memory.kmem", "memory.kmem.tcp"];
@@ -422,10 +426,7 @@ fn raw_map(s: &Snapshot, file: &str) -> Result<BTreeMap<String, u64>, Error> {
 fn blkio_v1_file(file: &str, text: &str) -> Result<Vec<BlkioEntry>, Error> {
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line
-            .split([' ', ':'])
-            .filter(|x| !x.is_empty())
-            .collect();
+        let f: Vec<&str> = line.split([' ', ':']).filter(|x| !x.is_empty()).collect();
         if f.len() == 2 && f[0] == "Total" {
             continue;
         }
@@ -787,7 +788,10 @@ mod tests {
     #[test]
     fn v1_record_matches_runc() {
         let s = snap(&[
-            ("cpu.stat", "nr_periods 10\nnr_throttled 2\nthrottled_time 3000\n"),
+            (
+                "cpu.stat",
+                "nr_periods 10\nnr_throttled 2\nthrottled_time 3000\n",
+            ),
             ("cpuacct.usage", "19310348\n"),
             ("cpuacct.usage_percpu", "16140176 3170172 \n"),
             (
@@ -829,9 +833,18 @@ mod tests {
         let st = from_v1(&s, &["2MB".into(), "1GB".into()], 100).unwrap();
         let v = serde_json::to_value(&st).unwrap();
         assert_eq!(v["cpu"]["usage"]["total"], 19310348);
-        assert_eq!(v["cpu"]["usage"]["percpu"], serde_json::json!([16140176, 3170172]));
-        assert_eq!(v["cpu"]["usage"]["percpu_kernel"], serde_json::json!([8000000, 0]));
-        assert_eq!(v["cpu"]["usage"]["percpu_user"], serde_json::json!([12000000, 0]));
+        assert_eq!(
+            v["cpu"]["usage"]["percpu"],
+            serde_json::json!([16140176, 3170172])
+        );
+        assert_eq!(
+            v["cpu"]["usage"]["percpu_kernel"],
+            serde_json::json!([8000000, 0])
+        );
+        assert_eq!(
+            v["cpu"]["usage"]["percpu_user"],
+            serde_json::json!([12000000, 0])
+        );
         assert_eq!(v["cpu"]["usage"]["user"], 10_000_000);
         assert_eq!(v["cpu"]["usage"]["kernel"], 20_000_000);
         assert_eq!(
@@ -848,7 +861,10 @@ mod tests {
         );
         assert_eq!(v["memory"]["swap"]["limit"], 9223372036854771712u64);
         // No kmem files: runc's zero entry, limit and failcnt still printed.
-        assert_eq!(v["memory"]["kernel"], serde_json::json!({"limit": 0, "failcnt": 0}));
+        assert_eq!(
+            v["memory"]["kernel"],
+            serde_json::json!({"limit": 0, "failcnt": 0})
+        );
         assert_eq!(
             v["memory"]["kernelTCP"],
             serde_json::json!({"limit": 9223372036854771712u64, "failcnt": 0})
@@ -866,8 +882,14 @@ mod tests {
         // runc's key order.
         let text = serde_json::to_string(&st).unwrap();
         let keys = [
-            "\"cpu\"", "\"cpuset\"", "\"memory\"", "\"pids\"", "\"blkio\"", "\"hugetlb\"",
-            "\"intel_rdt\"", "\"network_interfaces\"",
+            "\"cpu\"",
+            "\"cpuset\"",
+            "\"memory\"",
+            "\"pids\"",
+            "\"blkio\"",
+            "\"hugetlb\"",
+            "\"intel_rdt\"",
+            "\"network_interfaces\"",
         ];
         let pos: Vec<usize> = keys.iter().map(|k| text.find(k).unwrap()).collect();
         assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
@@ -879,9 +901,18 @@ mod tests {
         // records where runc prints them empty.
         let s = snap(&[("cgroup.procs", "12\n13\n"), ("pids.max", "max\n")]);
         let st = from_v1(&s, &[], 100).unwrap();
-        assert_eq!(st.pids, Pids { current: 2, limit: 0 });
+        assert_eq!(
+            st.pids,
+            Pids {
+                current: 2,
+                limit: 0
+            }
+        );
         let v = serde_json::to_value(&st).unwrap();
-        assert_eq!(v["cpu"], serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}}));
+        assert_eq!(
+            v["cpu"],
+            serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {}})
+        );
         assert_eq!(v["blkio"], serde_json::json!({}));
         assert_eq!(v["hugetlb"], serde_json::json!({}));
         assert!(v["memory"].get("raw").is_none());
@@ -896,7 +927,15 @@ mod tests {
             ("blkio.throttle.io_service_bytes", "8:0 Read 9\n"),
         ]);
         let b = from_v1(&s, &[], 100).unwrap().blkio;
-        assert_eq!(b.sectors_recursive[0], BlkioEntry { major: 8, minor: 16, op: String::new(), value: 1 });
+        assert_eq!(
+            b.sectors_recursive[0],
+            BlkioEntry {
+                major: 8,
+                minor: 16,
+                op: String::new(),
+                value: 1
+            }
+        );
         assert_eq!(b.io_service_bytes_recursive[0].value, 512);
         assert!(b.io_serviced_recursive.is_empty());
     }
@@ -905,7 +944,10 @@ mod tests {
     fn v1_bad_files_are_named() {
         let s = snap(&[("memory.limit_in_bytes", "lots\n")]);
         let e = from_v1(&s, &[], 100).unwrap_err();
-        assert_eq!(e.to_string(), "cgroup file memory.limit_in_bytes: cannot parse 'lots'");
+        assert_eq!(
+            e.to_string(),
+            "cgroup file memory.limit_in_bytes: cannot parse 'lots'"
+        );
         let s = snap(&[("memory.stat", "cache\n")]);
         assert!(from_v1(&s, &[], 100).is_err());
         let s = snap(&[("cpuset.cpus", "3-1\n")]);
@@ -950,11 +992,25 @@ mod tests {
         assert_eq!(st.memory.cache, 4096);
         assert_eq!(
             st.memory.usage,
-            MemoryEntry { limit: 33554432, usage: 12288, max: 20000, failcnt: 7 }
+            MemoryEntry {
+                limit: 33554432,
+                usage: 12288,
+                max: 20000,
+                failcnt: 7
+            }
         );
-        assert_eq!(st.memory.swap.usage, 12388, "swap is reported as swap+memory");
+        assert_eq!(
+            st.memory.swap.usage, 12388,
+            "swap is reported as swap+memory"
+        );
         assert_eq!(st.memory.swap.limit, u64::MAX);
-        assert_eq!(st.pids, Pids { current: 3, limit: 0 });
+        assert_eq!(
+            st.pids,
+            Pids {
+                current: 3,
+                limit: 0
+            }
+        );
         let v = serde_json::to_value(&st).unwrap();
         assert_eq!(
             v["blkio"],
@@ -976,12 +1032,18 @@ mod tests {
 
     #[test]
     fn oom_counters() {
-        assert_eq!(oom_counts_v2("low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n"), (2, 1));
+        assert_eq!(
+            oom_counts_v2("low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\noom_group_kill 0\n"),
+            (2, 1)
+        );
         assert_eq!(oom_counts_v2(""), (0, 0));
         assert_eq!(new_ooms_v2("oom 1\noom_kill 1\n", "oom 2\noom_kill 2\n"), 1);
         assert_eq!(new_ooms_v2("oom 1\noom_kill 1\n", "oom 3\noom_kill 1\n"), 2);
         assert_eq!(new_ooms_v2("max 1\noom 0\n", "max 5\noom 0\n"), 0);
-        assert_eq!(oom_kills_v1("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n"), Some(4));
+        assert_eq!(
+            oom_kills_v1("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n"),
+            Some(4)
+        );
         assert_eq!(oom_kills_v1("oom_kill_disable 0\nunder_oom 0\n"), None);
     }
 

@@ -7,8 +7,8 @@
 //! v1 event registration, which the kernel removes with the eventfd.
 
 use super::cgroups::{self, Version};
-use std::collections::BTreeMap;
 use nix::errno::Errno;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -245,10 +245,13 @@ impl OomWatch {
         }
         // Read after the watch exists: a change in between is seen either way.
         let text = std::fs::read_to_string(&events).map_err(|e| io(&events, e))?;
-        Ok((OomWatch {
-            fd,
-            kind: Kind::V2 { events },
-        }, text))
+        Ok((
+            OomWatch {
+                fd,
+                kind: Kind::V2 { events },
+            },
+            text,
+        ))
     }
 
     pub fn as_fd(&self) -> BorrowedFd<'_> {
