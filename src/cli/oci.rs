@@ -253,10 +253,18 @@ pub enum OciCmd {
     Resume { id: String },
     /// Run a new process in a running container.
     Exec(ExecArgs),
-    /// Not supported.
+    /// Print a container's events as JSON lines, as runc does: a stats record every
+    /// --interval and an `oom` record whenever its memory cgroup hits OOM, until the
+    /// container stops (or --stats: one stats record, then exit).
     Events {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
+        /// Print one stats record and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats records (Go duration syntax: 5s, 500ms, 1m).
+        #[arg(long, value_name = "DURATION", default_value = "5s")]
+        interval: String,
+        /// Container ID.
+        id: String,
     },
     /// Change the resource limits of a created, running or paused container (runc's
     /// update): its own cgroup and its saved state.
@@ -439,9 +447,33 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             oci::set_paused(&store()?, &id, false)?;
             Ok(0)
         }
-        OciCmd::Events { .. } => Err(Error::Usage("not supported by nucleus".into())),
+        OciCmd::Events {
+            stats,
+            interval,
+            id,
+        } => events(g, &store()?, &id, stats, &interval),
         OciCmd::Update(a) => update(g, &store()?, a),
     }
+}
+
+/// `events`: one JSON record per line on stdout, flushed as it is made; a closed stdout
+/// ends the stream quietly.
+fn events(g: &Global, store: &Store, id: &str, stats: bool, interval: &str) -> Result<i32> {
+    use std::io::Write;
+    let interval = crate::container::stats::parse_duration(interval)
+        .map_err(|e| Error::Usage(format!("--interval: {e}")))?;
+    let opts = crate::container::events::Opts {
+        stats_only: stats,
+        interval,
+    };
+    let mut out = std::io::stdout().lock();
+    let mut emit = |e: &crate::container::events::Event| {
+        let line = serde_json::to_string(e).expect("events serialize");
+        writeln!(out, "{line}")?;
+        out.flush()
+    };
+    crate::container::events::events(store, id, opts, &mut emit, &mut |w| g.warn(w))?;
+    Ok(0)
 }
 
 fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {

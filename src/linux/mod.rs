@@ -1,6 +1,7 @@
 //! Kernel plumbing, one concern per file.
 
 pub mod audit;
+pub mod cgroup_stats;
 pub mod cgroups;
 pub mod check;
 pub mod exec;

@@ -86,6 +86,27 @@ pub fn signal_verified(
     Ok(())
 }
 
+/// A pidfd for `pid` while it is the process that started at `start_time` (the pidfd
+/// pins it first, then the start time is checked): it polls readable once the process
+/// has exited. ESRCH when it is gone or the PID was reused.
+pub fn pidfd_verified(pid: i32, start_time: u64) -> Result<std::os::fd::OwnedFd, Errno> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    if pid <= 0 {
+        return Err(Errno::ESRCH);
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if raw < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: `raw` is a descriptor the kernel just returned to us.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+    if live_start_time(pid) != Some(start_time) {
+        return Err(Errno::ESRCH);
+    }
+    Ok(fd)
+}
+
 /// Closes every descriptor from `first` up except those in `keep`: whatever the caller of
 /// nucleus leaked to it (a directory of the host above all, the CVE-2024-21626 class)
 /// is gone before any path inside the container is resolved.
