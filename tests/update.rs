@@ -30,7 +30,8 @@ fn running(tag: &str, id: &str) -> Bundle {
 /// The container's leaf in v1 hierarchy `ctrl`, from its state record.
 fn leaf(b: &Bundle, id: &str, ctrl: &str) -> PathBuf {
     let p = b.root().join(id).join("state.json");
-    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     let base = format!("/sys/fs/cgroup/{ctrl}/");
     st["cgroup_dirs"]
         .as_array()
@@ -52,7 +53,10 @@ fn host(b: &Bundle, id: &str, ctrl: &str, file: &str) -> String {
 /// `cat` of cgroup files inside the container (its own cgroup, at the usual paths).
 fn inside(b: &Bundle, id: &str, files: &[&str]) -> Vec<String> {
     let mut args = vec!["exec", id, "cat"];
-    let paths: Vec<String> = files.iter().map(|f| format!("/sys/fs/cgroup/{f}")).collect();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|f| format!("/sys/fs/cgroup/{f}"))
+        .collect();
     args.extend(paths.iter().map(|s| s.as_str()));
     let o = b.nucleus(&args);
     assert!(o.status.success(), "exec cat: {}", stderr(&o));
@@ -120,8 +124,14 @@ fn update_flags_change_memory_pids_cpu_seen_on_host_and_inside() {
     assert_eq!(h, updated, "host files after update");
     assert_eq!(i, updated, "inside after update");
     // memory+swap followed the limit (where the host accounts swap).
-    if leaf(&b, "u1", "memory").join("memory.memsw.limit_in_bytes").exists() {
-        assert_eq!(host(&b, "u1", "memory", "memory.memsw.limit_in_bytes"), "134217728");
+    if leaf(&b, "u1", "memory")
+        .join("memory.memsw.limit_in_bytes")
+        .exists()
+    {
+        assert_eq!(
+            host(&b, "u1", "memory", "memory.memsw.limit_in_bytes"),
+            "134217728"
+        );
         let o = b.nucleus(&["update", "--memory-swap", "-1", "u1"]);
         assert!(o.status.success(), "{}", stderr(&o));
         let sw: u64 = host(&b, "u1", "memory", "memory.memsw.limit_in_bytes")
@@ -131,14 +141,24 @@ fn update_flags_change_memory_pids_cpu_seen_on_host_and_inside() {
     }
     // Real-time bandwidth (v1): the container's cgroup sits below the root, which has
     // real-time time to hand down.
-    let o = b.nucleus(&["update", "--cpu-rt-period", "1000000", "--cpu-rt-runtime", "10000", "u1"]);
+    let o = b.nucleus(&[
+        "update",
+        "--cpu-rt-period",
+        "1000000",
+        "--cpu-rt-runtime",
+        "10000",
+        "u1",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(host(&b, "u1", "cpu", "cpu.rt_runtime_us"), "10000");
     assert_eq!(inside(&b, "u1", &["cpu/cpu.rt_runtime_us"]), ["10000"]);
     // Lowering below the old limit works too (memory first, then memsw).
     let o = b.nucleus(&["update", "--memory", "80m", "--pids-limit", "-1", "u1"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(host(&b, "u1", "memory", "memory.limit_in_bytes"), "83886080");
+    assert_eq!(
+        host(&b, "u1", "memory", "memory.limit_in_bytes"),
+        "83886080"
+    );
     assert_eq!(host(&b, "u1", "pids", "pids.max"), "max");
     assert_eq!(inside(&b, "u1", &["pids/pids.max"]), ["max"]);
     // The saved state agrees with the cgroup.
@@ -165,14 +185,27 @@ fn update_resources_from_stdin_and_file() {
         .stdin
         .take()
         .unwrap()
-        .write_all(br#"{"memory": {"limit": 100663296}, "pids": {"limit": 30}, "cpu": {"shares": 300}}"#)
+        .write_all(
+            br#"{"memory": {"limit": 100663296}, "pids": {"limit": 30}, "cpu": {"shares": 300}}"#,
+        )
         .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "update -r -: {}", stderr(&o));
-    assert_eq!(host(&b, "u2", "memory", "memory.limit_in_bytes"), "100663296");
+    assert_eq!(
+        host(&b, "u2", "memory", "memory.limit_in_bytes"),
+        "100663296"
+    );
     assert_eq!(host(&b, "u2", "pids", "pids.max"), "30");
     assert_eq!(
-        inside(&b, "u2", &["memory/memory.limit_in_bytes", "pids/pids.max", "cpu/cpu.shares"]),
+        inside(
+            &b,
+            "u2",
+            &[
+                "memory/memory.limit_in_bytes",
+                "pids/pids.max",
+                "cpu/cpu.shares"
+            ]
+        ),
         ["100663296", "30", "300"]
     );
     // Values not in the document stay as they were.
@@ -199,8 +232,21 @@ fn update_refuses_bad_input_and_changes_nothing() {
         (&["update", "--pids-limit", "-7", "u3"], "pids.limit -7"),
         (&["update", "--blkio-weight", "5", "u3"], "blockIO.weight 5"),
         (&["update", "u3"], "nothing to update"),
-        (&["update", "-r", f.to_str().unwrap(), "--memory", "100m", "u3"], "exclude each other"),
-        (&["update", "--l3-cache-schema", "L3:0=f", "u3"], "Intel RDT"),
+        (
+            &[
+                "update",
+                "-r",
+                f.to_str().unwrap(),
+                "--memory",
+                "100m",
+                "u3",
+            ],
+            "exclude each other",
+        ),
+        (
+            &["update", "--l3-cache-schema", "L3:0=f", "u3"],
+            "Intel RDT",
+        ),
         (&["update", "--memory", "100m", "nosuch"], "does not exist"),
     ];
     for (args, want) in cases {
@@ -213,12 +259,19 @@ fn update_refuses_bad_input_and_changes_nothing() {
     let r = b.tmp.path("bad.json");
     std::fs::write(&r, "{\"memory\": 5}").unwrap();
     let o = b.nucleus(&["update", "-r", r.to_str().unwrap(), "u3"]);
-    assert!(stderr(&o).contains("not an OCI linux.resources document"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not an OCI linux.resources document"),
+        "{}",
+        stderr(&o)
+    );
     // A write that fails midway (cpuset 999 does not exist) restores the ones before it.
     let o = b.nucleus(&["update", "--memory", "200m", "--cpuset-cpus", "999", "u3"]);
     assert!(!o.status.success());
     let e = stderr(&o);
-    assert!(e.contains("linux.resources.cpu.cpus") && e.contains("restored"), "{e}");
+    assert!(
+        e.contains("linux.resources.cpu.cpus") && e.contains("restored"),
+        "{e}"
+    );
     assert_eq!(both(&b, "u3").0, before, "nothing half-applied");
     assert_eq!(host(&b, "u3", "cpuset", "cpuset.cpus"), "0");
     // A stopped container cannot be updated.
