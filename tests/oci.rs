@@ -280,11 +280,9 @@ fn bad_input_leaves_nothing_behind() {
     // Features: every capability nucleus knows.
     let f: Value = serde_json::from_str(&stdout(&b.nucleus(&["features"]))).unwrap();
     assert_eq!(f["linux"]["capabilities"].as_array().unwrap().len(), 41);
-    for verb in ["events"] {
-        let o = b.nucleus(&[verb, "x"]);
-        assert_eq!(o.status.code(), Some(1), "{verb}");
-        assert!(stderr(&o).contains("not supported"), "{verb}");
-    }
+    let o = b.nucleus(&["events", "x"]);
+    assert_eq!(o.status.code(), Some(1), "events");
+    assert!(stderr(&o).contains("not supported"), "events");
 }
 
 #[test]
