@@ -678,14 +678,19 @@ pub fn apply(
             return Err(undo(&mut done, e));
         };
         let (mut path, mut value) = (dir.join(&w.file), w.value.as_str());
-        if !path.exists() {
+        // A directory laid out like cgroupfs (tests) has no kernel files: writes make them.
+        let kernel = nix::sys::statfs::statfs(dir.as_path()).is_ok_and(|s| {
+            [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&s.filesystem_type().0)
+        });
+        if !kernel {
+        } else if !path.exists() {
             if let Some((f, v)) = &w.alt {
                 if dir.join(f).exists() {
                     (path, value) = (dir.join(f), v.as_str());
                 }
             }
         }
-        if !path.exists() {
+        if kernel && !path.exists() {
             if w.optional {
                 continue;
             }
