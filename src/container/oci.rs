@@ -421,6 +421,9 @@ pub fn create(
     Store::check_id(id)?;
     let (mut b, prep, bundle) = prepare(o.bundle)?;
     b.config.preserve_fds = o.preserve_fds;
+    // As runc: a cgroup in every v1 hierarchy, so that update and stats work for kinds
+    // not limited here.
+    b.config.resources.every_hierarchy = true;
     within_own_bounding(&mut b.config.caps, &mut b.warnings);
     let console = console_for(b.config.terminal, o.console_socket)?;
     let trace = trace_of(id, &b.annotations)?;

@@ -610,12 +610,36 @@ pub fn resolve(
                 controllers.push(c.to_string());
             }
         }
+        if r.every_hierarchy {
+            add_every_hierarchy(mp, &mut controllers, &available);
+        }
     }
     Ok(Resolved {
         writes,
         controllers,
         warnings,
     })
+}
+
+/// Adds to `controllers` each hierarchy of `EVERY_V1_HIERARCHY` the host has and that is
+/// not there yet, once per hierarchy: co-mounted controllers (`cpu,cpuacct`, reached as
+/// `cpu` and `cpuacct`) are one hierarchy, named by the first one listed.
+fn add_every_hierarchy(mp: &Path, controllers: &mut Vec<String>, available: &dyn Fn(&str) -> bool) {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |c: &str| std::fs::metadata(mp.join(c)).map(|m| m.dev()).ok();
+    let mut seen: Vec<u64> = controllers.iter().filter_map(|c| dev(c)).collect();
+    for c in crate::spec::config::EVERY_V1_HIERARCHY {
+        if controllers.iter().any(|x| x == c) || !available(c) {
+            continue;
+        }
+        match dev(c) {
+            Some(d) if seen.contains(&d) => {}
+            d => {
+                seen.extend(d);
+                controllers.push(c.to_string());
+            }
+        }
+    }
 }
 
 /// Writes `writes` into the cgroup `leaves` (v1: the leaf of each write's hierarchy; v2:
@@ -765,9 +789,10 @@ pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
                     return Err(Error::Field {
                         field: w.field.clone(),
                         why: format!(
-                            "the container was created without a {} cgroup (nucleus makes \
-                             one only for the kinds of limit set at create); set one in \
-                             linux.resources when creating the container",
+                            "the container was created without a {} cgroup (this host has \
+                             no such hierarchy, or an older nucleus made one only for the \
+                             kinds of limit set at create); set one in linux.resources \
+                             when creating the container",
                             w.controller
                         ),
                     });

@@ -207,7 +207,16 @@ pub struct Resources {
     pub cpu_rt_period: Option<u64>,
     /// v1 memory.oom_control: processes wait instead of being killed.
     pub oom_kill_disable: bool,
+    /// cgroup v1: a cgroup in every hierarchy of [`EVERY_V1_HIERARCHY`] the host has,
+    /// limited or not, as runc places a container, so that `update` and stats work for
+    /// any kind (OCI containers; one-shot runs make only what their limits need).
+    pub every_hierarchy: bool,
 }
+
+/// The v1 hierarchies an OCI container gets a cgroup in (when the host has them).
+pub const EVERY_V1_HIERARCHY: [&str; 8] = [
+    "cpu", "cpuacct", "cpuset", "memory", "pids", "blkio", "freezer", "devices",
+];
 
 /// A block device's blkio weights.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
