@@ -165,3 +165,112 @@ fn one_shot_run_makes_only_the_cgroups_its_limits_need() {
         }
     }
 }
+
+/// Receives one pty master over a console socket (runc's protocol).
+fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = nix::sys::socket::recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
+    let fd = msg
+        .cmsgs()
+        .unwrap()
+        .find_map(|c| match c {
+            nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
+            _ => None,
+        })
+        .expect("a descriptor");
+    // SAFETY: the descriptor was just received and is owned by nobody else.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
+
+/// Reads a pty master until the slave side is gone (EIO).
+fn read_all(mut master: std::fs::File) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
+/// Creates container `id` of `b` with a console socket; returns the pty master.
+fn create_with_console(b: &Bundle, id: &str) -> (std::fs::File, PathBuf) {
+    let sock = b.tmp.path(&format!("{id}.sock"));
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let bundle = b.bundle();
+    let o = b
+        .cmd(&[
+            "create",
+            "-b",
+            bundle.to_str().unwrap(),
+            "--console-socket",
+            sock.to_str().unwrap(),
+            id,
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    (receive_master(&listener), sock)
+}
+
+/// process.terminal (`docker run -t`): /dev/console is the pty's slave bound there, as
+/// runc does: a character device 136:N, the same inode as the process's stdin (`tty`).
+/// The root stays read-only (the default spec's root.readonly).
+#[test]
+fn terminal_binds_the_pty_at_dev_console() {
+    if !privileged("terminal_binds_the_pty_at_dev_console") {
+        return;
+    }
+    let b = Bundle::new(
+        "gaps-console",
+        &[
+            "sh",
+            "-c",
+            "stat -c 'console %F %t:%T %d:%i' /dev/console; \
+             stat -L -c 'stdin %F %t:%T %d:%i' /proc/self/fd/0; \
+             echo link $(busybox readlink /proc/self/fd/0) tty $(tty); \
+             (: > /x) 2>/dev/null && echo root-writable",
+        ],
+    );
+    b.edit(|c| {
+        c["process"]["terminal"] = serde_json::json!(true);
+        c["root"]["readonly"] = serde_json::json!(true);
+    });
+    let (master, _) = create_with_console(&b, "con1");
+    assert!(b.nucleus(&["start", "con1"]).status.success());
+    let out = read_all(master);
+    let line = |k: &str| {
+        out.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_else(|| panic!("no {k} line in:\n{out}"))
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let console = line("console ");
+    assert!(
+        console.starts_with("character special file 88:"),
+        "/dev/console is a pty (136 = 0x88): {out}"
+    );
+    assert_eq!(console, line("stdin ").replace("stdin ", ""), "{out}");
+    let link = line("link ");
+    assert_eq!(link, "/dev/pts/0 tty /dev/pts/0", "{out}");
+    assert!(!out.contains("root-writable"), "{out}");
+    b.wait_status("con1", "stopped");
+    assert!(b.nucleus(&["delete", "con1"]).status.success());
+}

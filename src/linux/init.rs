@@ -301,6 +301,15 @@ fn init(
         })?;
     }
     rootfs::sysctls(cfg).map_err(fail("sysctl"))?;
+    if let Some(sock) = console {
+        // After the root is built: the pty comes from the container's own devpts. Before
+        // the root may turn read-only: its slave is bound at /dev/console, as runc does
+        // (only in a mount namespace of the container's own, never the host's /dev).
+        super::terminal::attach(sock, cfg.user.uid).map_err(Failure::new)?;
+        if cfg.builds_root() {
+            super::terminal::mount_console().map_err(Failure::new)?;
+        }
+    }
     if cfg.builds_root() {
         rootfs::finish(cfg).map_err(fail("rootfs"))?;
     }
@@ -334,10 +343,6 @@ fn init(
                 }),
             });
         }
-    }
-    if let Some(sock) = console {
-        // After the root is built: the pty comes from the container's own devpts.
-        super::terminal::attach(sock, cfg.user.uid).map_err(Failure::new)?;
     }
     process::enter_cwd(&cfg.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", cfg.cwd.display())))?;

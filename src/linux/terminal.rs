@@ -65,3 +65,34 @@ pub fn attach(sock: RawFd, uid: u32) -> Result<(), String> {
     unsafe { libc::close(sock) };
     Ok(())
 }
+
+/// In the container's process, after `attach` and with its own mount namespace and root:
+/// the pty's slave (descriptor 0 by then) is bound at /dev/console, as runc does, on an
+/// empty file made there if needed. The path is resolved inside the root (`inroot`): a
+/// symlink planted at /dev/console cannot lead out of it.
+pub fn mount_console() -> Result<(), String> {
+    use nix::fcntl::OFlag;
+    let e =
+        |what: &'static str| move |err: nix::errno::Errno| format!("/dev/console: {what}: {err}");
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(e("open /"))?;
+    let target = super::inroot::create(
+        std::os::fd::AsFd::as_fd(&root),
+        Path::new("/dev/console"),
+        true,
+    )
+    .map_err(e("creating it"))?;
+    let slave = std::io::stdin();
+    nix::mount::mount(
+        Some(&super::inroot::fd_path(&slave)),
+        &super::inroot::fd_path(&target),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(e("binding the pty there"))
+}
