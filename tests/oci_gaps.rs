@@ -274,3 +274,67 @@ fn terminal_binds_the_pty_at_dev_console() {
     b.wait_status("con1", "stopped");
     assert!(b.nucleus(&["delete", "con1"]).status.success());
 }
+
+/// `exec` into a created container (runc allows it): the process joins the namespaces,
+/// root and cgroup of the one waiting at the exec FIFO; the container stays created and
+/// starts afterwards as usual. A stopped container is still refused.
+#[test]
+fn exec_into_a_created_container() {
+    if !privileged("exec_into_a_created_container") {
+        return;
+    }
+    let b = Bundle::new(
+        "gaps-execcr",
+        &["sh", "-c", "echo first-ran > /first; sleep 30"],
+    );
+    b.edit(|c| c["root"]["readonly"] = serde_json::json!(false));
+    std::fs::write(b.bundle().join("rootfs/marker"), "in-the-root\n").unwrap();
+    let id = "execcr";
+    let o = b.create(id);
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let pid = b.state(id)["pid"].to_string();
+    let o = b.nucleus(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "cat /marker; for n in pid mnt net uts ipc cgroup; do busybox readlink /proc/self/ns/$n; done; \
+         cat /proc/self/cgroup; test -e /first && echo first-ran; true",
+    ]);
+    assert!(o.status.success(), "exec into created: {}", stderr(&o));
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("in-the-root"), "{out}");
+    for n in ["pid", "mnt", "net", "uts", "ipc", "cgroup"] {
+        let host = std::fs::read_link(format!("/proc/{pid}/ns/{n}")).unwrap();
+        assert_eq!(lines.next(), Some(host.to_str().unwrap()), "{n}: {out}");
+    }
+    // Its cgroup is the waiting process's: in the container's cgroup namespace (above) at
+    // the namespace's root, where a process outside the container's cgroup shows `/..`.
+    let which = if v1() { ":memory:" } else { "0::" };
+    let inside: Vec<&str> = lines.clone().filter(|l| l.contains(which)).collect();
+    assert_eq!(inside.len(), 1, "{out}");
+    assert!(inside[0].ends_with(&format!("{which}/")), "{out}");
+    assert!(
+        !out.contains("first-ran"),
+        "the first program has not run: {out}"
+    );
+    assert_eq!(b.state(id)["status"], "created");
+    assert!(b.nucleus(&["start", id]).status.success());
+    for _ in 0..200 {
+        if b.bundle().join("rootfs/first").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        b.bundle().join("rootfs/first").exists(),
+        "the program ran after start"
+    );
+    assert!(b.nucleus(&["kill", id, "KILL"]).status.success());
+    b.wait_status(id, "stopped");
+    let o = b.nucleus(&["exec", id, "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("is stopped"), "{}", stderr(&o));
+    assert!(b.nucleus(&["delete", id]).status.success());
+}

@@ -766,7 +766,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>, Error
     Ok(warnings)
 }
 
-/// `exec`: starts `spec` in a running container. Detached: returns its pid at once.
+/// `exec`: starts `spec` in a running (or created) container. Detached: returns its pid at once.
 /// Otherwise waits and returns its exit status. Errors before the program runs are errors.
 pub fn exec(
     store: &Store,
@@ -782,8 +782,17 @@ pub fn exec(
         let st = store.load(id)?;
         let status = store.status(st.as_ref());
         match (st, status) {
-            (Some(st), Status::Running) => st,
-            (_, s) => return Err(status_err(id, s, "exec needs a running container")),
+            // A created container's process waits at the exec FIFO with its namespaces,
+            // root and cgroup in place: an exec'd process joins them as for a running
+            // one (runc allows it too).
+            (Some(st), Status::Running | Status::Created) => st,
+            (_, s) => {
+                return Err(status_err(
+                    id,
+                    s,
+                    "exec needs a running container (or a created one)",
+                ))
+            }
         }
     };
     let (_, mut prep, _) = prepare(&st.bundle)?;
