@@ -338,3 +338,108 @@ fn exec_into_a_created_container() {
     assert!(stderr(&o).contains("is stopped"), "{}", stderr(&o));
     assert!(b.nucleus(&["delete", id]).status.success());
 }
+
+/// exec with a terminal and a window size (`--console-size`, process.json consoleSize,
+/// as containerd passes Docker's `exec -t`): the pty has that size before the program
+/// runs (`stty size` reads it). Bad sizes are one clear error each.
+#[test]
+fn exec_console_size_sets_the_pty_window() {
+    if !privileged("exec_console_size_sets_the_pty_window") {
+        return;
+    }
+    let b = Bundle::new("gaps-winsz", &["sleep", "30"]);
+    let id = "winsz";
+    assert!(b.create(id).status.success(), "{}", b.output(id));
+    assert!(b.nucleus(&["start", id]).status.success());
+    let sock = b.tmp.path("winsz.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let o = b.nucleus(&[
+        "exec",
+        "--tty",
+        "--console-size",
+        "33,111",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-d",
+        id,
+        "busybox",
+        "stty",
+        "size",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_all(receive_master(&listener)).trim(), "33 111");
+
+    let p = b.tmp.path("process.json");
+    let process = serde_json::json!({
+        "terminal": true,
+        "consoleSize": {"height": 40, "width": 120},
+        "user": {"uid": 0, "gid": 0},
+        "args": ["busybox", "stty", "size"],
+        "env": ["PATH=/bin"],
+        "cwd": "/"
+    });
+    std::fs::write(&p, process.to_string()).unwrap();
+    let o = b.nucleus(&[
+        "exec",
+        "--process",
+        p.to_str().unwrap(),
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-d",
+        id,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_all(receive_master(&listener)).trim(), "40 120");
+
+    let mut big = process.clone();
+    big["consoleSize"]["height"] = serde_json::json!(70000);
+    std::fs::write(&p, big.to_string()).unwrap();
+    let s = sock.to_str().unwrap();
+    let pj = p.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "exec",
+                "--tty",
+                "--console-size",
+                "0,80",
+                "--console-socket",
+                s,
+                id,
+                "true",
+            ],
+            "--console-size '0,80'",
+        ),
+        (
+            &[
+                "exec",
+                "--tty",
+                "--console-size",
+                "big",
+                "--console-socket",
+                s,
+                id,
+                "true",
+            ],
+            "ROWS,COLUMNS",
+        ),
+        (
+            &["exec", "--console-size", "24,80", id, "true"],
+            "needs a terminal",
+        ),
+        (
+            &["exec", "--process", pj, "--console-socket", s, id],
+            "process.consoleSize 70000x120",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = b.nucleus(args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let e = stderr(&o);
+        assert!(
+            e.starts_with("nucleus: ") && e.contains(want),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(b.nucleus(&["delete", "--force", id]).status.success());
+}

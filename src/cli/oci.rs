@@ -105,6 +105,10 @@ pub struct ExecArgs {
     /// Unix socket that receives the terminal's master (with --tty).
     #[arg(long, value_name = "SOCK")]
     console_socket: Option<PathBuf>,
+    /// The terminal's window size, set before the program runs (with --tty; in a
+    /// process.json: consoleSize).
+    #[arg(long, value_name = "ROWS,COLUMNS")]
+    console_size: Option<String>,
     /// Run as UID[:GID] (default: the container's user).
     #[arg(long, short = 'u', value_name = "UID[:GID]")]
     user: Option<String>,
@@ -518,6 +522,9 @@ fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
     let mut spec = spec;
     spec.terminal |= a.tty;
     spec.preserve_fds = a.preserve_fds;
+    if let Some(s) = &a.console_size {
+        spec.console_size = Some(console_size(s, spec.terminal)?);
+    }
     let (code, w) = oci::exec(
         store,
         &a.id,
@@ -529,6 +536,29 @@ fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
     warnings.extend(w);
     warnings.iter().for_each(|w| g.warn(w));
     Ok(code)
+}
+
+/// `--console-size ROWS,COLUMNS` (a terminal's window size; it needs a terminal).
+fn console_size(s: &str, terminal: bool) -> Result<(u16, u16)> {
+    let bad = || {
+        Error::Usage(format!(
+            "--console-size '{s}': expected ROWS,COLUMNS, each 1 to 65535 (e.g. 24,80)"
+        ))
+    };
+    let (r, c) = s.split_once([',', 'x']).ok_or_else(bad)?;
+    let (r, c): (u16, u16) = (
+        r.trim().parse().map_err(|_| bad())?,
+        c.trim().parse().map_err(|_| bad())?,
+    );
+    if r == 0 || c == 0 {
+        return Err(bad());
+    }
+    if !terminal {
+        return Err(Error::Usage(
+            "--console-size needs a terminal: add --tty (or process.terminal in --process)".into(),
+        ));
+    }
+    Ok((r, c))
 }
 
 /// The OCI features document: what config.json settings this runtime implements.

@@ -870,6 +870,7 @@ pub fn config_process(store: &Store, id: &str) -> Result<crate::linux::exec::Exe
         no_new_privs: c.no_new_privs,
         rlimits: c.rlimits,
         terminal: false,
+        console_size: None,
         preserve_fds: 0,
         // An exec'd process stays inside the container's Landlock domain.
         landlock: c.landlock,

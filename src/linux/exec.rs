@@ -28,6 +28,9 @@ pub struct ExecSpec {
     pub rlimits: Vec<Rlimit>,
     /// A pty for the process, its master sent over the console socket.
     pub terminal: bool,
+    /// The pty's window size (rows, columns), set before the program runs
+    /// (process.consoleSize).
+    pub console_size: Option<(u16, u16)>,
     /// Descriptors 3…3+N-1 go on to the process.
     pub preserve_fds: u32,
     /// The Landlock domain the process enters (the container's, or process.json's).
@@ -209,7 +212,9 @@ fn start(
     err: &mut Option<OwnedFd>,
 ) -> Result<std::convert::Infallible, Failure> {
     match console {
-        Some(sock) => super::terminal::attach(sock, spec.user.uid).map_err(Failure::new)?,
+        Some(sock) => {
+            super::terminal::attach(sock, spec.user.uid, spec.console_size).map_err(Failure::new)?
+        }
         // A session of its own: the program cannot reach the caller's terminal.
         None => {
             nix::unistd::setsid().map_err(|e| Failure::new(format!("setsid: {e}")))?;

@@ -13,8 +13,9 @@ pub fn connect(path: &Path) -> Result<OwnedFd, String> {
 
 /// In the container's process, with its /dev/pts mounted: a new session whose controlling
 /// terminal is a fresh pty's slave (also stdin, stdout and stderr, owned by `uid`); the
-/// master is sent over `sock`, then closed here.
-pub fn attach(sock: RawFd, uid: u32) -> Result<(), String> {
+/// master is sent over `sock`, then closed here. `size` (rows, columns): the window size
+/// set on the pty before anything runs on it.
+pub fn attach(sock: RawFd, uid: u32, size: Option<(u16, u16)>) -> Result<(), String> {
     use nix::fcntl::OFlag;
     let e = |what: &str| {
         let what = what.to_string();
@@ -41,6 +42,18 @@ pub fn attach(sock: RawFd, uid: u32) -> Result<(), String> {
     let slave = unsafe { OwnedFd::from_raw_fd(raw) };
     nix::unistd::fchown(&slave, Some(nix::unistd::Uid::from_raw(uid)), None)
         .map_err(e("chown of the pty"))?;
+    if let Some((rows, cols)) = size {
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize struct from the pointer.
+        if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(e("TIOCSWINSZ")(nix::errno::Errno::last()));
+        }
+    }
     // SAFETY: TIOCSCTTY with 0 makes the descriptor's tty our controlling terminal.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
         return Err(e("TIOCSCTTY")(nix::errno::Errno::last()));

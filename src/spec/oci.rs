@@ -1122,6 +1122,27 @@ fn landlock_of(v: Option<&Value>, path: &Path) -> Result<Option<Landlock>, OciEr
 }
 
 /// The process of `exec --process FILE` (an OCI process.json).
+/// process.consoleSize as (rows, columns); None when absent or 0×0 (the kernel's default).
+fn console_size_of(
+    p: &oci_spec::runtime::Process,
+    path: &Path,
+) -> Result<Option<(u16, u16)>, OciError> {
+    let Some(b) = p.console_size() else {
+        return Ok(None);
+    };
+    let (h, w) = (b.height(), b.width());
+    if h == 0 && w == 0 {
+        return Ok(None);
+    }
+    match (u16::try_from(h), u16::try_from(w)) {
+        (Ok(h), Ok(w)) => Ok(Some((h, w))),
+        _ => Err(OciError::Invalid {
+            path: path.to_path_buf(),
+            why: format!("process.consoleSize {h}x{w}: height and width must be at most 65535"),
+        }),
+    }
+}
+
 pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<String>), OciError> {
     let path = PathBuf::from("process.json");
     let invalid = |why: String| OciError::Invalid {
@@ -1179,6 +1200,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         rlimits,
         terminal: p.terminal().unwrap_or(false),
+        console_size: console_size_of(&p, &path)?,
         preserve_fds: 0,
         landlock,
     };
