@@ -821,6 +821,12 @@ pub fn set_paused(store: &Store, id: &str, pause: bool) -> Result<(), Error> {
         (_, s, true) => return Err(status_err(id, s, "only a running container can be paused")),
         (_, s, false) => return Err(status_err(id, s, "only a paused container can be resumed")),
     };
+    if st.cgroup_dirs.is_empty() {
+        return Err(Error::Other(format!(
+            "container '{id}' has no cgroup (a rootless nucleus may not make one here and the \
+             config asked for no limits), so it cannot be frozen"
+        )));
+    }
     crate::linux::cgroups::set_frozen(&st.cgroup_dirs, pause)
         .map_err(|e| Error::Other(e.to_string()))
 }

@@ -152,6 +152,22 @@ pub struct Launched {
     pub cgroup: Option<cgroups::Cgroup>,
 }
 
+/// Whether a container goes on without a cgroup after `e`: as runc's rootless cgroup
+/// manager does, a rootless nucleus (non-root, or root in a user namespace such as rootless
+/// Podman's) that may not make the cgroup runs the container without one when the config
+/// asks for no limits, only for what nucleus adds itself (the freezer for pause, the device
+/// rules, which a user namespace cannot write and needs no more than its mount namespace
+/// gives). The container then cannot be paused, and `ps`/`kill --all` refuse; limits are a
+/// clear error instead. root in the initial namespace never gets here: the hot path is
+/// unchanged, and /proc/self/uid_map is read only after a refusal.
+fn rootless_without_cgroup(e: &cgroups::Error, r: &crate::spec::config::Resources) -> bool {
+    e.is_denied()
+        && r.controllers()
+            .iter()
+            .all(|c| matches!(*c, "freezer" | "devices"))
+        && crate::linux::userns::rootless()
+}
+
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
@@ -164,13 +180,21 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             }),
             None => Ok(()),
         };
-        Some(cgroups::Cgroup::create_recorded(
+        match cgroups::Cgroup::create_recorded(
             mp,
             &cgroups::detect(mp),
             &how.cgroup,
             &cfg.resources,
             &mut record,
-        )?)
+        ) {
+            Ok(c) => Some(c),
+            Err(e) if rootless_without_cgroup(&e, &cfg.resources) => {
+                // Nothing was made (create_recorded removed it): the record says so.
+                record(&cgroups::Plan::default())?;
+                None
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         None
     };

@@ -17,3 +17,4 @@ mod syscall_table;
 pub mod terminal;
 pub mod traced;
 pub mod tracefs;
+pub mod userns;
