@@ -219,6 +219,26 @@ pub fn unknown_to_kernel(target: &Sets, known: CapSet) -> CapSet {
         .fold(CapSet::EMPTY, |acc, w| acc | (target.get(*w) - known))
 }
 
+/// Capabilities named in `target` that this process's own bounding set lacks: nothing
+/// started from here can hold them. A privileged config (Docker's and Podman's
+/// `--privileged`) lists every capability its client knows, and a host may run the runtime
+/// with a reduced bounding set. One PR_CAPBSET_READ per capability named; capabilities the
+/// kernel does not know are left to [`unknown_to_kernel`].
+pub fn beyond_own_bounding(target: &Sets) -> CapSet {
+    let named = Which::ALL
+        .iter()
+        .fold(CapSet::EMPTY, |acc, w| acc | target.get(*w));
+    named
+        .iter()
+        .filter(|c| {
+            let i = libc::c_ulong::from(c.index());
+            // SAFETY: PR_CAPBSET_READ takes an integer and touches no memory of ours.
+            let r = unsafe { libc::prctl(libc::PR_CAPBSET_READ, i, 0, 0, 0) };
+            r == 0
+        })
+        .collect()
+}
+
 fn sys<T>(what: impl FnOnce() -> String, r: Result<T, Errno>) -> Result<T, Error> {
     r.map_err(|errno| Error::Syscall {
         what: what(),

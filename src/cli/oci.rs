@@ -126,6 +126,71 @@ pub struct ExecArgs {
     cmd: Vec<String>,
 }
 
+/// runc's `update` flags. Byte counts take runc's suffixes (k, m, g, t, p; `100m`);
+/// -1 lifts a limit; 0 or absent leaves a setting as it is.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "With --resources (a JSON file of OCI linux.resources, or '-' for \
+stdin: memory limit/reservation/swap, cpu shares/quota/period/realtimeRuntime/\
+realtimePeriod/cpus/mems, pids limit, blockIO weight, unified) no other flag may be given. \
+Only the container's own cgroup is written; the new values are saved in its state."
+)]
+pub struct UpdateArgs {
+    /// OCI linux.resources JSON to apply, from FILE or '-' (stdin).
+    #[arg(long, short = 'r', value_name = "FILE|-")]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes (suffixes k, m, g…; -1: unlimited).
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory plus swap in bytes; -1: unlimited swap.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Memory reservation (soft limit) in bytes.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Ignored with a warning: Linux removed kernel memory limits.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    /// Ignored with a warning: Linux removed kernel memory limits.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(long = "cpu-share", alias = "cpu-shares", value_name = "N")]
+    cpu_share: Option<u64>,
+    /// CFS quota in microseconds per period (-1: unlimited).
+    #[arg(long, value_name = "US", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long, value_name = "US")]
+    cpu_period: Option<u64>,
+    /// Real-time runtime in microseconds per real-time period (cgroup v1).
+    #[arg(long, value_name = "US")]
+    cpu_rt_runtime: Option<i64>,
+    /// Real-time period in microseconds (cgroup v1).
+    #[arg(long, value_name = "US")]
+    cpu_rt_period: Option<u64>,
+    /// CPUs to use (`0-1`, `0,2`).
+    #[arg(long, value_name = "LIST")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use.
+    #[arg(long, value_name = "LIST")]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes (-1: unlimited).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight, 10 to 1000.
+    #[arg(long, value_name = "N")]
+    blkio_weight: Option<u16>,
+    /// Refused: nucleus does not drive Intel RDT.
+    #[arg(long, value_name = "SCHEMA")]
+    l3_cache_schema: Option<String>,
+    /// Refused: nucleus does not drive Intel RDT.
+    #[arg(long, value_name = "SCHEMA")]
+    mem_bw_schema: Option<String>,
+    /// Container ID.
+    id: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum OciCmd {
     /// Write a default config.json into the bundle directory (runc spec).
@@ -189,11 +254,9 @@ pub enum OciCmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Not supported.
-    Update {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    /// Change the resource limits of a created, running or paused container (runc's
+    /// update): its own cgroup and its saved state.
+    Update(UpdateArgs),
 }
 
 fn create_opts<'a>(g: &Global, a: &'a CreateArgs) -> Result<CreateOpts<'a>> {
@@ -372,9 +435,8 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             oci::set_paused(&store()?, &id, false)?;
             Ok(0)
         }
-        OciCmd::Events { .. } | OciCmd::Update { .. } => {
-            Err(Error::Usage("not supported by nucleus".into()))
-        }
+        OciCmd::Events { .. } => Err(Error::Usage("not supported by nucleus".into())),
+        OciCmd::Update(a) => update(g, &store()?, a),
     }
 }
 
@@ -457,4 +519,173 @@ fn features() -> serde_json::Value {
         },
         "annotations": {"org.opencontainers.runc.version": "nucleus"}
     })
+}
+
+/// A byte count as runc's update takes it: `-1`, or a number with an optional binary
+/// suffix (k, m, g, t, p; optionally followed by b or ib), e.g. `100m`, `1.5g`.
+pub fn parse_bytes(flag: &str, v: &str) -> Result<i64> {
+    let bad = || {
+        Error::Usage(format!(
+            "--{flag} '{v}': give bytes, optionally with a suffix such as 100m or 1g (-1: \
+             unlimited)"
+        ))
+    };
+    let t = v.trim().to_ascii_lowercase();
+    if t == "-1" {
+        return Ok(-1);
+    }
+    let t = t
+        .strip_suffix("ib")
+        .or_else(|| t.strip_suffix('b'))
+        .unwrap_or(&t);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if "kmgtp".contains(c) => {
+            let p = "kmgtp".find(c).unwrap_or(0) as u32 + 1;
+            (&t[..i], 1024f64.powi(p as i32))
+        }
+        _ => (t, 1.0),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 || num.starts_with(['+', '-']) {
+        return Err(bad());
+    }
+    let bytes = n * mult;
+    if bytes > i64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as i64)
+}
+
+/// `update`: runc's flags (or --resources) as an OCI linux.resources document.
+fn update_request(a: &UpdateArgs) -> Result<(oci_spec::runtime::LinuxResources, Vec<String>)> {
+    use serde_json::{json, Map, Value};
+    let mut warnings = Vec::new();
+    for (flag, set) in [
+        ("l3-cache-schema", a.l3_cache_schema.is_some()),
+        ("mem-bw-schema", a.mem_bw_schema.is_some()),
+    ] {
+        if set {
+            return Err(Error::Usage(format!(
+                "--{flag}: nucleus does not drive Intel RDT (linux.intelRdt)"
+            )));
+        }
+    }
+    let flags_given = a.memory.is_some()
+        || a.memory_swap.is_some()
+        || a.memory_reservation.is_some()
+        || a.kernel_memory.is_some()
+        || a.kernel_memory_tcp.is_some()
+        || a.cpu_share.is_some()
+        || a.cpu_quota.is_some()
+        || a.cpu_period.is_some()
+        || a.cpu_rt_runtime.is_some()
+        || a.cpu_rt_period.is_some()
+        || a.cpuset_cpus.is_some()
+        || a.cpuset_mems.is_some()
+        || a.pids_limit.is_some()
+        || a.blkio_weight.is_some();
+    if let Some(f) = &a.resources {
+        if flags_given {
+            return Err(Error::Usage(
+                "--resources and the other update flags exclude each other (runc would \
+                 silently ignore the flags): put every value in the JSON"
+                    .into(),
+            ));
+        }
+        let text = if f.as_os_str() == "-" {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                .map_err(|e| Error::Usage(format!("--resources -: reading stdin: {e}")))?;
+            t
+        } else {
+            std::fs::read_to_string(f)
+                .map_err(|e| Error::Usage(format!("--resources {}: {e}", f.display())))?
+        };
+        let r = serde_json::from_str(&text).map_err(|e| {
+            Error::Usage(format!(
+                "--resources {}: not an OCI linux.resources document: {e}",
+                f.display()
+            ))
+        })?;
+        return Ok((r, warnings));
+    }
+    if !flags_given {
+        return Err(Error::Usage(
+            "nothing to update: give --resources FILE|- or a flag such as --memory 100m \
+             (see nucleus update --help)"
+                .into(),
+        ));
+    }
+    if a.kernel_memory.is_some() || a.kernel_memory_tcp.is_some() {
+        warnings.push(
+            "--kernel-memory/--kernel-memory-tcp are ignored (kernel memory limits were \
+             removed from Linux)"
+                .into(),
+        );
+    }
+    let mut memory = Map::new();
+    for (key, flag, v) in [
+        ("limit", "memory", &a.memory),
+        ("swap", "memory-swap", &a.memory_swap),
+        ("reservation", "memory-reservation", &a.memory_reservation),
+    ] {
+        if let Some(v) = v {
+            memory.insert(key.into(), json!(parse_bytes(flag, v)?));
+        }
+    }
+    let mut cpu = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            cpu.insert(k.into(), v);
+        }
+    };
+    put("shares", a.cpu_share.map(|v| json!(v)));
+    put("quota", a.cpu_quota.map(|v| json!(v)));
+    put("period", a.cpu_period.map(|v| json!(v)));
+    put("realtimeRuntime", a.cpu_rt_runtime.map(|v| json!(v)));
+    put("realtimePeriod", a.cpu_rt_period.map(|v| json!(v)));
+    put("cpus", a.cpuset_cpus.as_ref().map(|v| json!(v)));
+    put("mems", a.cpuset_mems.as_ref().map(|v| json!(v)));
+    let mut doc = Map::new();
+    if !memory.is_empty() {
+        doc.insert("memory".into(), Value::Object(memory));
+    }
+    if !cpu.is_empty() {
+        doc.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = a.pids_limit {
+        doc.insert("pids".into(), json!({ "limit": p }));
+    }
+    if let Some(w) = a.blkio_weight {
+        doc.insert("blockIO".into(), json!({ "weight": w }));
+    }
+    let r = serde_json::from_value(Value::Object(doc))
+        .map_err(|e| Error::Usage(format!("update: {e}")))?;
+    Ok((r, warnings))
+}
+
+fn update(g: &Global, store: &Store, a: UpdateArgs) -> Result<i32> {
+    let (r, mut warnings) = update_request(&a)?;
+    warnings.extend(oci::update(store, &a.id, &r)?);
+    warnings.iter().for_each(|w| g.warn(w));
+    Ok(0)
+}
+
+#[cfg(test)]
+mod update_tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_counts_take_runc_suffixes() {
+        assert_eq!(parse_bytes("memory", "-1").unwrap(), -1);
+        assert_eq!(parse_bytes("memory", "1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_bytes("memory", "100m").unwrap(), 100 << 20);
+        assert_eq!(parse_bytes("memory", "100MB").unwrap(), 100 << 20);
+        assert_eq!(parse_bytes("memory", "1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("memory", "1.5k").unwrap(), 1536);
+        assert_eq!(parse_bytes("memory", "64b").unwrap(), 64);
+        for bad in ["", "m", "-2", "ten", "1x", "-5m", "1e400"] {
+            assert!(parse_bytes("memory", bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -395,6 +395,21 @@ fn finish_trace(t: &state::Trace) -> Option<String> {
         .map(|e| format!("capability trace: {e}"))
 }
 
+/// Drops from every set the capabilities nucleus's own bounding set lacks, with one
+/// warning naming them: a privileged config asks for every capability, and no runtime
+/// started here can grant one its bounding set lacks (runc fails the container; nucleus
+/// runs it with what exists). The read-back then checks the reduced sets.
+fn within_own_bounding(caps: &mut crate::caps::Sets, warnings: &mut Vec<String>) {
+    let lacking = crate::caps::kernel::beyond_own_bounding(caps);
+    if !lacking.is_empty() {
+        *caps = caps.masked(!lacking);
+        warnings.push(format!(
+            "capabilities {} skipped: the runtime's own bounding set lacks them",
+            lacking.names().join(",")
+        ));
+    }
+}
+
 /// `create`: the container's process is set up and waits at the exec FIFO; returns its
 /// warnings (skipped capabilities and syscalls).
 pub fn create(
@@ -406,6 +421,7 @@ pub fn create(
     Store::check_id(id)?;
     let (mut b, prep, bundle) = prepare(o.bundle)?;
     b.config.preserve_fds = o.preserve_fds;
+    within_own_bounding(&mut b.config.caps, &mut b.warnings);
     let console = console_for(b.config.terminal, o.console_socket)?;
     let trace = trace_of(id, &b.annotations)?;
     store.create_dir(id)?;
@@ -432,6 +448,7 @@ pub fn create(
         poststart: b.config.hooks.poststart.clone(),
         poststop: b.config.hooks.poststop.clone(),
         trace: trace.clone(),
+        resources: Some(b.config.resources.clone()),
     });
     let mut guard = CreateGuard {
         store,
@@ -517,8 +534,12 @@ pub fn create(
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     let pid = launched.pid.as_raw();
+    let mut cgroup_warnings = Vec::new();
     {
         let mut s = st.borrow_mut();
+        if let Some(c) = &launched.cgroup {
+            cgroup_warnings.clone_from(&c.warnings);
+        }
         (s.cgroup_dirs, s.cgroup_made) = launched.cgroup.map(|c| c.keep()).unwrap_or_default();
         s.pid = pid;
         s.start_time = live_start_time(pid)
@@ -532,6 +553,7 @@ pub fn create(
     store.save(&st.borrow())?;
     let mut warnings = b.warnings;
     warnings.extend(prep.warnings);
+    warnings.extend(cgroup_warnings);
     guard.armed = false;
     drop(guard);
     Ok((st.into_inner(), warnings))
@@ -741,7 +763,14 @@ pub fn exec(
             (_, s) => return Err(status_err(id, s, "exec needs a running container")),
         }
     };
-    let (_, prep, _) = prepare(&st.bundle)?;
+    let (_, mut prep, _) = prepare(&st.bundle)?;
+    let mut reduced = None;
+    if !crate::caps::kernel::beyond_own_bounding(&spec.caps).is_empty() {
+        let mut s = spec.clone();
+        within_own_bounding(&mut s.caps, &mut prep.warnings);
+        reduced = Some(s);
+    }
+    let spec = reduced.as_ref().unwrap_or(spec);
     // The new process outlives its intermediate parent: adopt it.
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| Error::Other(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
@@ -829,6 +858,49 @@ pub fn set_paused(store: &Store, id: &str, pause: bool) -> Result<(), Error> {
     }
     crate::linux::cgroups::set_frozen(&st.cgroup_dirs, pause)
         .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `update`: overlays `change` (runc's `update --resources` document) on the container's
+/// resources and applies the result to its own recorded cgroup, never any other. Every
+/// value is checked before the first write; a write that fails midway restores those
+/// before it. The new resources are saved so that later reads agree. Returns warnings.
+pub fn update(
+    store: &Store,
+    id: &str,
+    change: &oci_spec::runtime::LinuxResources,
+) -> Result<Vec<String>, Error> {
+    let _lock = store.lock(id)?;
+    let st = store.load(id)?;
+    let status = store.status(st.as_ref());
+    let mut st = match (st, status) {
+        (Some(st), Status::Created | Status::Running | Status::Paused) => st,
+        (_, s) => {
+            return Err(status_err(
+                id,
+                s,
+                "only a created, running or paused container can be updated",
+            ))
+        }
+    };
+    if st.cgroup_dirs.is_empty() {
+        return Err(Error::Other(format!(
+            "container '{id}' has no cgroup of its own to update"
+        )));
+    }
+    let mut r = match st.resources.clone() {
+        Some(r) => r,
+        // A record from before resources were saved: the bundle's config says.
+        None => oci::load(&st.bundle)?.config.resources,
+    };
+    let mut warnings = crate::spec::resources::update_from_oci(change, &mut r)
+        .map_err(|e| Error::Other(format!("update: {e}")))?;
+    warnings.extend(
+        crate::linux::cgroups::update(&st.cgroup_dirs, &r)
+            .map_err(|e| Error::Other(format!("update: {e}")))?,
+    );
+    st.resources = Some(r);
+    store.save(&st)?;
+    Ok(warnings)
 }
 
 /// `run`: create and start; in the foreground, wait and return the exit status, then

@@ -94,6 +94,10 @@ pub struct State {
     /// the report and removes the instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
+    /// The resource limits in force on the container's cgroup (as created, then as
+    /// `update` changed them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::spec::config::Resources>,
 }
 
 /// A container's capability trace: its tracefs instance and where the report goes.
@@ -414,6 +418,7 @@ mod tests {
                 instance: "nucleus-oci-c1".into(),
                 report: "/tmp/r.json".into(),
             }),
+            resources: None,
         };
         s.save(&st).unwrap();
         let back = s.load("c1").unwrap().unwrap();

@@ -14,6 +14,12 @@ pub enum Error {
     Io { path: PathBuf, why: String },
     #[error("cgroup controller '{0}' is not available here")]
     Missing(&'static str),
+    /// A setting that cannot be applied, by its OCI field.
+    #[error("{field}: {why}")]
+    Field { field: String, why: String },
+    /// A setting refused before anything was written.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl Error {
@@ -48,11 +54,7 @@ fn write(path: &Path, value: &str) -> Result<(), Error> {
     std::fs::write(path, value).map_err(|e| io(path, e))
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Version {
-    V1,
-    V2,
-}
+pub use crate::spec::resources::Version;
 
 /// statfs f_type of cgroup v1 and cgroup2 filesystems.
 const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
@@ -268,6 +270,8 @@ pub enum Place {
 pub struct Cgroup {
     pub dirs: Vec<PathBuf>,
     pub made: Vec<PathBuf>,
+    /// Settings skipped because this host cannot apply them (kernel defaults only).
+    pub warnings: Vec<String>,
 }
 
 /// What creating a cgroup will use and make (plain data: dropping it removes nothing).
@@ -280,7 +284,7 @@ pub struct Plan {
 }
 
 /// This process's cgroup in the hierarchy of `controller` (None: the v2 one), relative.
-fn own_cgroup(controller: Option<&'static str>) -> Result<PathBuf, Error> {
+fn own_cgroup(controller: Option<&str>) -> Result<PathBuf, Error> {
     let p = Path::new("/proc/self/cgroup");
     let text = std::fs::read_to_string(p).map_err(|e| io(p, e))?;
     for line in text.lines() {
@@ -294,10 +298,13 @@ fn own_cgroup(controller: Option<&'static str>) -> Result<PathBuf, Error> {
             return Ok(PathBuf::from(path.trim_start_matches('/')));
         }
     }
-    Err(Error::Missing(controller.unwrap_or("cgroup2")))
+    Err(Error::Field {
+        field: controller.unwrap_or("cgroup2").to_string(),
+        why: "this process is in no cgroup of that hierarchy (/proc/self/cgroup)".into(),
+    })
 }
 
-fn relative(place: &Place, controller: Option<&'static str>) -> Result<PathBuf, Error> {
+fn relative(place: &Place, controller: Option<&str>) -> Result<PathBuf, Error> {
     Ok(match place {
         Place::Root(p) => PathBuf::from(p.trim_start_matches('/')),
         Place::Own(p) => own_cgroup(controller)?.join(p),
@@ -338,14 +345,16 @@ impl Cgroup {
         r: &Resources,
         record: &mut dyn FnMut(&Plan) -> Result<(), Error>,
     ) -> Result<Cgroup, Error> {
-        let plan = Cgroup::plan(mountpoint, version, place, r)?;
+        let res = resolve(mountpoint, version, r, None)?;
+        let plan = Cgroup::plan_for(mountpoint, version, place, &res.controllers)?;
         record(&plan)?;
         let mut cg = Cgroup::default();
-        let res = match version {
-            Version::V1 => cg.create_v1(mountpoint, place, r),
-            Version::V2 => cg.create_v2(mountpoint, place, r),
+        cg.warnings.clone_from(&res.warnings);
+        let made = match version {
+            Version::V1 => cg.create_v1(mountpoint, place, r, &res),
+            Version::V2 => cg.create_v2(mountpoint, place, &res),
         };
-        if let Err(e) = res {
+        if let Err(e) = made {
             cg.remove();
             return Err(e);
         }
@@ -360,6 +369,16 @@ impl Cgroup {
         place: &Place,
         r: &Resources,
     ) -> Result<Plan, Error> {
+        let res = resolve(mountpoint, version, r, None)?;
+        Cgroup::plan_for(mountpoint, version, place, &res.controllers)
+    }
+
+    fn plan_for(
+        mountpoint: &Path,
+        version: &Version,
+        place: &Place,
+        controllers: &[String],
+    ) -> Result<Plan, Error> {
         let mut plan = Plan::default();
         let mut add = |base: &Path, rel: &Path| {
             let mut dir = base.to_path_buf();
@@ -373,8 +392,11 @@ impl Cgroup {
         };
         match version {
             Version::V1 => {
-                for ctrl in r.controllers() {
-                    add(&mountpoint.join(ctrl), &relative(place, Some(ctrl))?);
+                for ctrl in controllers {
+                    add(
+                        &mountpoint.join(ctrl),
+                        &relative(place, Some(ctrl.as_str()))?,
+                    );
                 }
             }
             Version::V2 => add(mountpoint, &relative(place, None)?),
@@ -413,14 +435,27 @@ impl Cgroup {
         Ok(dir)
     }
 
-    fn create_v1(&mut self, mp: &Path, place: &Place, r: &Resources) -> Result<(), Error> {
-        for ctrl in r.controllers() {
+    fn create_v1(
+        &mut self,
+        mp: &Path,
+        place: &Place,
+        r: &Resources,
+        res: &Resolved,
+    ) -> Result<(), Error> {
+        for ctrl in &res.controllers {
             let base = mp.join(ctrl);
-            if !base.join("cgroup.procs").exists() {
-                return Err(Error::Missing(ctrl));
-            }
-            let rel = relative(place, Some(ctrl))?;
+            let rel = relative(place, Some(ctrl.as_str()))?;
+            let leaf = base.join(&rel);
             let dir = self.mkdirs(&base, &rel, |d, made| {
+                // Real-time time is handed down: a parent nucleus makes here gets what its
+                // child asks for (a parent that existed before is left to its owner).
+                if let (true, "cpu", Some(rt)) =
+                    (made && d != leaf, ctrl.as_str(), r.cpu_rt_runtime)
+                {
+                    if rt > 0 {
+                        write(&d.join("cpu.rt_runtime_us"), &rt.to_string())?;
+                    }
+                }
                 // A new cpuset is empty and takes no task: start from the parent's sets.
                 if ctrl == "cpuset" && made {
                     for f in ["cpuset.cpus", "cpuset.mems"] {
@@ -431,121 +466,39 @@ impl Cgroup {
                 }
                 Ok(())
             })?;
-            match ctrl {
-                "memory" => {
-                    if let Some(m) = r.memory {
-                        write(&dir.join("memory.limit_in_bytes"), &m.to_string())?;
-                    }
-                    if let Some(v) = r.memory_reservation {
-                        write(&dir.join("memory.soft_limit_in_bytes"), &v.to_string())?;
-                    }
-                    if let Some(v) = r.memory_swappiness {
-                        write(&dir.join("memory.swappiness"), &v.to_string())?;
-                    }
-                    // Memory+swap: as configured, else at the memory limit, so that the
-                    // process cannot escape into swap.
-                    let sw = dir.join("memory.memsw.limit_in_bytes");
-                    match (r.memory_swap, r.memory) {
-                        (Some(v), _) => write(&sw, &v.to_string())?,
-                        (None, Some(m)) if sw.exists() => write(&sw, &m.to_string())?,
-                        _ => {}
-                    }
-                }
-                "freezer" => {}
-                "devices" => {
-                    for (allow, rule) in &r.devices {
-                        let f = if *allow {
-                            "devices.allow"
-                        } else {
-                            "devices.deny"
-                        };
-                        write(&dir.join(f), rule)?;
-                    }
-                }
-                "pids" => write(
-                    &dir.join("pids.max"),
-                    &r.pids.unwrap_or_default().to_string(),
-                )?,
-                "cpuset" => {
-                    if let Some(c) = &r.cpuset_cpus {
-                        write(&dir.join("cpuset.cpus"), c)?;
-                    }
-                    if let Some(m) = &r.cpuset_mems {
-                        write(&dir.join("cpuset.mems"), m)?;
-                    }
-                }
-                _ => {
-                    if let Some(sh) = r.cpu_shares {
-                        write(&dir.join("cpu.shares"), &sh.to_string())?;
-                    }
-                    if let Some(q) = r.cpu_quota {
-                        write(&dir.join("cpu.cfs_period_us"), &r.cpu_period.to_string())?;
-                        write(&dir.join("cpu.cfs_quota_us"), &q.to_string())?;
-                    }
+            if ctrl == "devices" {
+                for (allow, rule) in &r.devices {
+                    let f = if *allow {
+                        "devices.allow"
+                    } else {
+                        "devices.deny"
+                    };
+                    write(&dir.join(f), rule)?;
                 }
             }
         }
+        self.warnings
+            .extend(apply(mp, &Version::V1, &self.dirs, &res.writes, false)?);
         Ok(())
     }
 
-    fn create_v2(&mut self, mp: &Path, place: &Place, r: &Resources) -> Result<(), Error> {
+    fn create_v2(&mut self, mp: &Path, place: &Place, res: &Resolved) -> Result<(), Error> {
         // v2 freezes any cgroup through cgroup.freeze: no controller to enable. Device
         // rules on v2 need an eBPF program, which nucleus does not load (create warns).
-        let wanted: Vec<&str> = r
-            .controllers()
-            .into_iter()
-            .filter(|c| *c != "freezer" && *c != "devices")
-            .collect();
-        let available =
-            std::fs::read_to_string(mp.join("cgroup.controllers")).map_err(|e| io(mp, e))?;
-        for c in &wanted {
-            if !available.split_whitespace().any(|a| a == *c) {
-                return Err(Error::Missing(c));
-            }
-        }
-        let enable: Vec<String> = wanted.iter().map(|c| format!("+{c}")).collect();
+        let enable: Vec<String> = res.controllers.iter().map(|c| format!("+{c}")).collect();
         let enable = enable.join(" ");
         // Each level above the leaf delegates the controllers to the next.
         let mut above = mp.to_path_buf();
         let rel = relative(place, None)?;
-        let dir = self.mkdirs(mp, &rel, |d, _| {
+        self.mkdirs(mp, &rel, |d, _| {
             if !enable.is_empty() {
                 write(&above.join("cgroup.subtree_control"), &enable)?;
             }
             above = d.to_path_buf();
             Ok(())
         })?;
-        if let Some(m) = r.memory {
-            write(&dir.join("memory.max"), &m.to_string())?;
-        }
-        if let Some(v) = r.memory_reservation {
-            write(&dir.join("memory.low"), &v.to_string())?;
-        }
-        let sw = dir.join("memory.swap.max");
-        match (r.memory_swap, r.memory) {
-            // v2 counts swap alone: OCI's memory+swap minus memory.
-            (Some(-1), _) => write(&sw, "max")?,
-            (Some(v), Some(m)) => write(&sw, &(v.max(m as i64) - m as i64).to_string())?,
-            (None, Some(_)) if sw.exists() => write(&sw, "0")?,
-            _ => {}
-        }
-        if let Some(p) = r.pids {
-            write(&dir.join("pids.max"), &p.to_string())?;
-        }
-        if let Some(sh) = r.cpu_shares {
-            // The usual mapping of shares 2..262144 onto weight 1..10000.
-            let weight = 1 + (sh.clamp(2, 262_144) - 2) * 9999 / 262_142;
-            write(&dir.join("cpu.weight"), &weight.to_string())?;
-        }
-        if let Some(q) = r.cpu_quota {
-            write(&dir.join("cpu.max"), &format!("{q} {}", r.cpu_period))?;
-        }
-        if let Some(c) = &r.cpuset_cpus {
-            write(&dir.join("cpuset.cpus"), c)?;
-        }
-        if let Some(m) = &r.cpuset_mems {
-            write(&dir.join("cpuset.mems"), m)?;
-        }
+        self.warnings
+            .extend(apply(mp, &Version::V2, &self.dirs, &res.writes, false)?);
         Ok(())
     }
 
@@ -596,6 +549,267 @@ impl Cgroup {
             }
         }
     }
+}
+
+/// The writes for some resources on this host: the translation (spec::resources) minus
+/// what the host lacks but which is the kernel's default anyway (a warning), and the
+/// controllers they need (v1: plus the freezer and devices hierarchies).
+pub struct Resolved {
+    pub writes: Vec<crate::spec::resources::Write>,
+    pub controllers: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Translates `r` for `version` at `mp` and drops the settings whose controller the host
+/// does not have: kernel defaults with a warning, anything else is an error naming the
+/// field. `cur_memory`: the v1 memory limit in force (None for a new cgroup).
+pub fn resolve(
+    mp: &Path,
+    version: &Version,
+    r: &Resources,
+    cur_memory: Option<u64>,
+) -> Result<Resolved, Error> {
+    use crate::spec::resources;
+    let (ws, mut warnings) = resources::writes(r, version, cur_memory).map_err(Error::Refused)?;
+    let v2_available = match version {
+        Version::V1 => String::new(),
+        Version::V2 => {
+            let f = mp.join("cgroup.controllers");
+            std::fs::read_to_string(&f).map_err(|e| io(&f, e))?
+        }
+    };
+    let available = |c: &str| match version {
+        Version::V1 => mp.join(c).join("cgroup.procs").exists(),
+        Version::V2 => c == "cgroup" || v2_available.split_whitespace().any(|a| a == c),
+    };
+    let mut writes = Vec::new();
+    for w in ws {
+        if available(&w.controller) {
+            writes.push(w);
+        } else if w.optional {
+        } else if w.default {
+            warnings.push(format!(
+                "{} is ignored: this host has no {} controller (the value is the kernel's \
+                 default)",
+                w.field, w.controller
+            ));
+        } else {
+            return Err(Error::Field {
+                why: format!(
+                    "this host has no {} cgroup controller {}",
+                    w.controller,
+                    match version {
+                        Version::V1 => format!(
+                            "(nothing is mounted at {})",
+                            mp.join(&w.controller).display()
+                        ),
+                        Version::V2 => format!("(not in {}/cgroup.controllers)", mp.display()),
+                    }
+                ),
+                field: w.field,
+            });
+        }
+    }
+    let mut controllers = resources::controllers(&writes);
+    if *version == Version::V1 {
+        for (c, wanted) in [("freezer", r.freezer), ("devices", !r.devices.is_empty())] {
+            if wanted {
+                if !available(c) {
+                    return Err(Error::Missing(c));
+                }
+                controllers.push(c.to_string());
+            }
+        }
+    }
+    Ok(Resolved {
+        writes,
+        controllers,
+        warnings,
+    })
+}
+
+/// Writes `writes` into the cgroup `leaves` (v1: the leaf of each write's hierarchy; v2:
+/// the one leaf). A file the kernel does not offer is skipped when it is implied (silently)
+/// or the kernel's default (with a warning, returned), else an error naming the field.
+/// With `restore`, the value each write replaces is read first, and a failure writes the
+/// earlier values back (last first) and says whether that worked.
+pub fn apply(
+    mp: &Path,
+    version: &Version,
+    leaves: &[PathBuf],
+    writes: &[crate::spec::resources::Write],
+    restore: bool,
+) -> Result<Vec<String>, Error> {
+    let mut warnings = Vec::new();
+    let mut done: Vec<(PathBuf, String)> = Vec::new();
+    let undo = |done: &mut Vec<(PathBuf, String)>, e: Error| -> Error {
+        if !restore {
+            return e;
+        }
+        let mut failed = Vec::new();
+        for (path, old) in done.drain(..).rev() {
+            if let Err(er) = std::fs::write(&path, &old) {
+                failed.push(format!("{} ({er})", path.display()));
+            }
+        }
+        let note = if failed.is_empty() {
+            "; nothing was changed (the values written before it were restored)".to_string()
+        } else {
+            format!(
+                "; restoring the previous values failed for {}",
+                failed.join(", ")
+            )
+        };
+        match e {
+            Error::Field { field, why } => Error::Field {
+                field,
+                why: why + &note,
+            },
+            other => Error::Refused(format!("{other}{note}")),
+        }
+    };
+    for w in writes {
+        let dir = match version {
+            Version::V1 => {
+                let base = mp.join(&w.controller);
+                leaves.iter().find(|d| d.starts_with(&base))
+            }
+            Version::V2 => leaves.first(),
+        };
+        let Some(dir) = dir else {
+            let e = Error::Field {
+                field: w.field.clone(),
+                why: format!(
+                    "the container has no {} cgroup: nucleus makes one per hierarchy only for \
+                     the limits set at create",
+                    w.controller
+                ),
+            };
+            return Err(undo(&mut done, e));
+        };
+        let (mut path, mut value) = (dir.join(&w.file), w.value.as_str());
+        if !path.exists() {
+            if let Some((f, v)) = &w.alt {
+                if dir.join(f).exists() {
+                    (path, value) = (dir.join(f), v.as_str());
+                }
+            }
+        }
+        if !path.exists() {
+            if w.optional {
+                continue;
+            }
+            if w.default {
+                warnings.push(format!(
+                    "{} is ignored: this kernel has no {} (the value is the kernel's default)",
+                    w.field, w.file
+                ));
+                continue;
+            }
+            let e = Error::Field {
+                field: w.field.clone(),
+                why: format!(
+                    "this kernel has no {} in the {} cgroup (the feature is not built in or \
+                     not enabled on this host)",
+                    w.file, w.controller
+                ),
+            };
+            return Err(undo(&mut done, e));
+        }
+        let old = if restore {
+            std::fs::read_to_string(&path)
+                .ok()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty() && !o.contains('\n'))
+        } else {
+            None
+        };
+        if let Err(er) = std::fs::write(&path, value) {
+            let mut why = format!("writing '{value}' to {}: {er}", path.display());
+            if w.file == "cpu.rt_runtime_us" && er.raw_os_error() == Some(libc::EINVAL) {
+                why.push_str(
+                    " (the parent cgroup leaves less real-time time per period than this: \
+                     raise the parent's cpu.rt_runtime_us first, or ask for less)",
+                );
+            }
+            let e = Error::Field {
+                field: w.field.clone(),
+                why,
+            };
+            return Err(undo(&mut done, e));
+        }
+        if let Some(o) = old {
+            done.push((path, o));
+        }
+    }
+    Ok(warnings)
+}
+
+/// `update`: sets `r` (the container's whole resources, old and new) on the cgroup
+/// `leaves` recorded for it, and nothing else. Every write is computed and checked
+/// first; a write that fails midway restores the ones before it. Returns warnings.
+pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
+    for d in leaves {
+        check_recorded(d)?;
+    }
+    let mp = Path::new(MOUNTPOINT);
+    let version = detect(mp);
+    let cur_memory = match version {
+        Version::V1 => leaves
+            .iter()
+            .find(|d| d.starts_with(mp.join("memory")))
+            .and_then(|d| std::fs::read_to_string(d.join("memory.limit_in_bytes")).ok())
+            .and_then(|t| t.trim().parse::<u64>().ok()),
+        Version::V2 => None,
+    };
+    let res = resolve(mp, &version, r, cur_memory)?;
+    match version {
+        Version::V1 => {
+            for w in &res.writes {
+                if !leaves.iter().any(|d| d.starts_with(mp.join(&w.controller))) {
+                    return Err(Error::Field {
+                        field: w.field.clone(),
+                        why: format!(
+                            "the container was created without a {} cgroup (nucleus makes \
+                             one only for the kinds of limit set at create); set one in \
+                             linux.resources when creating the container",
+                            w.controller
+                        ),
+                    });
+                }
+            }
+        }
+        Version::V2 => {
+            let Some(leaf) = leaves.first() else {
+                return Err(Error::Refused(
+                    "the container has no cgroup of its own to update".into(),
+                ));
+            };
+            // A controller the leaf does not have yet is delegated down to it.
+            let have = std::fs::read_to_string(leaf.join("cgroup.controllers"))
+                .map_err(|e| io(leaf, e))?;
+            let missing: Vec<String> = res
+                .controllers
+                .iter()
+                .filter(|c| !have.split_whitespace().any(|h| h == c.as_str()))
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !missing.is_empty() {
+                let rel = leaf.strip_prefix(mp).map_err(|_| Error::Io {
+                    path: leaf.clone(),
+                    why: "is not below /sys/fs/cgroup".into(),
+                })?;
+                let mut dir = mp.to_path_buf();
+                for c in rel.components() {
+                    write(&dir.join("cgroup.subtree_control"), &missing.join(" "))?;
+                    dir.push(c);
+                }
+            }
+        }
+    }
+    let mut warnings = res.warnings;
+    warnings.extend(apply(mp, &version, leaves, &res.writes, true)?);
+    Ok(warnings)
 }
 
 /// Freezes (or thaws) the cgroups in `dirs` and waits until the kernel reports it done.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}: command not found")]
+    /// "no such file or directory" is what Docker looks for to answer 127 (runc's text).
+    #[error("{0}: command not found (no such file or directory)")]
     NotFound(String),
     #[error("{cmd}: cannot execute: {errno}")]
     Exec { cmd: String, errno: Errno },

@@ -507,6 +507,9 @@ fn make_device(root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Er
         if st.st_mode & libc::S_IFMT == kind.bits() && (d.kind == 'p' || st.st_rdev == rdev) {
             return Ok(());
         }
+        if is_ptmx_link(&dir, &name, d, st.st_mode) {
+            return Ok(());
+        }
         return Err(Error::Other(format!(
             "linux.devices {}: a different file is already there",
             d.path.display()
@@ -517,6 +520,23 @@ fn make_device(root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Er
         &d.path,
         super::inroot::mknod(dir.as_fd(), &name, kind, d.mode, rdev, (d.uid, d.gid)),
     )
+}
+
+/// `/dev/ptmx` (c 5:2) in linux.devices, where the devpts mount already made the
+/// `pts/ptmx` symlink: a privileged container's list (Docker, Podman) names every host
+/// device, ptmx too. The symlink stays, as runc leaves it: it reaches the container's own
+/// devpts instance, which the host's node would not.
+fn is_ptmx_link(
+    dir: &OwnedFd,
+    name: &std::ffi::OsStr,
+    d: &crate::spec::config::Device,
+    mode: u32,
+) -> bool {
+    d.path == Path::new("/dev/ptmx")
+        && d.kind == 'c'
+        && (d.major, d.minor) == (5, 2)
+        && mode & libc::S_IFMT == libc::S_IFLNK
+        && nix::fcntl::readlinkat(dir.as_fd(), name).is_ok_and(|t| t == "pts/ptmx")
 }
 
 fn mount_one(

@@ -157,7 +157,8 @@ pub struct Device {
     pub gid: u32,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Resources {
     pub memory: Option<u64>,
     pub pids: Option<u64>,
@@ -179,6 +180,58 @@ pub struct Resources {
     /// Device access rules (v1 devices cgroup), in order: `a`, `c 1:3 rwm`, `b *:* m`…
     /// with whether each allows or denies.
     pub devices: Vec<(bool, String)>,
+    /// blkio weight 10…1000 (v2: io.weight, converted).
+    pub blkio_weight: Option<u16>,
+    pub blkio_leaf_weight: Option<u16>,
+    pub blkio_weight_devices: Vec<WeightDevice>,
+    pub blkio_throttle: Vec<Throttle>,
+    /// (page size such as `2MB`, limit in bytes).
+    pub hugetlb: Vec<(String, u64)>,
+    pub net_class_id: Option<u32>,
+    /// (interface, priority).
+    pub net_priorities: Vec<(String, u32)>,
+    pub rdma: Vec<Rdma>,
+    /// cgroup v2 files and values, sorted by file.
+    pub unified: Vec<(String, String)>,
+    /// Real-time bandwidth (v1 cpu.rt_runtime_us / cpu.rt_period_us).
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_rt_period: Option<u64>,
+    /// v1 memory.oom_control: processes wait instead of being killed.
+    pub oom_kill_disable: bool,
+}
+
+/// A block device's blkio weights.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WeightDevice {
+    pub major: u64,
+    pub minor: u64,
+    pub weight: Option<u16>,
+    pub leaf_weight: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ThrottleKind {
+    ReadBps,
+    WriteBps,
+    ReadIops,
+    WriteIops,
+}
+
+/// A block device's throttle (bytes or operations per second).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Throttle {
+    pub kind: ThrottleKind,
+    pub major: u64,
+    pub minor: u64,
+    pub rate: u64,
+}
+
+/// An RDMA device's limits (None: max).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Rdma {
+    pub device: String,
+    pub hca_handles: Option<u32>,
+    pub hca_objects: Option<u32>,
 }
 
 impl Config {
@@ -215,8 +268,35 @@ impl Resources {
         if self.pids.is_some() {
             c.push("pids");
         }
-        if self.cpu_quota.is_some() || self.cpu_shares.is_some() {
+        if self.oom_kill_disable && !c.contains(&"memory") {
+            c.push("memory");
+        }
+        if self.cpu_quota.is_some()
+            || self.cpu_shares.is_some()
+            || !matches!(self.cpu_period, 0 | 100_000)
+            || self.cpu_rt_runtime.is_some()
+            || self.cpu_rt_period.is_some()
+        {
             c.push("cpu");
+        }
+        if self.blkio_weight.is_some()
+            || self.blkio_leaf_weight.is_some()
+            || !self.blkio_weight_devices.is_empty()
+            || !self.blkio_throttle.is_empty()
+        {
+            c.push("blkio");
+        }
+        if !self.hugetlb.is_empty() {
+            c.push("hugetlb");
+        }
+        if self.net_class_id.is_some() {
+            c.push("net_cls");
+        }
+        if !self.net_priorities.is_empty() {
+            c.push("net_prio");
+        }
+        if !self.rdma.is_empty() {
+            c.push("rdma");
         }
         if self.cpuset_cpus.is_some() || self.cpuset_mems.is_some() {
             c.push("cpuset");

@@ -3,4 +3,5 @@
 pub mod config;
 pub mod default;
 pub mod oci;
+pub mod resources;
 pub mod sandbox;

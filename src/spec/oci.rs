@@ -644,16 +644,6 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             resources.memory_reservation = m.reservation().filter(|v| *v > 0).map(|v| v as u64);
             resources.memory_swap = m.swap().filter(|v| *v != 0);
             resources.memory_swappiness = m.swappiness();
-            if m.kernel().is_some() || m.kernel_tcp().is_some() {
-                return Err(OciError::Unsupported(
-                    "linux.resources.memory.kernel/kernelTCP (removed from Linux)".into(),
-                ));
-            }
-            if m.disable_oom_killer() == Some(true) {
-                return Err(OciError::Unsupported(
-                    "linux.resources.memory.disableOOMKiller".into(),
-                ));
-            }
         }
         if let Some(cpu) = r.cpu() {
             resources.cpu_quota = cpu.quota().filter(|q| *q > 0).map(|q| q as u64);
@@ -661,11 +651,6 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             resources.cpu_shares = cpu.shares().filter(|s| *s > 0);
             resources.cpuset_cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
             resources.cpuset_mems = cpu.mems().clone().filter(|m| !m.is_empty());
-            if cpu.realtime_runtime().is_some() || cpu.realtime_period().is_some() {
-                return Err(OciError::Unsupported(
-                    "linux.resources.cpu.realtimeRuntime/realtimePeriod".into(),
-                ));
-            }
         }
         if let Some(devs) = r.devices() {
             use oci_spec::runtime::LinuxDeviceType as T;
@@ -705,24 +690,9 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
                 );
             }
         }
-        let unsupported = [
-            ("blockIO", r.block_io().is_some()),
-            (
-                "hugepageLimits",
-                r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
-            ),
-            ("network", r.network().is_some()),
-            ("rdma", r.rdma().as_ref().is_some_and(|h| !h.is_empty())),
-            (
-                "unified",
-                r.unified().as_ref().is_some_and(|h| !h.is_empty()),
-            ),
-        ];
-        for (what, set) in unsupported {
-            if set {
-                return Err(OciError::Unsupported(format!("linux.resources.{what}")));
-            }
-        }
+        // blockIO, hugepageLimits, network, rdma, unified, realtime, disableOOMKiller:
+        // translated here, checked against the host when the cgroup is made.
+        warnings.extend(super::resources::from_oci(r, &mut resources).map_err(invalid)?);
     }
     let seccomp = match linux.seccomp() {
         None => Seccomp::Unconfined,
@@ -953,6 +923,17 @@ mod tests {
     }
 
     #[test]
+    fn dockers_empty_block_io_is_accepted() {
+        // What Docker sends for every container that has no blkio option.
+        let mut v = base();
+        v["linux"]["resources"]["blockIO"] = serde_json::json!({"weight": 0});
+        translate(&v.to_string(), Path::new("/b")).unwrap();
+        v["linux"]["resources"]["blockIO"] =
+            serde_json::json!({"weight": 0, "weightDevice": [], "throttleReadBpsDevice": []});
+        translate(&v.to_string(), Path::new("/b")).unwrap();
+    }
+
+    #[test]
     fn translates_a_config() {
         let b = translate(&base().to_string(), Path::new("/b")).unwrap();
         let c = &b.config;
@@ -1020,7 +1001,7 @@ mod tests {
         let cases: Vec<(&str, Value)> = vec![
             (
                 "/linux/resources",
-                serde_json::json!({"network": {"classID": 1}}),
+                serde_json::json!({"unified": {"../memory.max": "1"}}),
             ),
             (
                 "/linux/namespaces",
@@ -1046,11 +1027,11 @@ mod tests {
             ),
             (
                 "/linux/resources",
-                serde_json::json!({"blockIO": {"weight": 10}}),
+                serde_json::json!({"blockIO": {"weight": 5}}),
             ),
             (
                 "/linux/resources",
-                serde_json::json!({"cpu": {"realtimeRuntime": 10}}),
+                serde_json::json!({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}),
             ),
         ];
         for (ptr, val) in cases {
