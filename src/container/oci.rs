@@ -276,7 +276,7 @@ const TRACE_EVENTS: crate::linux::tracefs::Events = crate::linux::tracefs::Event
 /// to the host (e.g. Kubernetes pod annotations passed on by CRI-O), so a report is never
 /// written to a path they choose: only a new file (O_EXCL, no symlinks) in this directory.
 pub fn trace_dir() -> Result<PathBuf, Error> {
-    if nix::unistd::geteuid().is_root() {
+    if !crate::linux::userns::rootless() {
         return Ok(PathBuf::from("/var/log/nucleus/traces"));
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
