@@ -751,3 +751,90 @@ fn podman_update_changes_limits() {
     assert_eq!(read(mem), (128u64 << 20).to_string());
     assert_eq!(read(cpu), "150000");
 }
+
+/// What rootless Podman relies on, without Podman: nucleus started as root of a user
+/// namespace (`unshare -r`) is rootless. Run without --root, its state goes under
+/// $XDG_RUNTIME_DIR/nucleus. As uid 1000's namespace root (no cgroup it may write) a
+/// container without limits runs without a cgroup, and a memory limit is one clear error
+/// that leaves nothing behind. As the host root's namespace root (which may make cgroups
+/// but not write device rules), the limit applies without the device rules.
+#[test]
+fn root_in_a_user_namespace_is_rootless() {
+    if !privileged("root_in_a_user_namespace_is_rootless") {
+        return;
+    }
+    let b = common::bundle::Bundle::new("userns-root", &["sh", "-c", "echo ran"]);
+    // As Podman's rootless configs: devpts without the host's tty group (unmapped here).
+    b.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["type"] == "devpts" {
+                let opts = m["options"].as_array_mut().unwrap();
+                opts.retain(|o| o != "gid=5");
+            }
+        }
+    });
+    // uid 1000 may not make mount points in root's rootfs: they are there already, as in
+    // an image.
+    for d in ["proc", "sys", "dev", "tmp"] {
+        std::fs::create_dir_all(bundle_rootfs(&b).join(d)).unwrap();
+    }
+    let xdg = b.tmp.path("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    std::os::unix::fs::chown(&xdg, Some(1000), Some(1000)).unwrap();
+    set_mode(&xdg, 0o700);
+    let bundle = b.bundle();
+    // `nucleus run` as root of a new user namespace, as `uid` on the host.
+    let run = |uid: u32, id: &str| -> Output {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid", &uid.to_string(), "--regid", &uid.to_string()])
+            .args(["--clear-groups", "unshare", "-r", NUCLEUS, "run", "-b"])
+            .arg(&bundle)
+            .arg(id)
+            .env_remove("USER")
+            // Each user's own runtime directory (another's 0700 one is closed to it).
+            .env(
+                "XDG_RUNTIME_DIR",
+                if uid == 0 {
+                    b.tmp.path("xdg0")
+                } else {
+                    xdg.clone()
+                },
+            );
+        c.output().unwrap()
+    };
+    let o = run(1000, "u1");
+    assert_eq!(stdout(&o), "ran\n", "{}", stderr(&o));
+    assert!(o.status.success());
+    assert!(xdg.join("nucleus").is_dir());
+    assert!(!Path::new("/run/nucleus/u1").exists());
+
+    b.edit(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20});
+        c["process"]["args"] =
+            serde_json::json!(["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]);
+    });
+    let o = run(1000, "u2");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("nucleus: cgroup /sys/fs/cgroup/memory/nucleus-u2")
+            && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!Path::new("/sys/fs/cgroup/memory/nucleus-u2").exists());
+    assert_eq!(std::fs::read_dir(xdg.join("nucleus")).unwrap().count(), 0);
+
+    // Host root's namespace root: the limit applies (v1 here; the v2 lane has its own).
+    if !Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists() {
+        return;
+    }
+    std::fs::create_dir(b.tmp.path("xdg0")).unwrap();
+    let o = run(0, "r1");
+    assert_eq!(stdout(&o), format!("{}\n", 64 << 20), "{}", stderr(&o));
+    assert!(!Path::new("/sys/fs/cgroup/memory/nucleus-r1").exists());
+    assert!(!Path::new("/sys/fs/cgroup/devices/nucleus-r1").exists());
+}
+
+fn bundle_rootfs(b: &common::bundle::Bundle) -> PathBuf {
+    b.bundle().join("rootfs")
+}

@@ -152,20 +152,39 @@ pub struct Launched {
     pub cgroup: Option<cgroups::Cgroup>,
 }
 
-/// Whether a container goes on without a cgroup after `e`: as runc's rootless cgroup
-/// manager does, a rootless nucleus (non-root, or root in a user namespace such as rootless
-/// Podman's) that may not make the cgroup runs the container without one when the config
-/// asks for no limits, only for what nucleus adds itself (the freezer for pause, the device
-/// rules, which a user namespace cannot write and needs no more than its mount namespace
-/// gives). The container then cannot be paused, and `ps`/`kill --all` refuse; limits are a
-/// clear error instead. root in the initial namespace never gets here: the hot path is
-/// unchanged, and /proc/self/uid_map is read only after a refusal.
-fn rootless_without_cgroup(e: &cgroups::Error, r: &crate::spec::config::Resources) -> bool {
-    e.is_denied()
-        && r.controllers()
-            .iter()
-            .all(|c| matches!(*c, "freezer" | "devices"))
-        && crate::linux::userns::rootless()
+/// The cgroup of a rootless nucleus (non-root, or root in a user namespace such as
+/// rootless Podman's) after the kernel refused the full one, as runc's rootless cgroup
+/// manager decides: the device rules are left out (only the initial namespace's root may
+/// write them; a user namespace cannot make device nodes and reaches only the devices
+/// its mount namespace gives it), and when even that cgroup may not be made and the
+/// config asks for no limits (only for what nucleus adds itself: the freezer for pause),
+/// the container runs without a cgroup: it cannot be paused, and `ps`/`kill --all` refuse.
+/// Limits that cannot be applied stay a clear error. root in the initial namespace never
+/// gets here: the hot path is unchanged, and /proc/self/uid_map is read only after a
+/// refusal.
+fn rootless_cgroup(
+    r: &crate::spec::config::Resources,
+    place: &cgroups::Place,
+    record: &mut dyn FnMut(&cgroups::Plan) -> Result<(), cgroups::Error>,
+) -> Result<Option<cgroups::Cgroup>, Error> {
+    let mut r = r.clone();
+    r.devices.clear();
+    let mp = Path::new(cgroups::MOUNTPOINT);
+    let only_freezer = r.controllers().iter().all(|c| *c == "freezer");
+    let res = if r.any() {
+        cgroups::Cgroup::create_recorded(mp, &cgroups::detect(mp), place, &r, record)
+    } else {
+        Err(cgroups::Error::Missing("freezer"))
+    };
+    match res {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if only_freezer && (e.is_denied() || matches!(e, cgroups::Error::Missing(_))) => {
+            // Nothing was made (create_recorded removed it): the record says so.
+            record(&cgroups::Plan::default())?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
@@ -188,10 +207,8 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             &mut record,
         ) {
             Ok(c) => Some(c),
-            Err(e) if rootless_without_cgroup(&e, &cfg.resources) => {
-                // Nothing was made (create_recorded removed it): the record says so.
-                record(&cgroups::Plan::default())?;
-                None
+            Err(e) if e.is_denied() && crate::linux::userns::rootless() => {
+                rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)?
             }
             Err(e) => return Err(e.into()),
         }
