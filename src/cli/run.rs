@@ -247,7 +247,9 @@ pub fn run(g: &super::oci::Global, a: RunArgs) -> Result<i32> {
         }
         _ => {}
     }
-    let rootless = !nix::unistd::geteuid().is_root();
+    // Root inside a user namespace (`unshare -r`, a rootless Podman container) is rootless
+    // too: it may not mount devpts with the host's tty group, make devices or write cgroups.
+    let rootless = crate::linux::userns::rootless();
     let passwd_path = match &a.rootfs {
         Some(r) => r.join("etc/passwd"),
         None => PathBuf::from("/etc/passwd"),

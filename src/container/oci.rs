@@ -276,7 +276,7 @@ const TRACE_EVENTS: crate::linux::tracefs::Events = crate::linux::tracefs::Event
 /// to the host (e.g. Kubernetes pod annotations passed on by CRI-O), so a report is never
 /// written to a path they choose: only a new file (O_EXCL, no symlinks) in this directory.
 pub fn trace_dir() -> Result<PathBuf, Error> {
-    if nix::unistd::geteuid().is_root() {
+    if !crate::linux::userns::rootless() {
         return Ok(PathBuf::from("/var/log/nucleus/traces"));
     }
     match std::env::var_os("XDG_RUNTIME_DIR") {
@@ -887,6 +887,12 @@ pub fn set_paused(store: &Store, id: &str, pause: bool) -> Result<(), Error> {
         (_, s, true) => return Err(status_err(id, s, "only a running container can be paused")),
         (_, s, false) => return Err(status_err(id, s, "only a paused container can be resumed")),
     };
+    if st.cgroup_dirs.is_empty() {
+        return Err(Error::Other(format!(
+            "container '{id}' has no cgroup (a rootless nucleus may not make one here and the \
+             config asked for no limits), so it cannot be frozen"
+        )));
+    }
     crate::linux::cgroups::set_frozen(&st.cgroup_dirs, pause)
         .map_err(|e| Error::Other(e.to_string()))
 }

@@ -160,6 +160,41 @@ pub struct Launched {
     pub cgroup: Option<cgroups::Cgroup>,
 }
 
+/// The cgroup of a rootless nucleus (non-root, or root in a user namespace such as
+/// rootless Podman's) after the kernel refused the full one, as runc's rootless cgroup
+/// manager decides: the device rules are left out (only the initial namespace's root may
+/// write them; a user namespace cannot make device nodes and reaches only the devices
+/// its mount namespace gives it), and when even that cgroup may not be made and the
+/// config asks for no limits (only for what nucleus adds itself: the freezer for pause),
+/// the container runs without a cgroup: it cannot be paused, and `ps`/`kill --all` refuse.
+/// Limits that cannot be applied stay a clear error. root in the initial namespace never
+/// gets here: the hot path is unchanged, and /proc/self/uid_map is read only after a
+/// refusal.
+fn rootless_cgroup(
+    r: &crate::spec::config::Resources,
+    place: &cgroups::Place,
+    record: &mut dyn FnMut(&cgroups::Plan) -> Result<(), cgroups::Error>,
+) -> Result<Option<cgroups::Cgroup>, Error> {
+    let mut r = r.clone();
+    r.devices.clear();
+    let mp = Path::new(cgroups::MOUNTPOINT);
+    let only_freezer = r.controllers().iter().all(|c| *c == "freezer");
+    let res = if r.any() {
+        cgroups::Cgroup::create_recorded(mp, &cgroups::detect(mp), place, &r, record)
+    } else {
+        Err(cgroups::Error::Missing("freezer"))
+    };
+    match res {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if only_freezer && (e.is_denied() || matches!(e, cgroups::Error::Missing(_))) => {
+            // Nothing was made (create_recorded removed it): the record says so.
+            record(&cgroups::Plan::default())?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
@@ -172,13 +207,19 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             }),
             None => Ok(()),
         };
-        Some(cgroups::Cgroup::create_recorded(
+        match cgroups::Cgroup::create_recorded(
             mp,
             &cgroups::detect(mp),
             &how.cgroup,
             &cfg.resources,
             &mut record,
-        )?)
+        ) {
+            Ok(c) => Some(c),
+            Err(e) if e.is_denied() && crate::linux::userns::rootless() => {
+                rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)?
+            }
+            Err(e) => return Err(e.into()),
+        }
     } else {
         None
     };

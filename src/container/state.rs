@@ -39,6 +39,11 @@ impl Error {
                  the default is /run/nucleus)"
                     .into(),
             ),
+            Error::Io { why, .. } if why.contains("Permission denied") => Some(
+                "give --root a directory you may write (rootless, nucleus uses \
+                 $XDG_RUNTIME_DIR/nucleus when XDG_RUNTIME_DIR is set)"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -190,15 +195,22 @@ impl Store {
         }
     }
 
-    /// `/run/nucleus` for root, `$XDG_RUNTIME_DIR/nucleus` otherwise (as runc does).
+    /// Where containers are recorded without `--root`, as runc decides: `/run/nucleus` for
+    /// root in the initial user namespace; `$XDG_RUNTIME_DIR/nucleus` when rootless (a
+    /// non-root user, or root inside a user namespace such as rootless Podman's, unless
+    /// `USER=root` says it is a root session inside a container); else `/run/nucleus` for
+    /// root and `/tmp/nucleus-<euid>` for others.
     pub fn default_root() -> PathBuf {
-        if nix::unistd::geteuid().is_root() {
-            PathBuf::from("/run/nucleus")
-        } else {
-            match std::env::var_os("XDG_RUNTIME_DIR") {
-                Some(d) => PathBuf::from(d).join("nucleus"),
-                None => PathBuf::from(format!("/tmp/nucleus-{}", nix::unistd::geteuid())),
-            }
+        let euid = nix::unistd::geteuid();
+        if euid.is_root() && crate::linux::userns::in_initial_userns() {
+            return PathBuf::from("/run/nucleus");
+        }
+        let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+        let root_session = euid.is_root() && std::env::var_os("USER").is_some_and(|u| u == "root");
+        match xdg {
+            Some(d) if !root_session => PathBuf::from(d).join("nucleus"),
+            _ if euid.is_root() => PathBuf::from("/run/nucleus"),
+            _ => PathBuf::from(format!("/tmp/nucleus-{euid}")),
         }
     }
 

@@ -33,6 +33,16 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the kernel refused the write for want of rights (EACCES, EPERM, EROFS): what a
+    /// rootless runtime meets on cgroups nobody delegated to it.
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
+            || why.contains("Operation not permitted")
+            || why.contains("Read-only file system"))
+    }
+}
+
 fn io(path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         path: path.to_path_buf(),

@@ -19,3 +19,4 @@ mod syscall_table;
 pub mod terminal;
 pub mod traced;
 pub mod tracefs;
+pub mod userns;

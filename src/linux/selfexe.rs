@@ -24,6 +24,15 @@
 //! capabilities only in the container's own user namespace, so the ptrace access check
 //! that guards `/proc/PID/exe` of a non-dumpable process (CAP_SYS_PTRACE over the
 //! process's mm user namespace) fails for all of them.
+//!
+//! Root inside a user namespace (rootless Podman runs the runtime so; see `userns`) is not
+//! that case: nucleus's memory then belongs to the same namespace in which the container's
+//! processes hold their capabilities (Podman does not give the container a user namespace
+//! of its own), so a container with CAP_SYS_PTRACE would pass that check. The decision
+//! below is therefore made on the effective uid alone, not on `userns::rootless()`: root in
+//! a user namespace re-executes as root does. open_tree and mount_setattr work there (the
+//! namespace owns its mount namespace; measured under rootless Podman 4.3), and where they
+//! do not, the sealed copy needs no privilege.
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -60,6 +69,7 @@ const SEALS: libc::c_int =
 /// argv and environment) when it does not. Returns only when it does, or, without root,
 /// at once (see the module's comment). Fails closed: an error means nucleus must not go on.
 pub fn ensure_read_only_image() -> Result<(), Error> {
+    // Not `userns::rootless()`: root in a user namespace must re-execute too (see above).
     if !nix::unistd::geteuid().is_root() {
         return Ok(());
     }
