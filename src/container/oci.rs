@@ -766,8 +766,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<Vec<String>, Error
     Ok(warnings)
 }
 
-/// `exec`: starts `spec` in a running (or created) container. Detached: returns its pid at once.
-/// Otherwise waits and returns its exit status. Errors before the program runs are errors.
+/// `exec`: starts `spec` in a running (or created) container. Detached: returns its pid
+/// at once. Otherwise waits and returns its exit status. Errors before the program runs
+/// are errors.
 pub fn exec(
     store: &Store,
     id: &str,
