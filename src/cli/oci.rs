@@ -295,7 +295,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                 }
             }
             if quiet {
-                rows.iter().for_each(|(st, _)| println!("{}", st.id));
+                rows.iter().for_each(|(st, _)| outln!("{}", st.id));
             } else if format == "json" {
                 let v: Vec<_> = rows
                     .iter()
@@ -303,9 +303,13 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                     .collect();
                 print_json(&v);
             } else {
-                println!(
+                outln!(
                     "{:<20} {:<8} {:<10} {:<40} {:<22} OWNER",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                    "ID",
+                    "PID",
+                    "STATUS",
+                    "BUNDLE",
+                    "CREATED"
                 );
                 for (st, status) in &rows {
                     let pid = if *status == Status::Stopped {
@@ -313,7 +317,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                     } else {
                         st.pid
                     };
-                    println!(
+                    outln!(
                         "{:<20} {:<8} {:<10} {:<40} {:<22} {}",
                         st.id,
                         pid,
@@ -346,7 +350,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             if format == "json" {
                 print_json(&pids);
             } else {
-                println!("{:>8} CMD", "PID");
+                outln!("{:>8} CMD", "PID");
                 for p in pids {
                     let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
                     let cmd: Vec<String> = cmd
@@ -354,7 +358,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                         .filter(|s| !s.is_empty())
                         .map(|s| String::from_utf8_lossy(s).into_owned())
                         .collect();
-                    println!("{p:>8} {}", cmd.join(" "));
+                    outln!("{p:>8} {}", cmd.join(" "));
                 }
             }
             Ok(0)

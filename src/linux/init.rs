@@ -109,6 +109,54 @@ fn wait_joined(go: &mut std::fs::File) {
     }
 }
 
+// ---- A container without a /proc mount (issue #14) ----
+
+/// The runtime's /proc/self (host /proc), opened before pivot_root when the config mounts
+/// no /proc: the exec gate is reopened and oom_score_adj written through it afterwards.
+/// Close-on-exec, and dropped at the gate, before any hook or the program runs.
+static SELF_PROC: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+
+/// Keeps /proc/self for later when the container will have no /proc of its own.
+fn keep_self_proc(cfg: &Config) -> Result<(), Failure> {
+    let mounts_proc = cfg.mounts.iter().any(|m| {
+        m.kind == crate::spec::config::MountKind::Proc
+            && m.destination == std::path::Path::new("/proc")
+    });
+    if mounts_proc || !cfg.builds_root() {
+        return Ok(());
+    }
+    let fd = nix::fcntl::open(
+        "/proc/self",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(fail("open /proc/self (the config mounts no /proc)"))?;
+    *SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd);
+    Ok(())
+}
+
+/// Opens `name` below this process's /proc/self: the container's /proc, or the one kept
+/// by `keep_self_proc` when there is none.
+fn open_self_proc(name: &str, write: bool) -> Result<std::fs::File, nix::errno::Errno> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_CLOEXEC
+        | if write {
+            OFlag::O_WRONLY
+        } else {
+            OFlag::O_RDONLY
+        };
+    let kept = SELF_PROC.lock().unwrap_or_else(|e| e.into_inner());
+    let fd = match kept.as_ref() {
+        Some(dir) => nix::fcntl::openat(dir, name, flags, nix::sys::stat::Mode::empty())?,
+        None => nix::fcntl::open(
+            &std::path::Path::new("/proc/self").join(name),
+            flags,
+            nix::sys::stat::Mode::empty(),
+        )?,
+    };
+    Ok(std::fs::File::from(fd))
+}
+
 /// What the child writes on the error pipe when it waits at the exec gate.
 pub const READY: &str = "READY";
 
@@ -267,6 +315,7 @@ fn init(
     if !late {
         enter_cgroup()?;
     }
+    keep_self_proc(cfg)?;
     if cfg.builds_root() {
         let create_hooks = || {
             if late {
@@ -286,7 +335,9 @@ fn init(
         rootfs::finish(cfg).map_err(fail("rootfs"))?;
     }
     if let Some(adj) = cfg.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        open_self_proc("oom_score_adj", true)
+            .map_err(std::io::Error::from)
+            .and_then(|mut f| f.write_all(adj.to_string().as_bytes()))
             .map_err(fail("oom_score_adj"))?;
     }
     if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
@@ -332,7 +383,11 @@ fn init(
     if cfg.init {
         // SAFETY: single-threaded; the child continues the sequence, the parent becomes init.
         match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
-            nix::unistd::ForkResult::Parent { child } => run_init(child, err.take()),
+            nix::unistd::ForkResult::Parent { child } => {
+                // The init outlives set-up: it keeps no descriptor of the host's /proc.
+                drop(SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()).take());
+                run_init(child, err.take())
+            }
             nix::unistd::ForkResult::Child => {}
         }
     }
@@ -447,10 +502,10 @@ fn wait_at_gate(fd: i32, err: &mut Option<OwnedFd>) -> Result<(), Failure> {
             .write_all(READY.as_bytes())
             .map_err(fail("reporting ready"))?;
     }
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{fd}"))
-        .map_err(fail("opening the exec fifo"))?;
+    let mut fifo =
+        open_self_proc(&format!("fd/{fd}"), true).map_err(fail("opening the exec fifo"))?;
+    // The host's /proc is not needed any more: it goes before any hook or the program.
+    drop(SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()).take());
     fifo.write_all(b"0")
         .map_err(fail("writing the exec fifo"))?;
     // SAFETY: the O_PATH descriptor is not needed any more; nothing else uses this number.

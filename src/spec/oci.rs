@@ -12,6 +12,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The newest runtime-spec version nucleus implements (`features`' ociVersionMax and
+/// `nucleus --version`). oci-spec 0.10 parses 1.2's fields although its VERSION constant
+/// still says 1.1.0.
+pub const SPEC_VERSION: &str = "1.2.0";
+
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     #[error("cannot read {path}: {why}")]
@@ -115,6 +120,40 @@ fn strip_unknown_caps(
             }
             ok
         });
+    }
+    Ok(())
+}
+
+/// `ociVersion` must be a semantic version (MAJOR.MINOR.PATCH, optionally `-pre` and
+/// `+build`) of runtime-spec 1.x: the major version is the compatibility promise, so a
+/// 1.x that nucleus predates is still read, while `2.0.0`, `1.0` or `foo` are refused.
+fn check_oci_version(path: &Path, v: &str) -> Result<(), OciError> {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    let semver = parts.len() == 3
+        && parts.iter().all(numeric)
+        && v[core.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b))
+        && !v.ends_with(['-', '+', '.']);
+    if !semver {
+        return Err(rejected(
+            path,
+            format!("ociVersion '{v}' is not a runtime-spec version (MAJOR.MINOR.PATCH)"),
+            format!("set \"ociVersion\": \"{SPEC_VERSION}\""),
+        ));
+    }
+    if parts[0] != "1" {
+        return Err(rejected(
+            path,
+            format!("ociVersion {v}: nucleus implements runtime-spec 1.x (up to {SPEC_VERSION})"),
+            format!("write the config for runtime-spec {SPEC_VERSION}"),
+        ));
     }
     Ok(())
 }
@@ -487,6 +526,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     let mut warnings = Vec::new();
     strip_unknown_caps(&mut v, &mut warnings, &path)?;
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
+    check_oci_version(&path, spec.version())?;
 
     let root = spec
         .root()
@@ -1094,6 +1134,37 @@ mod tests {
                                {"type": "network", "path": "/run/netns/x"}]),
         );
         assert!(e.contains("lists network twice"), "{e}");
+    }
+
+    #[test]
+    fn oci_version_must_be_semver_1_x() {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.2.0",
+            "1.1.0-rc.1",
+            "1.3.0",
+            "1.0.0+x",
+        ] {
+            let mut v = base();
+            v["ociVersion"] = serde_json::json!(ok);
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok(), "{ok}");
+        }
+        for bad in ["foo", "", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.x"] {
+            let (e, hint) = refusal("/ociVersion", serde_json::json!(bad));
+            assert!(
+                e.ends_with(&format!(
+                    "ociVersion '{bad}' is not a runtime-spec version (MAJOR.MINOR.PATCH)"
+                )),
+                "{e}"
+            );
+            assert!(hint.contains(SPEC_VERSION), "{hint}");
+        }
+        let (e, _) = refusal("/ociVersion", serde_json::json!("2.0.0"));
+        assert!(
+            e.ends_with("ociVersion 2.0.0: nucleus implements runtime-spec 1.x (up to 1.2.0)"),
+            "{e}"
+        );
     }
 
     #[test]
