@@ -297,6 +297,7 @@ fn init(
         == super::cgroups::Version::V1;
     let enter_cgroup = || {
         join();
+        super::attrs::apply_initial(&cfg.attrs).map_err(Failure::new)?;
         if cfg.namespaces.cgroup {
             namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
         }
@@ -343,6 +344,7 @@ fn init(
     if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
         rootfs::set_hostname(h).map_err(fail("hostname"))?;
     }
+    super::attrs::apply_uts(&cfg.attrs).map_err(Failure::new)?;
     if cfg.namespaces.net {
         namespaces::loopback_up().map_err(fail("network"))?;
     }
@@ -392,6 +394,7 @@ fn init(
         }
     }
 
+    super::attrs::apply_for_program(&cfg.attrs).map_err(Failure::new)?;
     let p = Program {
         prog: &prog,
         args: &cfg.args,

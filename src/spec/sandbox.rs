@@ -503,6 +503,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         rootfs_propagation: None,
         terminal: false,
         preserve_fds: 0,
+        attrs: Default::default(),
     })
 }
 
