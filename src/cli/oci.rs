@@ -437,28 +437,38 @@ fn exec(g: &Global, store: &Store, a: ExecArgs) -> Result<i32> {
     Ok(code)
 }
 
-/// The OCI features document: what config.json settings this runtime implements.
-fn features() -> serde_json::Value {
+/// The OCI features document: what config.json settings this runtime implements, built
+/// from the tables the config parser and the seccomp translation use (they cannot drift).
+pub fn features() -> serde_json::Value {
+    use crate::linux::seccomp;
+    use crate::spec::oci as spec;
     let caps: Vec<&str> = crate::caps::CapSet::all_known().names();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
-        "hooks": [],
-        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
-            "private", "rprivate", "slave", "rslave", "shared", "rshared", "relatime", "strictatime", "noatime"],
+        "ociVersionMax": spec::SPEC_VERSION,
+        "hooks": spec::HOOK_NAMES,
+        "mountOptions": spec::MOUNT_OPTIONS,
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "namespaces": spec::NAMESPACE_NAMES,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_LOG", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ"],
-                "archs": [if cfg!(target_arch = "aarch64") { "SCMP_ARCH_AARCH64" } else { "SCMP_ARCH_X86_64" }]
+                "actions": seccomp::OCI_ACTIONS,
+                "operators": seccomp::OCI_OPERATORS,
+                "archs": seccomp::OCI_ARCHES,
+                "knownFlags": seccomp::OCI_FLAGS,
+                "supportedFlags": seccomp::OCI_FLAGS
             },
             "apparmor": {"enabled": false},
-            "selinux": {"enabled": false}
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
         },
-        "annotations": {"org.opencontainers.runc.version": "nucleus"}
+        "annotations": {
+            "run.nucleus.version": env!("CARGO_PKG_VERSION"),
+            "run.nucleus.commit": env!("NUCLEUS_COMMIT"),
+            crate::container::oci::TRACE_ANNOTATION: "supported: name of a capability trace report"
+        }
     })
 }

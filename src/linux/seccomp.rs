@@ -582,7 +582,13 @@ fn oci_action(a: &str, errno: Option<u32>) -> Result<Action, Error> {
         "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
         "SCMP_ACT_TRAP" => Action::Trap,
         "SCMP_ACT_LOG" => Action::Log,
-        "SCMP_ACT_NOTIFY" | "SCMP_ACT_TRACE" => {
+        "SCMP_ACT_NOTIFY" => {
+            return Err(Error::Profile(format!(
+                "action {a} is not supported by nucleus (user notification needs a seccomp \
+                 listener, which nucleus does not hand out yet)"
+            )))
+        }
+        "SCMP_ACT_TRACE" => {
             return Err(Error::Profile(format!(
                 "action {a} is not supported by nucleus"
             )))
@@ -676,6 +682,43 @@ fn check_keys(doc: &Value) -> Result<(), Error> {
     Ok(())
 }
 
+// ---- What `features` advertises (issue #14): exactly what `from_oci` accepts; the
+// unit test `advertised_names_are_what_the_parser_accepts` keeps them equal ----
+
+/// Actions an OCI profile may use.
+pub const OCI_ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_LOG",
+];
+
+/// Argument comparisons an OCI profile may use.
+pub const OCI_OPERATORS: &[&str] = &[
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+/// Architectures whose syscalls nucleus filters (others libseccomp knows are accepted in
+/// a profile and never match here).
+pub const OCI_ARCHES: &[&str] = if cfg!(target_arch = "x86_64") {
+    &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+} else {
+    &["SCMP_ARCH_AARCH64"]
+};
+
+/// Profile flags (SECCOMP_FILTER_FLAG_*) nucleus honours: none yet, and a profile naming
+/// one is refused.
+pub const OCI_FLAGS: &[&str] = &[];
+
 /// Translates an OCI `linux.seccomp` document.
 pub fn from_oci(text: &str) -> Result<Profile, Error> {
     let doc: Value = serde_json::from_str(text).map_err(|e| Error::Profile(e.to_string()))?;
@@ -683,7 +726,9 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
     let o: OciSeccomp = serde_json::from_value(doc).map_err(|e| Error::Profile(e.to_string()))?;
     if o.listener_path.is_some() {
         return Err(Error::Profile(
-            "listenerPath (seccomp notify) is not supported".into(),
+            "listenerPath (seccomp user notification) is not supported by nucleus: no \
+             SCMP_ACT_NOTIFY filter is loaded, so no listener descriptor exists to send"
+                .into(),
         ));
     }
     if let Some(f) = o.flags.iter().flatten().next() {
@@ -1594,5 +1639,39 @@ mod tests {
         ] {
             assert!(from_oci(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn advertised_names_are_what_the_parser_accepts() {
+        let prof = |action: &str, op: &str, arch: &str| {
+            from_oci(&format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","architectures":["{arch}"],"syscalls":[{{"names":["getpid"],"action":"{action}","args":[{{"index":0,"value":1,"op":"{op}"}}]}}]}}"#
+            ))
+        };
+        let native = OCI_ARCHES[0];
+        for a in OCI_ACTIONS {
+            assert!(prof(a, "SCMP_CMP_EQ", native).is_ok(), "{a}");
+        }
+        for o in OCI_OPERATORS {
+            assert!(prof("SCMP_ACT_ERRNO", o, native).is_ok(), "{o}");
+        }
+        for a in OCI_ARCHES {
+            let both = format!("{native}\",\"{a}");
+            assert!(prof("SCMP_ACT_ERRNO", "SCMP_CMP_EQ", &both).is_ok(), "{a}");
+        }
+        for a in ["SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_NOPE"] {
+            assert!(prof(a, "SCMP_CMP_EQ", native).is_err(), "{a}");
+        }
+        assert!(prof("SCMP_ACT_ERRNO", "SCMP_CMP_NOPE", native).is_err());
+        let flagged = r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG"]}"#;
+        assert!(OCI_FLAGS.is_empty() && from_oci(flagged).is_err());
+        let e = from_oci(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("listenerPath (seccomp user notification)"),
+            "{e}"
+        );
     }
 }

@@ -471,6 +471,72 @@ fn default_device_rules(
     rules
 }
 
+// ---- What `features` advertises (issue #14), from the parser's own tables ----
+
+/// The hooks nucleus runs, by their config.json names; any other name is refused.
+pub const HOOK_NAMES: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// Namespaces a config may create or join, by their config.json names ("time" is refused).
+pub const NAMESPACE_NAMES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
+
+/// Mount options nucleus itself interprets (the rest go to the filesystem as data);
+/// `mount_of` consumes each of these (unit test `advertised_mount_options_are_consumed`).
+pub const MOUNT_OPTIONS: &[&str] = &[
+    "ro",
+    "rw",
+    "nosuid",
+    "suid",
+    "nodev",
+    "dev",
+    "noexec",
+    "exec",
+    "bind",
+    "rbind",
+    "private",
+    "rprivate",
+    "slave",
+    "rslave",
+    "shared",
+    "rshared",
+    "unbindable",
+    "runbindable",
+    "relatime",
+    "norelatime",
+    "strictatime",
+    "nostrictatime",
+    "noatime",
+    "atime",
+    "sync",
+    "async",
+    "dirsync",
+    "remount",
+    "mand",
+    "nomand",
+    "tmpcopyup",
+];
+
+/// Refuses a hook name nucleus would not run (oci-spec would drop it silently).
+fn check_hook_names(path: &Path, v: &Value) -> Result<(), OciError> {
+    let Some(hooks) = v.get("hooks").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    match hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(rejected(
+            path,
+            format!("hooks.{k} is not a hook nucleus knows"),
+            format!("use one of {}", HOOK_NAMES.join(", ")),
+        )),
+    }
+}
+
 /// Reads and translates `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
     let path = bundle.join("config.json");
@@ -525,6 +591,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     let mut v: Value = serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let mut warnings = Vec::new();
     strip_unknown_caps(&mut v, &mut warnings, &path)?;
+    check_hook_names(&path, &v)?;
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
     check_oci_version(&path, spec.version())?;
 
@@ -1374,6 +1441,53 @@ mod tests {
                                {"type": "network", "path": "/run/netns/x"}]),
         );
         assert!(e.contains("lists network twice"), "{e}");
+    }
+
+    #[test]
+    fn advertised_mount_options_are_consumed() {
+        for o in MOUNT_OPTIONS {
+            let m: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!(
+                {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": [o]}
+            ))
+            .unwrap();
+            assert_eq!(mount_of(&m).unwrap().data, "", "{o} went to the filesystem");
+        }
+    }
+
+    #[test]
+    fn hooks_and_namespaces_are_the_advertised_ones() {
+        for h in HOOK_NAMES {
+            let mut v = base();
+            v["hooks"] = serde_json::json!({ *h: [{"path": "/bin/true"}] });
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok(), "{h}");
+        }
+        let mut v = base();
+        v["hooks"] = serde_json::json!({"preStart": [{"path": "/bin/true"}]});
+        let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+        let (e, hint) = (e.to_string(), e.hint().unwrap_or_default());
+        assert!(
+            e.ends_with("hooks.preStart is not a hook nucleus knows"),
+            "{e}"
+        );
+        assert!(hint.contains("createRuntime"), "{hint}");
+        for n in NAMESPACE_NAMES {
+            let mut v = base();
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": n}]);
+            v["linux"]["sysctl"] = serde_json::json!({});
+            if *n == "user" {
+                v["linux"]["uidMappings"] =
+                    serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                v["linux"]["gidMappings"] =
+                    serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+            }
+            let r = translate(&v.to_string(), Path::new("/b"));
+            assert!(r.is_ok() || *n == "mount", "{n}: {:?}", r.err());
+        }
+        let (e, _) = refusal(
+            "/linux/namespaces",
+            serde_json::json!([{"type": "mount"}, {"type": "time"}]),
+        );
+        assert!(e.contains("time") || e.contains("Time"), "{e}");
     }
 
     #[test]
