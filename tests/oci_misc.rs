@@ -192,7 +192,8 @@ fn attributes_nucleus_cannot_apply_are_refused() {
         return;
     }
     let b = Bundle::new("attrno", &["true"]);
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "linux.intelRdt: nucleus does not manage Intel RDT",
             Box::new(|c| c["linux"]["intelRdt"] = serde_json::json!({"closID": "x"})),
