@@ -121,7 +121,8 @@ fn features_advertise_what_is_implemented() {
         ]
     );
     assert!(names(&f["linux"]["namespaces"]).contains(&"user".to_string()));
-    assert!(!names(&f["linux"]["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));
+    assert!(names(&f["linux"]["seccomp"]["actions"]).contains(&"SCMP_ACT_NOTIFY".to_string()));
+    assert!(!names(&f["linux"]["seccomp"]["actions"]).contains(&"SCMP_ACT_TRACE".to_string()));
     assert_eq!(f["linux"]["intelRdt"]["enabled"], false);
     assert!(f["annotations"]["run.nucleus.trace-caps"].is_string());
 }

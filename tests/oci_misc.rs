@@ -224,10 +224,11 @@ fn attributes_nucleus_cannot_apply_are_refused() {
             }),
         ),
         (
-            "listenerPath (seccomp user notification) is not supported",
-            Box::new(
-                |c| c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}),
-            ),
+            "listenerPath 'x.sock' must be an absolute path",
+            Box::new(|c| {
+                c["linux"]["seccomp"] =
+                    serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "x.sock"})
+            }),
         ),
     ];
     for (want, edit) in cases {
@@ -244,4 +245,99 @@ fn attributes_nucleus_cannot_apply_are_refused() {
     });
     let o = run(&b, "r2");
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A seccomp agent: takes the descriptor from the socket, writes the message it came with
+/// to OUT, and answers every notified syscall with 4242 until the container is gone.
+const AGENT: &str = r#"
+import array, fcntl, os, select, socket, struct, sys
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+msg, anc, _, _ = c.recvmsg(65536, socket.CMSG_SPACE(4))
+fds = array.array("i")
+for level, typ, data in anc:
+    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+        fds.frombytes(data[:4])
+fd = fds[0]
+with open(out, "w") as f:
+    f.write(msg.decode())
+RECV, SEND = 0xC0502100, 0xC0182101
+p = select.poll()
+p.register(fd, select.POLLIN)
+for _ in range(200):
+    ev = p.poll(100)
+    if any(e & select.POLLHUP for _, e in ev):
+        break
+    if not ev:
+        continue
+    buf = bytearray(80)
+    fcntl.ioctl(fd, RECV, buf)
+    nid = struct.unpack_from("=Q", buf)[0]
+    fcntl.ioctl(fd, SEND, bytearray(struct.pack("=QqiI", nid, 4242, 0, 0)))
+"#;
+
+/// Kills the agent (by its pid) however the test ends.
+struct Agent(std::process::Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        // Ignored: the agent may have exited already.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn seccomp_notify_sends_the_listener_to_the_agent() {
+    if !privileged("seccomp_notify_sends_the_listener_to_the_agent") {
+        return;
+    }
+    let b = Bundle::new("notify", &["sh", "-c", "echo ppid=$PPID"]);
+    let sock = b.tmp.path("agent.sock");
+    let msg = b.tmp.path("agent.msg");
+    let profile = |path: &std::path::Path| {
+        serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+            "listenerMetadata": "meta-1",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]})
+    };
+    // No agent listening: refused, nothing left.
+    b.edit(|c| c["linux"]["seccomp"] = profile(&sock));
+    refused(&b, "s0", "linux.seccomp.listenerPath");
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", AGENT, sock.to_str().unwrap(), msg.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _agent = Agent(child);
+    assert_eq!(line, "listening\n");
+    let o = run(&b, "s1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    // getppid was answered by the agent through the descriptor nucleus sent it.
+    assert_eq!(stdout(&o), "ppid=4242\n");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&msg).unwrap()).unwrap();
+    assert_eq!(m["fds"], serde_json::json!(["seccompFd"]), "{m}");
+    assert_eq!(m["metadata"], "meta-1");
+    assert_eq!(m["state"]["id"], "s1");
+    assert_eq!(m["state"]["status"], "creating");
+    assert!(
+        m["pid"].as_i64().unwrap() > 0 && m["pid"] == m["state"]["pid"],
+        "{m}"
+    );
+    // NOTIFY without listenerPath is refused.
+    b.edit(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]})
+    });
+    refused(&b, "s2", "SCMP_ACT_NOTIFY needs listenerPath");
 }

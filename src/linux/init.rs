@@ -157,6 +157,58 @@ fn open_self_proc(name: &str, write: bool) -> Result<std::fs::File, nix::errno::
     Ok(std::fs::File::from(fd))
 }
 
+// ---- Seccomp user notification (SCMP_ACT_NOTIFY; issue #14) ----
+
+/// The listener's socket, connected before pivot_root (its path is the host's), and the
+/// message that goes with the listener descriptor once the filter is loaded.
+static SECCOMP_LISTENER: std::sync::Mutex<Option<(std::os::unix::net::UnixStream, Vec<u8>)>> =
+    std::sync::Mutex::new(None);
+
+/// Connects to linux.seccomp.listenerPath when the profile has one; the message is runc's
+/// container process state: the state document with status "creating", the process's pid
+/// and listenerMetadata.
+fn connect_listener(cfg: &Config, hook_state: &[u8]) -> Result<(), Failure> {
+    let crate::spec::config::Seccomp::Oci(text) = &cfg.seccomp else {
+        return Ok(());
+    };
+    let Some((path, metadata)) = seccomp::listener_of(text) else {
+        return Ok(());
+    };
+    let sock = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Failure {
+        code: 1,
+        message: format!("linux.seccomp.listenerPath {}: {e}", path.display()),
+        hint: Some("start the seccomp agent listening on that unix socket first".into()),
+    })?;
+    let mut state: serde_json::Value =
+        serde_json::from_slice(hook_state).unwrap_or_else(|_| serde_json::json!({}));
+    state["status"] = "creating".into();
+    let pid = state["pid"].as_i64().unwrap_or(0);
+    let msg = serde_json::json!({
+        "ociVersion": crate::spec::oci::SPEC_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata,
+        "state": state,
+    });
+    *SECCOMP_LISTENER.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((sock, msg.to_string().into_bytes()));
+    Ok(())
+}
+
+/// Loads the filters; a notifying one's listener descriptor goes to the listener (or,
+/// without one, e.g. for `exec`, is closed: those syscalls then fail with ENOSYS).
+fn load_seccomp(filters: &[seccompiler::BpfProgram]) -> Result<(), Failure> {
+    let listener = seccomp::load_listening(filters).map_err(fail("seccomp"))?;
+    let conn = SECCOMP_LISTENER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let (Some(fd), Some((sock, msg))) = (listener, conn) {
+        seccomp::send_listener(&sock, &fd, &msg).map_err(fail("seccomp"))?;
+    }
+    Ok(())
+}
+
 /// What the child writes on the error pipe when it waits at the exec gate.
 pub const READY: &str = "READY";
 
@@ -317,6 +369,7 @@ fn init(
         enter_cgroup()?;
     }
     keep_self_proc(cfg)?;
+    connect_listener(cfg, hook_state)?;
     if cfg.builds_root() {
         let create_hooks = || {
             if late {
@@ -388,6 +441,12 @@ fn init(
             nix::unistd::ForkResult::Parent { child } => {
                 // The init outlives set-up: it keeps no descriptor of the host's /proc.
                 drop(SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()).take());
+                drop(
+                    SECCOMP_LISTENER
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take(),
+                );
                 run_init(child, err.take())
             }
             nix::unistd::ForkResult::Child => {}
@@ -467,7 +526,7 @@ pub fn finish(
         .map_err(fail("sigprocmask"))?;
     if !p.no_new_privs {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while held.
-        seccomp::load(filters).map_err(fail("seccomp"))?;
+        load_seccomp(filters)?;
     }
     capk::apply(p.caps, Some(p.user)).map_err(|e| Failure {
         code: 1,
@@ -486,7 +545,7 @@ pub fn finish(
     }
     hooks::run_all("startContainer", p.start_hooks, p.hook_state).map_err(Failure::new)?;
     if p.no_new_privs {
-        seccomp::load(filters).map_err(fail("seccomp"))?;
+        load_seccomp(filters)?;
     }
     let e = process::exec(p.prog, p.args, Some(p.env)).unwrap_err();
     Err(Failure {

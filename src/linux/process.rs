@@ -231,4 +231,3 @@ mod tests {
         assert_eq!(Error::NotFound("x".into()).exit_code(), 127);
     }
 }
-
