@@ -203,6 +203,8 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             )));
         }
     }
+    // Made with the runtime's host identity, before the container's process exists.
+    let trees = rootfs::premount(cfg)?;
     let mut spawn_child = || {
         namespaces::spawn(
             clone_flags(cfg),
@@ -213,6 +215,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
                     gate: gate_fd,
                     detached,
                     console,
+                    trees: &trees,
                 };
                 init::child_main(cfg, &prep.filters, g, e, &close, how)
             }),

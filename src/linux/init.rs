@@ -223,6 +223,8 @@ pub struct Handoff<'a> {
     pub detached: bool,
     /// A connected console socket: make a pty and send its master there.
     pub console: Option<i32>,
+    /// Detached mount trees the runtime made for the mounts (rootfs::premount).
+    pub trees: &'a [Option<OwnedFd>],
 }
 
 /// Entry point of the cloned child. Only returns by exiting.
@@ -244,6 +246,7 @@ pub fn child_main(
     let mut keep = vec![go.as_raw_fd(), err.as_raw_fd()];
     keep.extend(how.gate);
     keep.extend(how.console);
+    keep.extend(how.trees.iter().flatten().map(|t| t.as_raw_fd()));
     let first = 3 + cfg.preserve_fds as i32;
     keep.extend(3..first);
     if let Err(e) = process::close_stray(3, &keep) {
@@ -291,6 +294,7 @@ fn init(
         gate,
         detached,
         console,
+        trees,
     } = how;
     // Wait for the parent: id maps written, createRuntime hooks run (GO); the cgroup is
     // joined later (JOINED), see `launch`.
@@ -378,7 +382,7 @@ fn init(
             hooks::run_all("createContainer", &cfg.hooks.create_container, hook_state)
                 .map_err(rootfs::Error::Other)
         };
-        rootfs::setup(cfg, cgroup, &create_hooks).map_err(|e| Failure {
+        rootfs::setup(cfg, cgroup, trees, &create_hooks).map_err(|e| Failure {
             code: 1,
             message: format!("rootfs: {e}"),
             hint: e.hint(),

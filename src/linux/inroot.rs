@@ -144,6 +144,44 @@ pub fn create(root: BorrowedFd<'_>, path: &Path, file: bool) -> Result<OwnedFd, 
     open(root, path, OFlag::O_PATH)
 }
 
+/// `path` with symlinks as its last component replaced by their targets, each resolved
+/// inside `root` as the kernel would (an absolute target from the root, a relative one
+/// from the link's directory), until the last component is not a symlink. So a dangling
+/// `etc/app.conf -> /data/app.conf` names `/data/app.conf` of the root, never the host's;
+/// the caller then creates that inside the root.
+pub fn follow_last(root: BorrowedFd<'_>, path: &Path) -> Result<PathBuf, Errno> {
+    let mut p = relative(path);
+    for _ in 0..40 {
+        let (parent, name) = match p.components().next_back() {
+            Some(Component::Normal(n)) => (
+                p.parent().unwrap_or(Path::new("")).to_path_buf(),
+                n.to_os_string(),
+            ),
+            _ => return Ok(p),
+        };
+        let dir = match open(root, &parent, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+            Ok(d) => d,
+            // Missing directories are made later, by the caller, inside the root.
+            Err(Errno::ENOENT) => return Ok(p),
+            Err(e) => return Err(e),
+        };
+        match nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str()) {
+            Ok(t) => {
+                let t = PathBuf::from(t);
+                p = if t.is_absolute() {
+                    relative(&t)
+                } else {
+                    relative(&parent.join(t))
+                };
+            }
+            // Not a symlink, or nothing there.
+            Err(Errno::EINVAL | Errno::ENOENT) => return Ok(p),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Errno::ELOOP)
+}
+
 /// Makes a device node (or FIFO) `name` in directory `dir` with exactly `mode` (the umask
 /// does not apply) and owner `uid:gid`, without following a symlink planted there.
 pub fn mknod(
@@ -315,11 +353,16 @@ mod tests {
             .unwrap_err(),
             Errno::ELOOP
         );
-        // A dangling symlink as the last component is not created through.
+        // A dangling symlink as the last component is not created through…
         assert_eq!(
             create(fd.as_fd(), Path::new("/dangling"), true).unwrap_err(),
             Errno::ELOOP
         );
+        // …but followed inside the root, it names a path there.
+        let followed = follow_last(fd.as_fd(), Path::new("/dangling")).unwrap();
+        assert_eq!(followed, relative(&host.join("f")));
+        create(fd.as_fd(), &followed, true).unwrap();
+        assert!(root.join(host.strip_prefix("/").unwrap()).join("f").is_file());
         assert!(host_is_empty(&host));
         assert_eq!(
             open_no_symlinks(fd.as_fd(), Path::new("/abs"), OFlag::O_PATH).unwrap_err(),

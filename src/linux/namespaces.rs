@@ -136,6 +136,35 @@ pub fn write_id_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), Error
     w("gid_map", gid_map.to_string())
 }
 
+/// A new user namespace with the id maps `uid_map`/`gid_map`, as a descriptor (for
+/// an id-mapped mount, mount_setattr(MOUNT_ATTR_IDMAP)). A short-lived child holds it while
+/// the maps are written and the descriptor taken; it is reaped before this returns.
+pub fn user_ns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::OwnedFd, Error> {
+    use std::io::Read;
+    let (r, w) = sys("pipe", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))?;
+    let mut r = Some(r);
+    let pid = spawn(
+        CloneFlags::CLONE_NEWUSER,
+        Box::new(|| {
+            // Waits until the runtime closes its end (EOF), then leaves.
+            let mut b = [0u8; 1];
+            let mut f = std::fs::File::from(r.take().expect("once"));
+            // Ignored: EOF or an error both mean the runtime is done with us.
+            let _ = f.read(&mut b);
+            // SAFETY: leave without the runtime's destructors (this is a copy of it).
+            unsafe { libc::_exit(0) }
+        }),
+    )?;
+    drop(r);
+    let ns = write_id_maps(pid, uid_map, gid_map).and_then(|()| {
+        open_ns(Path::new(&format!("/proc/{pid}/ns/user"))).map(std::os::fd::OwnedFd::from)
+    });
+    drop(w);
+    // Ignored: reaping the helper, which exits on its own once the pipe is closed.
+    let _ = nix::sys::wait::waitpid(pid, None);
+    ns
+}
+
 /// Joins the namespace at `path` (of kind `flag`, a CLONE_NEW* value).
 pub fn join(flag: i32, path: &std::path::Path) -> Result<(), Error> {
     let f = std::fs::File::open(path).map_err(|e| Error::Sys {

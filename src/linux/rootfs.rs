@@ -66,8 +66,16 @@ fn open_in_root(root: &OwnedFd, rel: &Path, flags: OFlag) -> Result<OwnedFd, Err
 
 /// Resolves `dest` inside `root`, creating missing components (directories, and a file as
 /// the last one when `file` is set); returns an O_PATH descriptor of the result.
+/// A symlink as the last component (dangling or not) is followed inside the root.
 fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Error> {
-    super::inroot::create(root.as_fd(), dest, file).map_err(|errno| Error::Sys {
+    let followed = if file {
+        super::inroot::follow_last(root.as_fd(), dest)
+    } else {
+        Ok(dest.to_path_buf())
+    };
+    followed
+        .and_then(|d| super::inroot::create(root.as_fd(), &d, file))
+        .map_err(|errno| Error::Sys {
         what: if file { "create" } else { "mkdir" },
         path: dest.to_path_buf(),
         errno,
@@ -142,6 +150,13 @@ fn remount_bind(target: &Path, extra: MsFlags) -> Result<(), Error> {
         if have.contains(st) {
             f |= ms;
         }
+    }
+    // Neither noatime nor relatime: strictatime, which mount(2) must be told (it defaults
+    // to relatime, and a locked atime mode may not change: EPERM in a user namespace).
+    if !have.intersects(FsFlags::ST_NOATIME | FsFlags::ST_RELATIME)
+        && !extra.intersects(MsFlags::MS_NOATIME | MsFlags::MS_RELATIME)
+    {
+        f |= MsFlags::MS_STRICTATIME;
     }
     sys(
         "remount",
@@ -270,9 +285,9 @@ fn open_cgroup_view(cfg: &Config, leaves: &[PathBuf]) -> Result<CgroupView, Erro
 }
 
 /// Sources opened before anything is mounted, so later mounts cannot redirect them.
-struct Sources {
+struct Sources<'a> {
     cgroup: CgroupView,
-    volumes: Vec<Option<OwnedFd>>,
+    volumes: Vec<Option<Volume<'a>>>,
     system: Vec<(&'static str, SystemEntry)>,
     etc: Vec<(&'static str, OwnedFd, bool)>,
     devices: Vec<(&'static str, OwnedFd)>,
@@ -283,17 +298,38 @@ enum SystemEntry {
     Link(PathBuf),
 }
 
-fn open_sources(cfg: &Config, cgroup_leaves: &[PathBuf]) -> Result<Sources, Error> {
+fn open_sources<'a>(
+    cfg: &Config,
+    cgroup_leaves: &[PathBuf],
+    trees: &'a [Option<OwnedFd>],
+) -> Result<Sources<'a>, Error> {
     let mut volumes = Vec::new();
-    for m in &cfg.mounts {
+    for (i, m) in cfg.mounts.iter().enumerate() {
+        let tree = trees.get(i).and_then(Option::as_ref);
         volumes.push(match &m.kind {
-            MountKind::Bind { source, .. } | MountKind::CopyOf { source } => {
-                Some(open_path(source).map_err(|_| {
+            // An id-mapped mount is only ever the runtime's tree.
+            MountKind::Bind { .. } if m.attrs.idmap.is_some() => {
+                Some(Volume::Tree(tree.map(|t| t.as_fd()).ok_or_else(|| {
                     Error::Other(format!(
-                        "mount source {} does not exist (or is not reachable)",
-                        source.display()
+                        "mount {}: the runtime made no id-mapped tree for it",
+                        m.destination.display()
                     ))
-                })?)
+                })?))
+            }
+            MountKind::Bind { source, .. } | MountKind::CopyOf { source } => {
+                // Opened here, in the container's mount namespace, so that its binds are
+                // copies that keep the host mount's locked flags; the runtime's tree (taken
+                // with the host identity) only for a source this process cannot reach.
+                match (open_path(source), tree) {
+                    (Ok(fd), _) => Some(Volume::Path(fd)),
+                    (Err(_), Some(t)) => Some(Volume::Tree(t.as_fd())),
+                    (Err(_), None) => {
+                        return Err(Error::Other(format!(
+                            "mount source {} does not exist (or is not reachable)",
+                            source.display()
+                        )))
+                    }
+                }
             }
             _ => None,
         });
@@ -348,9 +384,11 @@ const STAGING: &str = "/tmp";
 /// Builds the root filesystem and pivots into it. After this, `/` is the container's root.
 /// `before_pivot` runs once everything is mounted (the createContainer hooks).
 /// `cgroup` lists the container's cgroup leaves (host paths): its /sys/fs/cgroup shows them.
+/// `trees`: what `premount` made in the runtime, by index of `cfg.mounts`.
 pub fn setup(
     cfg: &Config,
     cgroup: &[PathBuf],
+    trees: &[Option<OwnedFd>],
     before_pivot: &dyn Fn() -> Result<(), Error>,
 ) -> Result<(), Error> {
     let slash = Path::new("/");
@@ -365,7 +403,7 @@ pub fn setup(
             None::<&str>,
         ),
     )?;
-    let src = open_sources(cfg, cgroup)?;
+    let src = open_sources(cfg, cgroup, trees)?;
     let root_path = match &cfg.root {
         RootFs::Embedded => {
             let p = PathBuf::from(STAGING);
@@ -551,7 +589,7 @@ fn mount_one(
     root: &OwnedFd,
     root_path: &Path,
     m: &Mount,
-    source: Option<&OwnedFd>,
+    source: Option<&Volume>,
     src: &Sources,
 ) -> Result<(), Error> {
     let devices = &src.devices;
@@ -577,8 +615,10 @@ fn mount_one(
             ),
         )
     };
+    let flags_of = fs_flags_of;
     match &m.kind {
         MountKind::Proc => fs("proc", flags_of(m), &m.data)?,
+        MountKind::Overlay => fs("overlay", flags_of(m), &m.data)?,
         MountKind::Tmpfs { copy_up } => {
             // What the directory holds now, still reachable once it is covered.
             let rel: PathBuf = m.destination.components().skip(1).collect();
@@ -589,7 +629,7 @@ fn mount_one(
             };
             fs("tmpfs", flags_of(m), &m.data)?;
             if let Some(b) = below {
-                copy_into(root, &m.destination, &b)?;
+                copy_into(root, &m.destination, b.as_fd())?;
             }
             if m.destination == Path::new("/dev") {
                 populate_dev(root, &shown, devices)?;
@@ -669,16 +709,269 @@ fn mount_one(
         }
         MountKind::Bind { recursive, .. } => {
             let src = source.expect("bind sources are opened in order");
-            let is_dir = std::fs::metadata(fd_path(src))
-                .map(|md| md.is_dir())
-                .unwrap_or(true);
-            bind(src, root, &m.destination, !is_dir, *recursive, flags_of(m))?;
+            bind_volume(root, m, src, *recursive)?;
         }
         MountKind::CopyOf { .. } => {
             let src = source.expect("copy sources are opened in order");
             fs("tmpfs", flags_of(m), &m.data)?;
-            copy_into(root, &m.destination, src)?;
+            copy_into(root, &m.destination, src.fd())?;
         }
+    }
+    tree_attrs(root, m, &shown)
+}
+
+/// A bind source: opened by the container's process in its own mount namespace, or a
+/// detached tree the runtime made with its host identity (`premount`).
+enum Volume<'a> {
+    Path(OwnedFd),
+    Tree(std::os::fd::BorrowedFd<'a>),
+}
+
+impl Volume<'_> {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Volume::Path(fd) => fd.as_fd(),
+            Volume::Tree(fd) => *fd,
+        }
+    }
+}
+
+/// The per-mount flags for a new filesystem: the four booleans, the other per-mount flags,
+/// the superblock flags (sync, dirsync, …) and the access-time mode asked for.
+fn fs_flags_of(m: &Mount) -> MsFlags {
+    let a = &m.attrs;
+    let bits = a.set | a.superblock | a.atime.unwrap_or(0);
+    flags_of(m) | MsFlags::from_bits_truncate(bits as libc::c_ulong)
+}
+
+/// MOUNT_ATTR_* of per-mount MS_* flags (the access-time mode apart).
+fn attr_of(ms: u64) -> u64 {
+    use crate::spec::mount_options as o;
+    [
+        (libc::MS_RDONLY, o::ATTR_RDONLY),
+        (libc::MS_NOSUID, o::ATTR_NOSUID),
+        (libc::MS_NODEV, o::ATTR_NODEV),
+        (libc::MS_NOEXEC, o::ATTR_NOEXEC),
+        (libc::MS_NODIRATIME, o::ATTR_NODIRATIME),
+        (libc::MS_NOSYMFOLLOW, o::ATTR_NOSYMFOLLOW),
+    ]
+    .iter()
+    .filter(|(f, _)| ms & *f as u64 != 0)
+    .fold(0, |acc, (_, a)| acc | a)
+}
+
+/// mount_setattr(2) on the mount open as `fd` (AT_RECURSIVE: and every mount below it).
+fn mount_setattr(
+    fd: std::os::fd::BorrowedFd<'_>,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    userns: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let mut attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: userns.map_or(0, |u| u.as_raw_fd() as u64),
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: mount_setattr reads `attr` (a live, correctly sized mount_attr) and the
+    // empty C string; it changes only the mount open as `fd`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &mut attr as *mut libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `path` (with the
+/// mounts below it when `recursive`).
+fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
+    use std::os::fd::FromRawFd;
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+        .map_err(|_| Errno::EINVAL)?;
+    let flags = libc::OPEN_TREE_CLONE
+        | libc::OPEN_TREE_CLOEXEC
+        | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    // SAFETY: open_tree reads the NUL-terminated `c`; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
+    Errno::result(r).map(|fd| {
+        // SAFETY: `fd` was just returned by open_tree and is owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    })
+}
+
+/// move_mount(2) of the detached tree `tree` onto the object open as `to`.
+fn move_mount(
+    tree: std::os::fd::BorrowedFd<'_>,
+    to: std::os::fd::BorrowedFd<'_>,
+) -> Result<(), Errno> {
+    use std::os::fd::AsRawFd;
+    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
+    // SAFETY: move_mount reads two empty C strings; it attaches the tree open as `tree` on
+    // the object open as `to` (both resolved already, inside the root for `to`).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Detached trees the runtime makes BEFORE the container's process exists, while it has
+/// its host identity, by index of `cfg.mounts` (DESIGN.md §5: the paths are the config's
+/// host paths; nothing inside the root is resolved here):
+/// - an id-mapped bind: the source's tree, mapped with a user namespace made from the
+///   mount's maps (mount_setattr(MOUNT_ATTR_IDMAP)); failure is an error;
+/// - with a new user namespace, as root: every bind source, for the container to use when
+///   the namespace's root cannot reach it itself (a source below a 0700 directory).
+///
+/// Nothing is done (no syscall) for a container without either: the default path stays
+/// as it was.
+pub fn premount(cfg: &Config) -> Result<Vec<Option<OwnedFd>>, Error> {
+    let userns_root = cfg.namespaces.user && nix::unistd::geteuid().is_root();
+    let wanted = |m: &Mount| {
+        matches!(m.kind, MountKind::Bind { .. }) && (userns_root || m.attrs.idmap.is_some())
+    };
+    if !cfg.mounts.iter().any(wanted) {
+        return Ok(Vec::new());
+    }
+    let mut trees = Vec::with_capacity(cfg.mounts.len());
+    for m in &cfg.mounts {
+        let MountKind::Bind { source, recursive } = &m.kind else {
+            trees.push(None);
+            continue;
+        };
+        if !wanted(m) {
+            trees.push(None);
+            continue;
+        }
+        let tree = open_tree_clone(source, *recursive);
+        let Some(map) = &m.attrs.idmap else {
+            // Only a fallback: the container opens the source itself when it can, and
+            // reports a source that neither could open.
+            trees.push(tree.ok());
+            continue;
+        };
+        let what = |e: String| {
+            Error::Other(format!(
+                "id-mapped mount {} of {}: {e}",
+                m.destination.display(),
+                source.display()
+            ))
+        };
+        let tree = tree.map_err(|e| what(format!("open_tree: {e}")))?;
+        let ns = super::namespaces::user_ns_with_maps(&map.uids, &map.gids)
+            .map_err(|e| what(e.to_string()))?;
+        use crate::spec::mount_options::ATTR_IDMAP;
+        mount_setattr(tree.as_fd(), map.recursive, ATTR_IDMAP, 0, Some(ns.as_fd())).map_err(
+            |e| match e {
+                Errno::EINVAL => what(format!(
+                    "{e}: the filesystem cannot be id-mapped (or the maps are invalid)"
+                )),
+                e => what(format!("mount_setattr(MOUNT_ATTR_IDMAP): {e}")),
+            },
+        )?;
+        trees.push(Some(tree));
+    }
+    Ok(trees)
+}
+
+/// Binds a volume at `m.destination` (resolved inside the root; a dangling symlink there
+/// is followed inside the root) and applies its per-mount flags with mount_setattr: only
+/// what the options set or clear changes, so flags the kernel locks on the source in a
+/// user namespace (nosuid, nodev, noexec, ro, atime) are kept.
+fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Result<(), Error> {
+    let st = sys("stat", &m.destination, nix::sys::stat::fstat(src.fd()))?;
+    let file = st.st_mode & libc::S_IFMT != libc::S_IFDIR;
+    let d = resolve_create(root, &m.destination, file)?;
+    match src {
+        Volume::Path(fd) => {
+            let mut f = MsFlags::MS_BIND;
+            f.set(MsFlags::MS_REC, recursive);
+            sys(
+                "bind",
+                &m.destination,
+                mount(
+                    Some(&fd_path(fd)),
+                    &fd_path(&d),
+                    None::<&str>,
+                    f,
+                    None::<&str>,
+                ),
+            )?
+        }
+        Volume::Tree(t) => sys("move_mount", &m.destination, move_mount(*t, d.as_fd()))?,
+    }
+    // `d` still names the covered object: resolve again to reach the new mount.
+    let top = resolve_create(root, &m.destination, file)?;
+    let a = &m.attrs;
+    let (mut set, mut clear) = (attr_of(a.set | flags_of(m).bits() as u64), attr_of(a.clear));
+    if let Some(t) = a.atime {
+        use crate::spec::mount_options as o;
+        clear |= o::ATTR_ATIME_MASK;
+        set |= match t {
+            o::MS_NOATIME => o::ATTR_NOATIME,
+            o::MS_STRICTATIME => o::ATTR_STRICTATIME,
+            _ => o::ATTR_RELATIME,
+        };
+    }
+    if set == 0 && clear == 0 {
+        return Ok(());
+    }
+    match mount_setattr(top.as_fd(), false, set, clear, None) {
+        Ok(()) => Ok(()),
+        // Before Linux 5.12: a remount that keeps what the kernel locks.
+        Err(Errno::ENOSYS) => remount_bind(&fd_path(&top), fs_flags_of(m)),
+        Err(e) => sys("mount_setattr", &m.destination, Err(e)),
+    }
+}
+
+/// What applies to the whole tree of a mount once it is there: the recursive attributes
+/// (rro, rnosuid, …: mount_setattr with AT_RECURSIVE) and its propagation.
+fn tree_attrs(root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
+    let a = &m.attrs;
+    if !a.recursive() && a.propagation == 0 {
+        return Ok(());
+    }
+    let top = sys(
+        "open",
+        shown,
+        open_in_root(root, &m.destination, OFlag::O_PATH),
+    )?;
+    if a.recursive() {
+        use crate::spec::mount_options::ATTR_ATIME_MASK;
+        let (mut set, mut clear) = (a.rec_set, a.rec_clear);
+        if let Some(t) = a.rec_atime {
+            clear |= ATTR_ATIME_MASK;
+            set |= t;
+        }
+        sys(
+            "mount_setattr(AT_RECURSIVE)",
+            shown,
+            mount_setattr(top.as_fd(), true, set, clear, None),
+        )?;
+    }
+    if a.propagation != 0 {
+        let flags = MsFlags::from_bits_truncate(a.propagation as libc::c_ulong);
+        sys(
+            "set propagation of",
+            shown,
+            mount(None::<&str>, &fd_path(&top), None::<&str>, flags, None::<&str>),
+        )?;
     }
     Ok(())
 }
@@ -714,13 +1007,13 @@ fn populate_dev(
 
 /// Copies the tree below `from` into the directory `dest` of the container (just mounted
 /// there, resolved inside the root again), by descriptors on both sides.
-fn copy_into(root: &OwnedFd, dest: &Path, from: &OwnedFd) -> Result<(), Error> {
+fn copy_into(root: &OwnedFd, dest: &Path, from: std::os::fd::BorrowedFd<'_>) -> Result<(), Error> {
     let to = sys(
         "open",
         dest,
         open_in_root(root, dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY),
     )?;
-    super::inroot::copy_tree(from.as_fd(), to.as_fd())
+    super::inroot::copy_tree(from, to.as_fd())
         .map_err(|e| Error::Other(format!("copying into {}: {e}", dest.display())))
 }
 

@@ -46,6 +46,8 @@ pub enum MountKind {
     CopyOf {
         source: PathBuf,
     },
+    /// An overlay filesystem; its layers (host paths) are in the mount's data.
+    Overlay,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,6 +64,8 @@ pub struct Mount {
     /// The source name a pseudo-filesystem is mounted with (mountinfo's "source" column,
     /// e.g. `shm`); None means the filesystem type's name.
     pub label: Option<String>,
+    /// Every other option: atime, sync, recursive attributes, propagation, id mapping.
+    pub attrs: super::mount_options::Attrs,
 }
 
 impl Mount {
@@ -75,6 +79,7 @@ impl Mount {
             noexec: false,
             data: String::new(),
             label: None,
+            attrs: Default::default(),
         }
     }
 

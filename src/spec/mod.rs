@@ -2,5 +2,6 @@
 
 pub mod config;
 pub mod default;
+pub mod mount_options;
 pub mod oci;
 pub mod sandbox;

@@ -363,16 +363,39 @@ fn check_proc_mount(
     Ok(())
 }
 
-/// Mount options: flags nucleus applies, the rest passed to the filesystem as data.
-fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
+/// The uid_map/gid_map text of OCI id mappings ("inside outside count" lines).
+fn id_map_text(m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> String {
+    m.iter()
+        .flatten()
+        .map(|r| format!("{} {} {}\n", r.container_id(), r.host_id(), r.size()))
+        .collect()
+}
+
+/// A mount of config.json: its kind, and its options through the one option table
+/// (`spec::mount_options::TABLE`): flags nucleus applies, the rest passed to the filesystem
+/// as data. `container_maps`: the container's own id maps (an `idmap` option without
+/// mappings of its own uses them).
+fn mount_of(
+    m: &oci_spec::runtime::Mount,
+    container_maps: Option<&(String, String)>,
+) -> Result<Mount, OciError> {
+    use super::mount_options::{parse, IdMap};
     let dest = m.destination().display().to_string();
     let destination = super::sandbox::clean_abs(&dest).map_err(|_| OciError::Invalid {
         path: "config.json".into(),
         why: format!("mount destination '{dest}' must be absolute, without '..'"),
     })?;
+    let config = Path::new("config.json");
     let opts: Vec<String> = m.options().clone().unwrap_or_default();
     let typ = m.typ().clone().unwrap_or_default();
-    let is_bind = typ == "bind" || opts.iter().any(|o| o == "bind" || o == "rbind");
+    let parsed = parse(&opts, typ == "bind").map_err(|why| {
+        rejected(
+            config,
+            format!("mounts: {dest}: {why}"),
+            "see `nucleus features` for the mount options nucleus implements",
+        )
+    })?;
+    let is_bind = typ == "bind" || parsed.bind.is_some();
     check_proc_mount(&destination, &typ, is_bind, m.source().as_deref())?;
     let kind = if is_bind {
         let source = m.source().clone().ok_or_else(|| OciError::Invalid {
@@ -381,18 +404,19 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
         })?;
         MountKind::Bind {
             source,
-            recursive: opts.iter().any(|o| o == "rbind"),
+            recursive: parsed.bind == Some(true),
         }
     } else {
         match typ.as_str() {
             "tmpfs" => MountKind::Tmpfs {
-                copy_up: opts.iter().any(|o| o == "tmpcopyup"),
+                copy_up: parsed.copy_up,
             },
             "proc" => MountKind::Proc,
             "sysfs" => MountKind::Sysfs,
             "devpts" => MountKind::Devpts,
             "mqueue" => MountKind::Mqueue,
             "cgroup" | "cgroup2" => MountKind::Cgroup,
+            "overlay" => MountKind::Overlay,
             other => {
                 return Err(OciError::Unsupported(format!(
                     "mount type '{other}' (at {dest})"
@@ -400,38 +424,56 @@ fn mount_of(m: &oci_spec::runtime::Mount) -> Result<Mount, OciError> {
             }
         }
     };
+    let mut attrs = parsed.attrs;
+    let (uids, gids) = (m.uid_mappings(), m.gid_mappings());
+    if parsed.idmap.is_some() || uids.is_some() || gids.is_some() {
+        let refuse = |why: &str, hint: &str| rejected(config, format!("mounts: {dest}: {why}"), hint);
+        if !is_bind {
+            return Err(refuse(
+                "only a bind mount can be id-mapped",
+                "add \"bind\" or \"rbind\" to its options, or drop uidMappings/gidMappings",
+            ));
+        }
+        let (uids, gids) = match (id_map_text(uids), id_map_text(gids)) {
+            (u, g) if !u.is_empty() && !g.is_empty() => (u, g),
+            (u, g) if u.is_empty() && g.is_empty() => match container_maps {
+                Some((u, g)) => (u.clone(), g.clone()),
+                None => {
+                    return Err(refuse(
+                        "an idmap mount without uidMappings/gidMappings takes the \
+                         container's, and it has no user namespace",
+                        "give the mount uidMappings and gidMappings",
+                    ))
+                }
+            },
+            _ => {
+                return Err(refuse(
+                    "uidMappings and gidMappings go together",
+                    "give both, or neither",
+                ))
+            }
+        };
+        attrs.idmap = Some(IdMap {
+            uids,
+            gids,
+            recursive: parsed.idmap == Some(true),
+        });
+    }
+    let has = |f: libc::c_ulong| attrs.set & f as u64 != 0;
     let mut mnt = Mount {
         kind,
         destination,
-        readonly: false,
-        nosuid: false,
-        nodev: false,
-        noexec: false,
-        data: String::new(),
+        readonly: has(libc::MS_RDONLY),
+        nosuid: has(libc::MS_NOSUID),
+        nodev: has(libc::MS_NODEV),
+        noexec: has(libc::MS_NOEXEC),
+        data: parsed.data.join(","),
         label: None,
+        attrs,
     };
     if !is_bind {
         mnt.label = m.source().as_ref().map(|s| s.display().to_string());
     }
-    let mut data = Vec::new();
-    for o in &opts {
-        match o.as_str() {
-            "ro" => mnt.readonly = true,
-            "rw" => mnt.readonly = false,
-            "nosuid" => mnt.nosuid = true,
-            "suid" => mnt.nosuid = false,
-            "nodev" => mnt.nodev = true,
-            "dev" => mnt.nodev = false,
-            "noexec" => mnt.noexec = true,
-            "exec" => mnt.noexec = false,
-            "bind" | "rbind" | "private" | "rprivate" | "slave" | "rslave" | "shared"
-            | "rshared" | "unbindable" | "runbindable" | "relatime" | "norelatime"
-            | "strictatime" | "nostrictatime" | "noatime" | "atime" | "sync" | "async"
-            | "dirsync" | "remount" | "mand" | "nomand" | "tmpcopyup" => {}
-            other => data.push(other.to_string()),
-        }
-    }
-    mnt.data = data.join(",");
     Ok(mnt)
 }
 
@@ -920,7 +962,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         .clone()
         .unwrap_or_default()
         .iter()
-        .map(mount_of)
+        .map(|m| mount_of(m, id_maps.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let attrs = attrs_of(&path, &spec, process, &linux, &ns, &sysctl)?;
 

@@ -269,6 +269,7 @@ fn volume(spec: &str) -> Result<Mount, SpecError> {
         noexec: false,
         data: String::new(),
         label: None,
+        attrs: Default::default(),
     })
 }
 
