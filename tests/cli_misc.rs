@@ -145,18 +145,26 @@ fn every_advertised_hook_and_mount_option_is_accepted_and_others_refused() {
             )
         })
         .collect();
-    let opts: Vec<Value> = f["mountOptions"]
+    // Bind-only options go on a bind mount (with its own id mapping), the rest on a tmpfs.
+    let bind_only = ["bind", "rbind", "idmap", "ridmap"];
+    let all: Vec<String> = f["mountOptions"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| !["bind", "rbind", "ro"].contains(&o.as_str().unwrap()))
-        .cloned()
+        .map(|o| o.as_str().unwrap().to_string())
         .collect();
+    let (on_bind, on_tmpfs): (Vec<String>, Vec<String>) =
+        all.into_iter().partition(|o| bind_only.contains(&o.as_str()));
+    assert_eq!(on_bind.len(), 4, "{on_bind:?}");
+    let src = b.tmp.path("src");
+    std::fs::create_dir(&src).unwrap();
     b.edit(|c| {
         c["hooks"] = Value::Object(hooks);
         let m = c["mounts"].as_array_mut().unwrap();
-        m.push(serde_json::json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": opts}));
-        m.push(serde_json::json!({"destination": "/srv", "type": "bind", "source": "/tmp", "options": ["rbind", "ro", "bind"]}));
+        m.push(serde_json::json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": on_tmpfs}));
+        m.push(serde_json::json!({"destination": "/srv", "type": "bind", "source": src, "options": on_bind,
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}));
     });
     let o = b.create("f1");
     assert!(o.status.success(), "{}", stderr(&o));

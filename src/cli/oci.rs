@@ -447,7 +447,7 @@ pub fn features() -> serde_json::Value {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": spec::SPEC_VERSION,
         "hooks": spec::HOOK_NAMES,
-        "mountOptions": spec::MOUNT_OPTIONS,
+        "mountOptions": crate::spec::mount_options::supported(),
         "linux": {
             "namespaces": spec::NAMESPACE_NAMES,
             "capabilities": caps,
@@ -463,7 +463,7 @@ pub fn features() -> serde_json::Value {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
             "run.nucleus.version": env!("CARGO_PKG_VERSION"),

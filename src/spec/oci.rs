@@ -528,41 +528,6 @@ pub const HOOK_NAMES: &[&str] = &[
 /// Namespaces a config may create or join, by their config.json names ("time" is refused).
 pub const NAMESPACE_NAMES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
 
-/// Mount options nucleus itself interprets (the rest go to the filesystem as data);
-/// `mount_of` consumes each of these (unit test `advertised_mount_options_are_consumed`).
-pub const MOUNT_OPTIONS: &[&str] = &[
-    "ro",
-    "rw",
-    "nosuid",
-    "suid",
-    "nodev",
-    "dev",
-    "noexec",
-    "exec",
-    "bind",
-    "rbind",
-    "private",
-    "rprivate",
-    "slave",
-    "rslave",
-    "shared",
-    "rshared",
-    "unbindable",
-    "runbindable",
-    "relatime",
-    "norelatime",
-    "strictatime",
-    "nostrictatime",
-    "noatime",
-    "atime",
-    "sync",
-    "async",
-    "dirsync",
-    "remount",
-    "mand",
-    "nomand",
-    "tmpcopyup",
-];
 
 /// Refuses a hook name nucleus would not run (oci-spec would drop it silently).
 fn check_hook_names(path: &Path, v: &Value) -> Result<(), OciError> {
@@ -1483,17 +1448,6 @@ mod tests {
                                {"type": "network", "path": "/run/netns/x"}]),
         );
         assert!(e.contains("lists network twice"), "{e}");
-    }
-
-    #[test]
-    fn advertised_mount_options_are_consumed() {
-        for o in MOUNT_OPTIONS {
-            let m: oci_spec::runtime::Mount = serde_json::from_value(serde_json::json!(
-                {"destination": "/x", "type": "tmpfs", "source": "tmpfs", "options": [o]}
-            ))
-            .unwrap();
-            assert_eq!(mount_of(&m).unwrap().data, "", "{o} went to the filesystem");
-        }
     }
 
     #[test]
