@@ -362,7 +362,10 @@ mod tests {
         let followed = follow_last(fd.as_fd(), Path::new("/dangling")).unwrap();
         assert_eq!(followed, relative(&host.join("f")));
         create(fd.as_fd(), &followed, true).unwrap();
-        assert!(root.join(host.strip_prefix("/").unwrap()).join("f").is_file());
+        assert!(root
+            .join(host.strip_prefix("/").unwrap())
+            .join("f")
+            .is_file());
         assert!(host_is_empty(&host));
         assert_eq!(
             open_no_symlinks(fd.as_fd(), Path::new("/abs"), OFlag::O_PATH).unwrap_err(),

@@ -142,10 +142,12 @@ pub fn write_id_maps(pid: Pid, uid_map: &str, gid_map: &str) -> Result<(), Error
 pub fn user_ns_with_maps(uid_map: &str, gid_map: &str) -> Result<std::os::fd::OwnedFd, Error> {
     use std::io::Read;
     let (r, w) = sys("pipe", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))?;
-    let mut r = Some(r);
+    let (mut r, mut w) = (Some(r), Some(w));
     let pid = spawn(
         CloneFlags::CLONE_NEWUSER,
         Box::new(|| {
+            // Its copy of the write end goes: EOF then means the runtime closed its own.
+            drop(w.take());
             // Waits until the runtime closes its end (EOF), then leaves.
             let mut b = [0u8; 1];
             let mut f = std::fs::File::from(r.take().expect("once"));

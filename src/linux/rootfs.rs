@@ -76,10 +76,10 @@ fn resolve_create(root: &OwnedFd, dest: &Path, file: bool) -> Result<OwnedFd, Er
     followed
         .and_then(|d| super::inroot::create(root.as_fd(), &d, file))
         .map_err(|errno| Error::Sys {
-        what: if file { "create" } else { "mkdir" },
-        path: dest.to_path_buf(),
-        errno,
-    })
+            what: if file { "create" } else { "mkdir" },
+            path: dest.to_path_buf(),
+            errno,
+        })
 }
 
 /// Refuses a destination reached through a symlink, or that is not a directory: procfs and
@@ -741,22 +741,22 @@ impl Volume<'_> {
 fn fs_flags_of(m: &Mount) -> MsFlags {
     let a = &m.attrs;
     let bits = a.set | a.superblock | a.atime.unwrap_or(0);
-    flags_of(m) | MsFlags::from_bits_truncate(bits as libc::c_ulong)
+    flags_of(m) | MsFlags::from_bits_retain(bits as libc::c_ulong)
 }
 
 /// MOUNT_ATTR_* of per-mount MS_* flags (the access-time mode apart).
 fn attr_of(ms: u64) -> u64 {
     use crate::spec::mount_options as o;
     [
-        (libc::MS_RDONLY, o::ATTR_RDONLY),
-        (libc::MS_NOSUID, o::ATTR_NOSUID),
-        (libc::MS_NODEV, o::ATTR_NODEV),
-        (libc::MS_NOEXEC, o::ATTR_NOEXEC),
-        (libc::MS_NODIRATIME, o::ATTR_NODIRATIME),
-        (libc::MS_NOSYMFOLLOW, o::ATTR_NOSYMFOLLOW),
+        (o::MS_RDONLY, o::ATTR_RDONLY),
+        (o::MS_NOSUID, o::ATTR_NOSUID),
+        (o::MS_NODEV, o::ATTR_NODEV),
+        (o::MS_NOEXEC, o::ATTR_NOEXEC),
+        (o::MS_NODIRATIME, o::ATTR_NODIRATIME),
+        (o::MS_NOSYMFOLLOW, o::ATTR_NOSYMFOLLOW),
     ]
     .iter()
-    .filter(|(f, _)| ms & *f as u64 != 0)
+    .filter(|(f, _)| ms & f != 0)
     .fold(0, |acc, (_, a)| acc | a)
 }
 
@@ -799,7 +799,11 @@ fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
         .map_err(|_| Errno::EINVAL)?;
     let flags = libc::OPEN_TREE_CLONE
         | libc::OPEN_TREE_CLOEXEC
-        | if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+        | if recursive {
+            libc::AT_RECURSIVE as u32
+        } else {
+            0
+        };
     // SAFETY: open_tree reads the NUL-terminated `c`; a non-negative result is a new
     // descriptor that nothing else owns.
     let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), flags) };
@@ -919,9 +923,20 @@ fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Resu
     // `d` still names the covered object: resolve again to reach the new mount.
     let top = resolve_create(root, &m.destination, file)?;
     let a = &m.attrs;
-    let (mut set, mut clear) = (attr_of(a.set | flags_of(m).bits() as u64), attr_of(a.clear));
+    use crate::spec::mount_options as o;
+    let mut asked = a.set;
+    for (on, f) in [
+        (m.readonly, o::MS_RDONLY),
+        (m.nosuid, o::MS_NOSUID),
+        (m.nodev, o::MS_NODEV),
+        (m.noexec, o::MS_NOEXEC),
+    ] {
+        if on {
+            asked |= f;
+        }
+    }
+    let (mut set, mut clear) = (attr_of(asked), attr_of(a.clear));
     if let Some(t) = a.atime {
-        use crate::spec::mount_options as o;
         clear |= o::ATTR_ATIME_MASK;
         set |= match t {
             o::MS_NOATIME => o::ATTR_NOATIME,
@@ -966,11 +981,17 @@ fn tree_attrs(root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
         )?;
     }
     if a.propagation != 0 {
-        let flags = MsFlags::from_bits_truncate(a.propagation as libc::c_ulong);
+        let flags = MsFlags::from_bits_retain(a.propagation as libc::c_ulong);
         sys(
             "set propagation of",
             shown,
-            mount(None::<&str>, &fd_path(&top), None::<&str>, flags, None::<&str>),
+            mount(
+                None::<&str>,
+                &fd_path(&top),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            ),
         )?;
     }
     Ok(())

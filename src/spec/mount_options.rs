@@ -46,25 +46,27 @@ const fn opt(name: &'static str, effect: Effect) -> MountOption {
     MountOption { name, effect }
 }
 
-const MS_RDONLY: u64 = libc::MS_RDONLY as u64;
-const MS_NOSUID: u64 = libc::MS_NOSUID as u64;
-const MS_NODEV: u64 = libc::MS_NODEV as u64;
-const MS_NOEXEC: u64 = libc::MS_NOEXEC as u64;
-const MS_NODIRATIME: u64 = libc::MS_NODIRATIME as u64;
-const MS_NOSYMFOLLOW: u64 = libc::MS_NOSYMFOLLOW as u64;
-pub const MS_NOATIME: u64 = libc::MS_NOATIME as u64;
-pub const MS_STRICTATIME: u64 = libc::MS_STRICTATIME as u64;
-pub const MS_RELATIME: u64 = libc::MS_RELATIME as u64;
-const MS_SYNCHRONOUS: u64 = libc::MS_SYNCHRONOUS as u64;
-const MS_DIRSYNC: u64 = libc::MS_DIRSYNC as u64;
-const MS_LAZYTIME: u64 = libc::MS_LAZYTIME as u64;
-const MS_I_VERSION: u64 = libc::MS_I_VERSION as u64;
-const MS_REC: u64 = libc::MS_REC as u64;
-const MS_SHARED: u64 = libc::MS_SHARED as u64;
-const MS_SLAVE: u64 = libc::MS_SLAVE as u64;
-const MS_PRIVATE: u64 = libc::MS_PRIVATE as u64;
-const MS_UNBINDABLE: u64 = libc::MS_UNBINDABLE as u64;
+// mount(2) flags (uapi/linux/mount.h), as fixed numbers: this module calls nothing.
+pub const MS_RDONLY: u64 = 1;
+pub const MS_NOSUID: u64 = 2;
+pub const MS_NODEV: u64 = 4;
+pub const MS_NOEXEC: u64 = 8;
+pub const MS_SYNCHRONOUS: u64 = 16;
+pub const MS_DIRSYNC: u64 = 128;
+pub const MS_NOSYMFOLLOW: u64 = 256;
+pub const MS_NOATIME: u64 = 1024;
+pub const MS_NODIRATIME: u64 = 2048;
+pub const MS_REC: u64 = 16384;
+pub const MS_UNBINDABLE: u64 = 1 << 17;
+pub const MS_PRIVATE: u64 = 1 << 18;
+pub const MS_SLAVE: u64 = 1 << 19;
+pub const MS_SHARED: u64 = 1 << 20;
+pub const MS_RELATIME: u64 = 1 << 21;
+pub const MS_I_VERSION: u64 = 1 << 23;
+pub const MS_STRICTATIME: u64 = 1 << 24;
+pub const MS_LAZYTIME: u64 = 1 << 25;
 
+// mount_setattr(2) attributes (MOUNT_ATTR_*).
 pub const ATTR_RDONLY: u64 = 0x1;
 pub const ATTR_NOSUID: u64 = 0x2;
 pub const ATTR_NODEV: u64 = 0x4;
@@ -279,6 +281,21 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_are_the_kernels() {
+        let pairs: [(u64, libc::c_ulong); 6] = [
+            (MS_NOSYMFOLLOW, libc::MS_NOSYMFOLLOW),
+            (MS_SHARED, libc::MS_SHARED),
+            (MS_RELATIME, libc::MS_RELATIME),
+            (MS_STRICTATIME, libc::MS_STRICTATIME),
+            (MS_LAZYTIME, libc::MS_LAZYTIME),
+            (MS_I_VERSION, libc::MS_I_VERSION),
+        ];
+        for (ours, kernel) in pairs {
+            assert_eq!(ours.to_string(), kernel.to_string());
+        }
     }
 
     #[test]

@@ -427,7 +427,8 @@ fn mount_of(
     let mut attrs = parsed.attrs;
     let (uids, gids) = (m.uid_mappings(), m.gid_mappings());
     if parsed.idmap.is_some() || uids.is_some() || gids.is_some() {
-        let refuse = |why: &str, hint: &str| rejected(config, format!("mounts: {dest}: {why}"), hint);
+        let refuse =
+            |why: &str, hint: &str| rejected(config, format!("mounts: {dest}: {why}"), hint);
         if !is_bind {
             return Err(refuse(
                 "only a bind mount can be id-mapped",
@@ -459,14 +460,15 @@ fn mount_of(
             recursive: parsed.idmap == Some(true),
         });
     }
-    let has = |f: libc::c_ulong| attrs.set & f as u64 != 0;
+    use super::mount_options::{MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY};
+    let has = |f: u64| attrs.set & f != 0;
     let mut mnt = Mount {
         kind,
         destination,
-        readonly: has(libc::MS_RDONLY),
-        nosuid: has(libc::MS_NOSUID),
-        nodev: has(libc::MS_NODEV),
-        noexec: has(libc::MS_NOEXEC),
+        readonly: has(MS_RDONLY),
+        nosuid: has(MS_NOSUID),
+        nodev: has(MS_NODEV),
+        noexec: has(MS_NOEXEC),
         data: parsed.data.join(","),
         label: None,
         attrs,
