@@ -153,8 +153,9 @@ fn every_advertised_hook_and_mount_option_is_accepted_and_others_refused() {
         .iter()
         .map(|o| o.as_str().unwrap().to_string())
         .collect();
-    let (on_bind, on_tmpfs): (Vec<String>, Vec<String>) =
-        all.into_iter().partition(|o| bind_only.contains(&o.as_str()));
+    let (on_bind, on_tmpfs): (Vec<String>, Vec<String>) = all
+        .into_iter()
+        .partition(|o| bind_only.contains(&o.as_str()));
     assert_eq!(on_bind.len(), 4, "{on_bind:?}");
     let src = b.tmp.path("src");
     std::fs::create_dir(&src).unwrap();

@@ -530,7 +530,6 @@ pub const HOOK_NAMES: &[&str] = &[
 /// Namespaces a config may create or join, by their config.json names ("time" is refused).
 pub const NAMESPACE_NAMES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
 
-
 /// Refuses a hook name nucleus would not run (oci-spec would drop it silently).
 fn check_hook_names(path: &Path, v: &Value) -> Result<(), OciError> {
     let Some(hooks) = v.get("hooks").and_then(Value::as_object) else {
