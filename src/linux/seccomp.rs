@@ -1177,6 +1177,10 @@ fn notifies(prog: &BpfProgram) -> bool {
 /// The listener of an OCI profile: its socket path and the metadata passed on with the
 /// descriptor (`listenerPath`, `listenerMetadata`).
 pub fn listener_of(text: &str) -> Option<(std::path::PathBuf, String)> {
+    // Profiles without one (nearly all) are not parsed a second time on the launch path.
+    if !text.contains("listenerPath") {
+        return None;
+    }
     let v: Value = serde_json::from_str(text).ok()?;
     let path = v.get("listenerPath")?.as_str()?;
     let meta = v
