@@ -545,6 +545,47 @@ fn check_hook_names(path: &Path, v: &Value) -> Result<(), OciError> {
     }
 }
 
+/// linux fields of newer runtime-spec versions that nucleus does not implement: refused
+/// when present and not empty (oci-spec would parse some and nucleus would drop them).
+const UNIMPLEMENTED_LINUX: &[(&str, &str)] = &[
+    (
+        "memoryPolicy",
+        "set_mempolicy(2) for the container is not implemented; remove linux.memoryPolicy",
+    ),
+    (
+        "netDevices",
+        "moving host network devices into the container is not implemented; remove \
+         linux.netDevices",
+    ),
+    (
+        "timeOffsets",
+        "time namespace offsets are not implemented; remove linux.timeOffsets",
+    ),
+];
+
+/// Refuses the fields of [`UNIMPLEMENTED_LINUX`] rather than ignoring them.
+fn check_unimplemented(path: &Path, v: &Value) -> Result<(), OciError> {
+    let Some(linux) = v.get("linux").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, hint) in UNIMPLEMENTED_LINUX {
+        let given = match linux.get(*key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        if given {
+            return Err(rejected(
+                path,
+                format!("linux.{key} is not supported by nucleus"),
+                *hint,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads and translates `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
     let path = bundle.join("config.json");
@@ -602,6 +643,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     // process.landlock (runtime-spec PR 1241) is not in oci-spec: read from the raw JSON.
     let landlock = landlock_of(v.pointer("/process/landlock"), &path)?;
     check_hook_names(&path, &v)?;
+    check_unimplemented(&path, &v)?;
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
     check_oci_version(&path, spec.version())?;
 
@@ -1533,6 +1575,28 @@ mod tests {
             },
             "annotations": {"a": "b"}
         })
+    }
+
+    #[test]
+    fn newer_linux_fields_nucleus_lacks_are_refused_not_dropped() {
+        for (key, value) in [
+            (
+                "memoryPolicy",
+                serde_json::json!({"mode": "MPOL_BIND", "nodes": "0"}),
+            ),
+            ("netDevices", serde_json::json!({"eth1": {"name": "eth1"}})),
+            ("timeOffsets", serde_json::json!({"monotonic": {"secs": 1}})),
+        ] {
+            let mut v = base();
+            v["linux"][key] = value;
+            let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+            assert!(e.to_string().contains(&format!("linux.{key}")), "{e}");
+            // An empty map is the same as none.
+            if key != "memoryPolicy" {
+                v["linux"][key] = serde_json::json!({});
+                translate(&v.to_string(), Path::new("/b")).unwrap();
+            }
+        }
     }
 
     #[test]
