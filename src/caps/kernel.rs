@@ -75,10 +75,17 @@ fn read(path: &Path) -> Result<String, Error> {
     })
 }
 
-/// The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap).
+/// The highest capability number the running kernel knows (/proc/sys/kernel/cap_last_cap;
+/// without /proc, as a container whose config mounts none: the highest number
+/// PR_CAPBSET_READ accepts).
 pub fn cap_last_cap() -> Result<u8, Error> {
     let path = Path::new("/proc/sys/kernel/cap_last_cap");
-    let text = read(path)?;
+    let text = match read(path) {
+        Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(last_cap_by_prctl());
+        }
+        r => r?,
+    };
     text.trim().parse().map_err(|_| Error::Read {
         path: path.into(),
         source: std::io::Error::other(format!("'{}' is not a number", text.trim())),
@@ -88,6 +95,80 @@ pub fn cap_last_cap() -> Result<u8, Error> {
 /// Every capability the running kernel knows.
 pub fn kernel_caps() -> Result<CapSet, Error> {
     Ok(CapSet::up_to(cap_last_cap()?))
+}
+
+/// The highest capability number for which PR_CAPBSET_READ does not fail with EINVAL.
+fn last_cap_by_prctl() -> u8 {
+    let mut last = 0;
+    for n in 0..64u8 {
+        // SAFETY: PR_CAPBSET_READ takes an integer and only returns a value.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_READ, libc::c_ulong::from(n), 0, 0, 0) } < 0 {
+            break;
+        }
+        last = n;
+    }
+    last
+}
+
+/// This thread's five sets from the kernel itself (capget, PR_CAPBSET_READ,
+/// PR_CAP_AMBIENT_IS_SET): the read-back when /proc is not mounted.
+fn own_sets_by_syscalls() -> Result<Sets, Error> {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget reads one header and writes two data structs (version 3), all valid
+    // for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut hdr as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
+    if r != 0 {
+        return Err(Error::Syscall {
+            what: "capget".into(),
+            errno: Errno::last(),
+        });
+    }
+    let join = |f: fn(&CapData) -> u32| u64::from(f(&data[0])) | (u64::from(f(&data[1])) << 32);
+    let (mut bounding, mut ambient) = (0u64, 0u64);
+    for n in 0..=last_cap_by_prctl() {
+        let arg = libc::c_ulong::from(n);
+        // SAFETY: PR_CAPBSET_READ takes an integer and only returns a value.
+        let b = unsafe { libc::prctl(libc::PR_CAPBSET_READ, arg, 0, 0, 0) };
+        let is_set = libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong;
+        // SAFETY: PR_CAP_AMBIENT_IS_SET takes integers and only returns a value.
+        let a = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, is_set, arg, 0, 0) };
+        if b < 0 || a < 0 {
+            return Err(Error::Syscall {
+                what: format!("reading capability {n} back"),
+                errno: Errno::last(),
+            });
+        }
+        bounding |= u64::from(b == 1) << n;
+        ambient |= u64::from(a == 1) << n;
+    }
+    Ok(Sets {
+        bounding: CapSet::from_bits(bounding),
+        permitted: CapSet::from_bits(join(|d| d.permitted)),
+        effective: CapSet::from_bits(join(|d| d.effective)),
+        inheritable: CapSet::from_bits(join(|d| d.inheritable)),
+        ambient: CapSet::from_bits(ambient),
+    })
+}
+
+/// This process's five sets: /proc/self/status, or the syscalls when /proc is not mounted
+/// (a container whose config has no /proc mount).
+fn own_sets() -> Result<Sets, Error> {
+    match read_status(None) {
+        Err(Error::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            own_sets_by_syscalls()
+        }
+        r => Ok(r?.sets),
+    }
 }
 
 fn status_path(pid: Option<i32>) -> PathBuf {
@@ -318,7 +399,7 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
     let known = kernel_caps()?;
     let skipped = unknown_to_kernel(target, known);
     let t = target.masked(known);
-    let cur = read_status(None)?.sets;
+    let cur = own_sets()?;
 
     // Refuse up front what the kernel would refuse half-way.
     for (set, have, why) in [
@@ -366,7 +447,7 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
         )?;
         // setuid() to non-root cleared effective; restore it from permitted so CAP_SETPCAP
         // counts for the inheritable change below.
-        let now = read_status(None)?.sets;
+        let now = own_sets()?;
         capset(now.permitted, now.permitted, now.inheritable)?;
     }
     capset(t.effective, t.permitted, t.inheritable)?;
@@ -386,7 +467,7 @@ pub fn apply(target: &Sets, id: Option<&Identity>) -> Result<Applied, Error> {
         )?;
     }
 
-    let actual = read_status(None)?.sets;
+    let actual = own_sets()?;
     verify(&t, &actual)?;
     Ok(Applied {
         skipped,
@@ -434,4 +515,22 @@ pub fn all_processes() -> Result<Vec<(ProcStatus, String)>, Error> {
     }
     out.sort_by_key(|(st, _)| st.pid);
     Ok(out)
+}
+
+#[cfg(test)]
+mod without_proc_tests {
+    use super::*;
+
+    /// The read-back used without /proc says what /proc/self/status says.
+    #[test]
+    fn syscall_read_back_matches_proc_status() {
+        assert_eq!(
+            u32::from(last_cap_by_prctl()),
+            u32::from(cap_last_cap().unwrap())
+        );
+        assert_eq!(
+            own_sets_by_syscalls().unwrap(),
+            read_status(None).unwrap().sets
+        );
+    }
 }

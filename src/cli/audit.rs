@@ -62,7 +62,7 @@ pub fn run(g: &Global, a: AuditArgs) -> Result<i32> {
     if a.json {
         print_json(&report);
     } else {
-        print!("{}", audit::render(&report));
+        out!("{}", audit::render(&report));
     }
     Ok(match a.threshold {
         Some(t) if report.exposure > t => {

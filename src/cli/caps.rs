@@ -228,7 +228,7 @@ fn decode(mask: &str, json: bool) -> Result<i32> {
     if json {
         print_json(&mask_out(s));
     } else {
-        println!("0x{}={}", s.hex(), s.to_capsh_names());
+        outln!("0x{}={}", s.hex(), s.to_capsh_names());
     }
     Ok(0)
 }
@@ -238,7 +238,7 @@ fn encode(names: &[String], json: bool) -> Result<i32> {
     if json {
         print_json(&mask_out(s));
     } else {
-        println!("0x{}", s.hex());
+        outln!("0x{}", s.hex());
     }
     Ok(0)
 }
@@ -290,7 +290,7 @@ fn show(pid: Option<i32>, json: bool) -> Result<i32> {
         return Ok(0);
     }
     let known = kernel::kernel_caps()?;
-    println!(
+    outln!(
         "pid {} ({})  uid {}  gid {}  groups {}",
         st.pid,
         st.name,
@@ -311,7 +311,7 @@ fn show(pid: Option<i32>, json: bool) -> Result<i32> {
         Some(0) => "0x0 (none)".to_string(),
         Some(b) => format!("{b:#x} ({})", securebits::names(b).join(",")),
     };
-    println!(
+    outln!(
         "no_new_privs {}  seccomp {}  securebits {}",
         u8::from(st.no_new_privs),
         seccomp_name(st.seccomp),
@@ -324,7 +324,7 @@ fn show(pid: Option<i32>, json: bool) -> Result<i32> {
 fn print_sets(s: &Sets, known: CapSet) {
     for w in Which::ALL {
         let v = s.get(w);
-        println!("  {:<12} {}  {}", w.name(), v.hex(), names_for(v, known));
+        outln!("  {:<12} {}  {}", w.name(), v.hex(), names_for(v, known));
     }
 }
 
@@ -362,9 +362,12 @@ fn ps(all: bool, json: bool) -> Result<i32> {
         print_json(&rows);
         return Ok(0);
     }
-    println!(
+    outln!(
         "{:>7} {:>7} {:>6} {:<16} CAPABILITIES",
-        "PPID", "PID", "UID", "NAME"
+        "PPID",
+        "PID",
+        "UID",
+        "NAME"
     );
     for r in &rows {
         let s = r.sets;
@@ -376,9 +379,13 @@ fn ps(all: bool, json: bool) -> Result<i32> {
         if !s.ambient.is_empty() {
             caps.push_str(&format!(" (ambient: {})", names_for(s.ambient, known)));
         }
-        println!(
+        outln!(
             "{:>7} {:>7} {:>6} {:<16} {}",
-            r.ppid, r.pid, r.uid, r.name, caps
+            r.ppid,
+            r.pid,
+            r.uid,
+            r.name,
+            caps
         );
     }
     Ok(0)
@@ -410,8 +417,8 @@ fn file(paths: &[PathBuf], verbose: bool, json: bool) -> Result<i32> {
     }
     for f in &out {
         match &f.text {
-            Some(t) => println!("{} {}", f.path.display(), t),
-            None if verbose => println!("{} (none)", f.path.display()),
+            Some(t) => outln!("{} {}", f.path.display(), t),
+            None if verbose => outln!("{} (none)", f.path.display()),
             None => {}
         }
     }
@@ -472,7 +479,7 @@ fn explain(a: ExplainArgs) -> Result<i32> {
         return Ok(0);
     }
     let known = kernel::kernel_caps()?;
-    println!(
+    outln!(
         "before: uid {}/{} gid {}/{}  no_new_privs {}  securebits {:#x}",
         p.ruid,
         p.euid,
@@ -497,17 +504,20 @@ fn explain(a: ExplainArgs) -> Result<i32> {
         .collect::<Vec<_>>()
         .join(", "),
     };
-    println!(
+    outln!(
         "program: {}  file caps: {fc}  set-id: {setid}{}",
         prog.display(),
         if f.nosuid { "  (nosuid mount)" } else { "" }
     );
     match &outcome {
-        Outcome::Fails { errno, why } => println!("after execve(): fails with {errno}: {why}"),
+        Outcome::Fails { errno, why } => outln!("after execve(): fails with {errno}: {why}"),
         Outcome::Runs(after) => {
-            println!(
+            outln!(
                 "after execve(): uid {}/{} gid {}/{}",
-                after.ruid, after.euid, after.rgid, after.egid
+                after.ruid,
+                after.euid,
+                after.rgid,
+                after.egid
             );
             print_sets(&after.sets, known);
             // Group capabilities that share a reason, in first-seen order.
@@ -520,13 +530,13 @@ fn explain(a: ExplainArgs) -> Result<i32> {
                 }
             }
             if !groups.is_empty() {
-                println!("why:");
+                outln!("why:");
             }
             for (why, caps) in groups {
-                println!("  {}: {why}", caps.join(","));
+                outln!("  {}: {why}", caps.join(","));
             }
             for n in &after.notes {
-                println!("note: {n}");
+                outln!("note: {n}");
             }
         }
     }
@@ -540,14 +550,14 @@ fn probe(json: bool) -> Result<i32> {
         print_json(&results);
         return Ok(0);
     }
-    println!("{:<24} {:<11} DETAIL", "CAPABILITY", "RESULT");
+    outln!("{:<24} {:<11} DETAIL", "CAPABILITY", "RESULT");
     for r in &results {
         let errno = r
             .errno
             .as_deref()
             .map(|e| format!(" ({e})"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<24} {:<11} {}{}",
             r.capability.lower_name(),
             r.verdict.as_str(),
@@ -556,14 +566,14 @@ fn probe(json: bool) -> Result<i32> {
         );
     }
     let count = |v| results.iter().filter(|r| r.verdict == v).count();
-    println!(
+    outln!(
         "{} held, {} denied, {} not probed",
         count(Verdict::Held),
         count(Verdict::Denied),
         count(Verdict::NotProbed)
     );
     if seccomp == 2 {
-        println!("note: a seccomp filter is active; some denials may come from it, not from a missing capability");
+        outln!("note: a seccomp filter is active; some denials may come from it, not from a missing capability");
     }
     Ok(0)
 }

@@ -24,7 +24,7 @@ pub fn run(a: CheckArgs) -> Result<i32> {
     if a.json {
         print_json(&report);
     } else {
-        print!("{}", check::render(&report));
+        out!("{}", check::render(&report));
     }
     Ok(if report.can_run_containers { 0 } else { 1 })
 }

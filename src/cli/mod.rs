@@ -1,5 +1,47 @@
 //! The command line: clap definitions and output formatting. No syscalls here.
 
+// ---- Standard output (issue #14): every verb writes through these, never println! ----
+
+/// `println!` for the CLI: a reader that went away (`nucleus caps ps | head -1`) ends
+/// nucleus quietly, as `ls | head` ends (see [`write_stdout`]).
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` for the CLI (see [`outln!`]).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*)) };
+}
+
+/// Writes to stdout. A closed pipe (EPIPE) ends the process as SIGPIPE would have killed
+/// it, with no message: nucleus ignores SIGPIPE (Rust's default, and the launch protocol
+/// relies on EPIPE from its pipes), so this is the one place that turns it back into the
+/// shell's convention. Any other write error is reported and ends with status 1. Only
+/// final output goes through here: nothing is left half-made when it ends the process.
+pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            crate::linux::process::end_as_sigpipe();
+        }
+        // Ignored: stderr is where this would go, and it is failing as well then.
+        let _ = writeln!(std::io::stderr(), "nucleus: writing to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `nucleus --version`, as runc prints it: the version, the commit (from build.rs), and
+/// the newest runtime-spec version nucleus implements (`spec::oci::SPEC_VERSION`; a unit
+/// test keeps the two equal).
+pub const VERSION_TEXT: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("NUCLEUS_COMMIT"),
+    "\nspec: 1.2.0"
+);
+
 pub mod audit;
 pub mod caps;
 pub mod check;
@@ -11,7 +53,7 @@ use clap::{Parser, Subcommand};
 
 /// nucleus: a small, fast, daemonless container runtime with capabilities done right.
 #[derive(Parser, Debug)]
-#[command(name = "nucleus", version, about, long_about = None)]
+#[command(name = "nucleus", version = VERSION_TEXT, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
     pub global: oci::Global,
@@ -80,8 +122,21 @@ impl Command {
 
 /// Prints `v` as pretty JSON on stdout.
 pub(crate) fn print_json<T: serde::Serialize>(v: &T) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).expect("output types serialize")
     );
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn version_names_the_spec_nucleus_implements() {
+        let spec = format!("\nspec: {}", crate::spec::oci::SPEC_VERSION);
+        assert!(
+            super::VERSION_TEXT.ends_with(&spec),
+            "{}",
+            super::VERSION_TEXT
+        );
+    }
 }

@@ -374,7 +374,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                 }
             }
             if quiet {
-                rows.iter().for_each(|(st, _)| println!("{}", st.id));
+                rows.iter().for_each(|(st, _)| outln!("{}", st.id));
             } else if format == "json" {
                 let v: Vec<_> = rows
                     .iter()
@@ -382,9 +382,13 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                     .collect();
                 print_json(&v);
             } else {
-                println!(
+                outln!(
                     "{:<20} {:<8} {:<10} {:<40} {:<22} OWNER",
-                    "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                    "ID",
+                    "PID",
+                    "STATUS",
+                    "BUNDLE",
+                    "CREATED"
                 );
                 for (st, status) in &rows {
                     let pid = if *status == Status::Stopped {
@@ -392,7 +396,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                     } else {
                         st.pid
                     };
-                    println!(
+                    outln!(
                         "{:<20} {:<8} {:<10} {:<40} {:<22} {}",
                         st.id,
                         pid,
@@ -425,7 +429,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
             if format == "json" {
                 print_json(&pids);
             } else {
-                println!("{:>8} CMD", "PID");
+                outln!("{:>8} CMD", "PID");
                 for p in pids {
                     let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
                     let cmd: Vec<String> = cmd
@@ -433,7 +437,7 @@ fn run_inner(g: &Global, cmd: OciCmd) -> Result<i32> {
                         .filter(|s| !s.is_empty())
                         .map(|s| String::from_utf8_lossy(s).into_owned())
                         .collect();
-                    println!("{p:>8} {}", cmd.join(" "));
+                    outln!("{p:>8} {}", cmd.join(" "));
                 }
             }
             Ok(0)
@@ -561,29 +565,39 @@ fn console_size(s: &str, terminal: bool) -> Result<(u16, u16)> {
     Ok((r, c))
 }
 
-/// The OCI features document: what config.json settings this runtime implements.
-fn features() -> serde_json::Value {
+/// The OCI features document: what config.json settings this runtime implements, built
+/// from the tables the config parser and the seccomp translation use (they cannot drift).
+pub fn features() -> serde_json::Value {
+    use crate::linux::seccomp;
+    use crate::spec::oci as spec;
     let caps: Vec<&str> = crate::caps::CapSet::all_known().names();
     serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": "1.2.0",
-        "hooks": [],
-        "mountOptions": ["ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
-            "private", "rprivate", "slave", "rslave", "shared", "rshared", "relatime", "strictatime", "noatime"],
+        "ociVersionMax": spec::SPEC_VERSION,
+        "hooks": spec::HOOK_NAMES,
+        "mountOptions": crate::spec::mount_options::supported(),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+            "namespaces": spec::NAMESPACE_NAMES,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
                 "enabled": true,
-                "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_LOG", "SCMP_ACT_TRAP"],
-                "operators": ["SCMP_CMP_EQ", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_GT", "SCMP_CMP_GE", "SCMP_CMP_MASKED_EQ"],
-                "archs": [if cfg!(target_arch = "aarch64") { "SCMP_ARCH_AARCH64" } else { "SCMP_ARCH_X86_64" }]
+                "actions": seccomp::OCI_ACTIONS,
+                "operators": seccomp::OCI_OPERATORS,
+                "archs": seccomp::OCI_ARCHES,
+                "knownFlags": seccomp::OCI_FLAGS,
+                "supportedFlags": seccomp::OCI_FLAGS
             },
             "apparmor": {"enabled": false},
-            "selinux": {"enabled": false}
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": true}}
         },
-        "annotations": {"org.opencontainers.runc.version": "nucleus"}
+        "annotations": {
+            "run.nucleus.version": env!("CARGO_PKG_VERSION"),
+            "run.nucleus.commit": env!("NUCLEUS_COMMIT"),
+            crate::container::oci::TRACE_ANNOTATION: "supported: name of a capability trace report"
+        }
     })
 }
 

@@ -451,22 +451,22 @@ fn names(v: &[&str]) -> String {
 
 fn print_check(r: &CheckReport) {
     let pin = if r.pinned { "pinned" } else { "not pinned" };
-    println!("policy    {} (sha256 {}, {pin})", r.policy, r.sha256);
+    outln!("policy    {} (sha256 {}, {pin})", r.policy, r.sha256);
     let mode = match r.mode {
         Mode::Production => "production (every degradation refuses to start)",
         Mode::Agent => "agent (degradations are warned about)",
     };
-    println!("mode      {mode}");
+    outln!("mode      {mode}");
     let c = &r.caps;
-    println!("caps      bounding    {}", names(&c.bounding));
-    println!("          permitted   {}", names(&c.permitted));
-    println!("          effective   {}", names(&c.effective));
-    println!("          inheritable {}", names(&c.inheritable));
-    println!("          ambient     {}", names(&c.ambient));
+    outln!("caps      bounding    {}", names(&c.bounding));
+    outln!("          permitted   {}", names(&c.permitted));
+    outln!("          effective   {}", names(&c.effective));
+    outln!("          inheritable {}", names(&c.inheritable));
+    outln!("          ambient     {}", names(&c.ambient));
     let s = &r.seccomp;
     match s.kind {
-        "unconfined" => println!("seccomp   unconfined (no filter)"),
-        kind => println!(
+        "unconfined" => outln!("seccomp   unconfined (no filter)"),
+        kind => outln!(
             "seccomp   {kind}{} — {} rules, otherwise {}",
             s.file.as_ref().map_or(String::new(), |f| format!(" {f}")),
             s.rules,
@@ -474,7 +474,7 @@ fn print_check(r: &CheckReport) {
         ),
     }
     match &r.landlock {
-        None => println!("landlock  (no rules)"),
+        None => outln!("landlock  (no rules)"),
         Some(l) => {
             let q = &l.requested;
             let paths = |v: &[PathBuf]| {
@@ -483,7 +483,7 @@ fn print_check(r: &CheckReport) {
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            println!(
+            outln!(
                 "landlock  ro [{}] rw [{}] exec [{}] bind {:?} connect {:?}{}",
                 paths(&q.ro),
                 paths(&q.rw),
@@ -493,12 +493,12 @@ fn print_check(r: &CheckReport) {
                 if q.strict { " (strict)" } else { "" }
             );
             if l.enforceable {
-                println!(
+                outln!(
                     "          kernel ABI {}: every right enforced",
                     l.abi_kernel
                 );
             } else {
-                println!(
+                outln!(
                     "          kernel ABI {}: NOT enforced here: {}",
                     l.abi_kernel,
                     l.not_enforced.join(", ")
@@ -511,16 +511,16 @@ fn print_check(r: &CheckReport) {
         .map_or("none".into(), |m| format!("{} MiB", m >> 20));
     let pids = r.pids.map_or("none".into(), |p| p.to_string());
     let cpus = r.cpus.map_or("none".into(), |c| c.to_string());
-    println!("limits    memory {mem}, pids {pids}, cpus {cpus}");
+    outln!("limits    memory {mem}, pids {pids}, cpus {cpus}");
     if !r.rlimits.is_empty() {
-        println!("          rlimits {}", r.rlimits.join(", "));
+        outln!("          rlimits {}", r.rlimits.join(", "));
     }
     let net = match r.network {
         "host" => "host (shares the host's network)",
         _ => "loopback (private namespace, only lo)",
     };
-    println!("network   {net}");
-    println!(
+    outln!("network   {net}");
+    outln!(
         "user      {}{}",
         r.user,
         if r.user_namespace {
@@ -529,7 +529,7 @@ fn print_check(r: &CheckReport) {
             ""
         }
     );
-    println!(
+    outln!(
         "root      {}",
         if r.read_only_root {
             "read-only"
@@ -538,19 +538,19 @@ fn print_check(r: &CheckReport) {
         }
     );
     for v in &r.volumes {
-        println!("volume    {v}");
+        outln!("volume    {v}");
     }
     if !r.env.is_empty() {
-        println!("env       {}", r.env.join(", "));
+        outln!("env       {}", r.env.join(", "));
     }
-    println!("no_new_privs {}", if r.no_new_privs { "on" } else { "OFF" });
+    outln!("no_new_privs {}", if r.no_new_privs { "on" } else { "OFF" });
     if r.degradations.is_empty() {
-        println!("degraded  nothing: production mode would start");
+        outln!("degraded  nothing: production mode would start");
     } else {
         for d in &r.degradations {
-            println!("degraded  {} — {}", d.what, d.fix);
+            outln!("degraded  {} — {}", d.what, d.fix);
         }
-        println!(
+        outln!(
             "verdict   {}",
             if r.would_start {
                 "agent mode starts with a warning; production mode would refuse"

@@ -109,6 +109,106 @@ fn wait_joined(go: &mut std::fs::File) {
     }
 }
 
+// ---- A container without a /proc mount (issue #14) ----
+
+/// The runtime's /proc/self (host /proc), opened before pivot_root when the config mounts
+/// no /proc: the exec gate is reopened and oom_score_adj written through it afterwards.
+/// Close-on-exec, and dropped at the gate, before any hook or the program runs.
+static SELF_PROC: std::sync::Mutex<Option<OwnedFd>> = std::sync::Mutex::new(None);
+
+/// Keeps /proc/self for later when the container will have no /proc of its own.
+fn keep_self_proc(cfg: &Config) -> Result<(), Failure> {
+    let mounts_proc = cfg.mounts.iter().any(|m| {
+        m.kind == crate::spec::config::MountKind::Proc
+            && m.destination == std::path::Path::new("/proc")
+    });
+    if mounts_proc || !cfg.builds_root() {
+        return Ok(());
+    }
+    let fd = nix::fcntl::open(
+        "/proc/self",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(fail("open /proc/self (the config mounts no /proc)"))?;
+    *SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd);
+    Ok(())
+}
+
+/// Opens `name` below this process's /proc/self: the container's /proc, or the one kept
+/// by `keep_self_proc` when there is none.
+fn open_self_proc(name: &str, write: bool) -> Result<std::fs::File, nix::errno::Errno> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_CLOEXEC
+        | if write {
+            OFlag::O_WRONLY
+        } else {
+            OFlag::O_RDONLY
+        };
+    let kept = SELF_PROC.lock().unwrap_or_else(|e| e.into_inner());
+    let fd = match kept.as_ref() {
+        Some(dir) => nix::fcntl::openat(dir, name, flags, nix::sys::stat::Mode::empty())?,
+        None => nix::fcntl::open(
+            &std::path::Path::new("/proc/self").join(name),
+            flags,
+            nix::sys::stat::Mode::empty(),
+        )?,
+    };
+    Ok(std::fs::File::from(fd))
+}
+
+// ---- Seccomp user notification (SCMP_ACT_NOTIFY; issue #14) ----
+
+/// The listener's socket, connected before pivot_root (its path is the host's), and the
+/// message that goes with the listener descriptor once the filter is loaded.
+static SECCOMP_LISTENER: std::sync::Mutex<Option<(std::os::unix::net::UnixStream, Vec<u8>)>> =
+    std::sync::Mutex::new(None);
+
+/// Connects to linux.seccomp.listenerPath when the profile has one; the message is runc's
+/// container process state: the state document with status "creating", the process's pid
+/// and listenerMetadata.
+fn connect_listener(cfg: &Config, hook_state: &[u8]) -> Result<(), Failure> {
+    let crate::spec::config::Seccomp::Oci(text) = &cfg.seccomp else {
+        return Ok(());
+    };
+    let Some((path, metadata)) = seccomp::listener_of(text) else {
+        return Ok(());
+    };
+    let sock = std::os::unix::net::UnixStream::connect(&path).map_err(|e| Failure {
+        code: 1,
+        message: format!("linux.seccomp.listenerPath {}: {e}", path.display()),
+        hint: Some("start the seccomp agent listening on that unix socket first".into()),
+    })?;
+    let mut state: serde_json::Value =
+        serde_json::from_slice(hook_state).unwrap_or_else(|_| serde_json::json!({}));
+    state["status"] = "creating".into();
+    let pid = state["pid"].as_i64().unwrap_or(0);
+    let msg = serde_json::json!({
+        "ociVersion": crate::spec::oci::SPEC_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata,
+        "state": state,
+    });
+    *SECCOMP_LISTENER.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((sock, msg.to_string().into_bytes()));
+    Ok(())
+}
+
+/// Loads the filters; a notifying one's listener descriptor goes to the listener (or,
+/// without one, e.g. for `exec`, is closed: those syscalls then fail with ENOSYS).
+fn load_seccomp(filters: &[seccompiler::BpfProgram]) -> Result<(), Failure> {
+    let listener = seccomp::load_listening(filters).map_err(fail("seccomp"))?;
+    let conn = SECCOMP_LISTENER
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let (Some(fd), Some((sock, msg))) = (listener, conn) {
+        seccomp::send_listener(&sock, &fd, &msg).map_err(fail("seccomp"))?;
+    }
+    Ok(())
+}
+
 /// What the child writes on the error pipe when it waits at the exec gate.
 pub const READY: &str = "READY";
 
@@ -253,6 +353,7 @@ fn init(
         == super::cgroups::Version::V1;
     let enter_cgroup = || {
         join();
+        super::attrs::apply_initial(&cfg.attrs).map_err(Failure::new)?;
         if cfg.namespaces.cgroup {
             namespaces::unshare_cgroup().map_err(fail("cgroup namespace"))?;
         }
@@ -271,6 +372,8 @@ fn init(
     if !late {
         enter_cgroup()?;
     }
+    keep_self_proc(cfg)?;
+    connect_listener(cfg, hook_state)?;
     if cfg.builds_root() {
         let create_hooks = || {
             if late {
@@ -314,12 +417,15 @@ fn init(
         rootfs::finish(cfg).map_err(fail("rootfs"))?;
     }
     if let Some(adj) = cfg.oom_score_adj {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+        open_self_proc("oom_score_adj", true)
+            .map_err(std::io::Error::from)
+            .and_then(|mut f| f.write_all(adj.to_string().as_bytes()))
             .map_err(fail("oom_score_adj"))?;
     }
     if let (true, Some(h)) = (cfg.namespaces.uts, &cfg.hostname) {
         rootfs::set_hostname(h).map_err(fail("hostname"))?;
     }
+    super::attrs::apply_uts(&cfg.attrs).map_err(Failure::new)?;
     if cfg.namespaces.net {
         namespaces::loopback_up().map_err(fail("network"))?;
     }
@@ -356,13 +462,24 @@ fn init(
     if cfg.init {
         // SAFETY: single-threaded; the child continues the sequence, the parent becomes init.
         match unsafe { nix::unistd::fork() }.map_err(fail("fork"))? {
-            nix::unistd::ForkResult::Parent { child } => run_init(child, err.take()),
+            nix::unistd::ForkResult::Parent { child } => {
+                // The init outlives set-up: it keeps no descriptor of the host's /proc.
+                drop(SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()).take());
+                drop(
+                    SECCOMP_LISTENER
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take(),
+                );
+                run_init(child, err.take())
+            }
             nix::unistd::ForkResult::Child => {}
         }
     }
 
     // No HOME in the config: the user's home in the container's /etc/passwd, as runc.
     let env = identity::env_with_home(&cfg.env, cfg.user.uid);
+    super::attrs::apply_for_program(&cfg.attrs).map_err(Failure::new)?;
     let p = Program {
         prog: &prog,
         args: &cfg.args,
@@ -450,7 +567,7 @@ pub fn finish(
         .map_err(fail("sigprocmask"))?;
     if !p.no_new_privs {
         // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while held.
-        seccomp::load(filters).map_err(fail("seccomp"))?;
+        load_seccomp(filters)?;
     }
     capk::apply(p.caps, Some(p.user)).map_err(|e| Failure {
         code: 1,
@@ -491,7 +608,7 @@ pub fn finish(
         super::landlock::restrict(prepared).map_err(landlock_failure)?;
     }
     if p.no_new_privs {
-        seccomp::load(filters).map_err(fail("seccomp"))?;
+        load_seccomp(filters)?;
     }
     let e = process::exec(p.prog, p.args, Some(p.env)).unwrap_err();
     Err(Failure {
@@ -510,10 +627,10 @@ fn wait_at_gate(fd: i32, err: &mut Option<OwnedFd>) -> Result<(), Failure> {
             .write_all(READY.as_bytes())
             .map_err(fail("reporting ready"))?;
     }
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/proc/self/fd/{fd}"))
-        .map_err(fail("opening the exec fifo"))?;
+    let mut fifo =
+        open_self_proc(&format!("fd/{fd}"), true).map_err(fail("opening the exec fifo"))?;
+    // The host's /proc is not needed any more: it goes before any hook or the program.
+    drop(SELF_PROC.lock().unwrap_or_else(|e| e.into_inner()).take());
     fifo.write_all(b"0")
         .map_err(fail("writing the exec fifo"))?;
     // SAFETY: the O_PATH descriptor is not needed any more; nothing else uses this number.

@@ -1,5 +1,6 @@
 //! Kernel plumbing, one concern per file.
 
+pub mod attrs;
 pub mod audit;
 pub mod cgroup_stats;
 pub mod cgroups;

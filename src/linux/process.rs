@@ -284,6 +284,26 @@ pub fn exec(prog: &Path, argv: &[String], env: Option<&[String]>) -> Result<Infa
     })
 }
 
+/// Ends the process as if SIGPIPE had killed it (the shell sees 128+13, as for `ls | head`):
+/// the default action is restored and the signal unblocked and raised. Used when stdout's
+/// reader went away; nothing else of nucleus is running then.
+pub fn end_as_sigpipe() -> ! {
+    use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+    // SAFETY: SIG_DFL installs no handler code; the disposition change is process-wide,
+    // which is the point (the process ends next).
+    let restored = unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    if restored.is_ok() {
+        let mut pipe = SigSet::empty();
+        pipe.add(Signal::SIGPIPE);
+        // Ignored: if SIGPIPE cannot be unblocked, raise() does not end us and the exit
+        // below gives the same status a shell would show.
+        let _ = signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&pipe), None);
+        // Ignored: as above, the exit below is the fallback.
+        let _ = signal::raise(Signal::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,34 @@ fn real_dir(root: &OwnedFd, dest: &Path) -> Result<(), Error> {
     }
 }
 
+/// Refuses, before anything is created through it, a /proc or /sys (any procfs or sysfs
+/// destination) that the root filesystem has as a symlink or a non-directory: the
+/// CVE-2019-16884 class, named with where the link points. A missing one is fine (it is
+/// made as a directory).
+fn refuse_symlinked(root: &OwnedFd, dest: &Path, fstype: &str) -> Result<(), Error> {
+    let what = match super::inroot::open_no_symlinks(root.as_fd(), dest, OFlag::O_PATH) {
+        Ok(fd) if std::fs::metadata(fd_path(&fd)).is_ok_and(|m| m.is_dir()) => return Ok(()),
+        Err(Errno::ENOENT) => return Ok(()),
+        Ok(_) | Err(Errno::ENOTDIR) => "not a directory".to_string(),
+        Err(Errno::ELOOP) => {
+            let target = super::inroot::parent_of(root.as_fd(), dest)
+                .and_then(|(dir, name)| nix::fcntl::readlinkat(&dir, name.as_os_str()));
+            match target {
+                Ok(t) => format!("a symlink to {}", t.to_string_lossy()),
+                // A component above it is the symlink.
+                Err(_) => "reached through a symlink".to_string(),
+            }
+        }
+        Err(e) => return sys("resolve", dest, Err(e)),
+    };
+    Err(Error::Other(format!(
+        "{} is {what} in the root filesystem: {fstype} is mounted only on a real directory \
+         (make {} an empty directory in the image)",
+        dest.display(),
+        dest.display()
+    )))
+}
+
 fn flags_of(m: &Mount) -> MsFlags {
     let mut f = MsFlags::empty();
     f.set(MsFlags::MS_RDONLY, m.readonly);
@@ -587,6 +615,9 @@ fn mount_one(
     let devices = &src.devices;
     let shown = root_path.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
     let fs = |fstype: &str, flags: MsFlags, data: &str| -> Result<(), Error> {
+        if matches!(m.kind, MountKind::Proc | MountKind::Sysfs) {
+            refuse_symlinked(root, &m.destination, fstype)?;
+        }
         let d = resolve_create(root, &m.destination, false)?;
         if matches!(m.kind, MountKind::Proc | MountKind::Sysfs) {
             real_dir(root, &m.destination)?;
@@ -684,6 +715,7 @@ fn mount_one(
             }
         }
         MountKind::Sysfs => {
+            refuse_symlinked(root, &m.destination, "sysfs")?;
             if let Err(e) = fs("sysfs", flags_of(m), &m.data) {
                 // Without its own network namespace a user namespace may not mount sysfs:
                 // bind the host's read-only instead.

@@ -47,6 +47,8 @@ pub enum Action {
     KillProcess,
     Trap,
     Log,
+    /// SECCOMP_RET_USER_NOTIF: the syscall waits for the listener (SCMP_ACT_NOTIFY).
+    Notify,
 }
 
 impl Action {
@@ -58,6 +60,7 @@ impl Action {
             Action::KillProcess => SeccompAction::KillProcess,
             Action::Trap => SeccompAction::Trap,
             Action::Log => SeccompAction::Log,
+            Action::Notify => SeccompAction::Trace(NOTIFY_STANDIN),
         }
     }
 }
@@ -544,7 +547,7 @@ struct OciSeccomp {
     #[serde(default)]
     flags: Option<Vec<String>>,
     listener_path: Option<String>,
-    /// Only meaningful with listenerPath, which is refused.
+    /// Passed on with the listener descriptor (read by `listener_of`).
     #[allow(dead_code)]
     listener_metadata: Option<String>,
     /// A note for humans, as in Docker's profiles.
@@ -582,7 +585,8 @@ fn oci_action(a: &str, errno: Option<u32>) -> Result<Action, Error> {
         "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
         "SCMP_ACT_TRAP" => Action::Trap,
         "SCMP_ACT_LOG" => Action::Log,
-        "SCMP_ACT_NOTIFY" | "SCMP_ACT_TRACE" => {
+        "SCMP_ACT_NOTIFY" => Action::Notify,
+        "SCMP_ACT_TRACE" => {
             return Err(Error::Profile(format!(
                 "action {a} is not supported by nucleus"
             )))
@@ -676,15 +680,57 @@ fn check_keys(doc: &Value) -> Result<(), Error> {
     Ok(())
 }
 
+// ---- What `features` advertises (issue #14): exactly what `from_oci` accepts; the
+// unit test `advertised_names_are_what_the_parser_accepts` keeps them equal ----
+
+/// Actions an OCI profile may use.
+pub const OCI_ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+];
+
+/// Argument comparisons an OCI profile may use.
+pub const OCI_OPERATORS: &[&str] = &[
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_MASKED_EQ",
+];
+
+/// Architectures whose syscalls nucleus filters (others libseccomp knows are accepted in
+/// a profile and never match here).
+pub const OCI_ARCHES: &[&str] = if cfg!(target_arch = "x86_64") {
+    &["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+} else {
+    &["SCMP_ARCH_AARCH64"]
+};
+
+/// Profile flags (SECCOMP_FILTER_FLAG_*) nucleus honours: none yet, and a profile naming
+/// one is refused.
+pub const OCI_FLAGS: &[&str] = &[];
+
 /// Translates an OCI `linux.seccomp` document.
 pub fn from_oci(text: &str) -> Result<Profile, Error> {
     let doc: Value = serde_json::from_str(text).map_err(|e| Error::Profile(e.to_string()))?;
     check_keys(&doc)?;
     let o: OciSeccomp = serde_json::from_value(doc).map_err(|e| Error::Profile(e.to_string()))?;
-    if o.listener_path.is_some() {
-        return Err(Error::Profile(
-            "listenerPath (seccomp notify) is not supported".into(),
-        ));
+    if o.listener_path
+        .as_deref()
+        .is_some_and(|p| !p.starts_with('/'))
+    {
+        return Err(Error::Profile(format!(
+            "listenerPath '{}' must be an absolute path (the listener's unix socket)",
+            o.listener_path.as_deref().unwrap_or_default()
+        )));
     }
     if let Some(f) = o.flags.iter().flatten().next() {
         return Err(Error::Profile(format!("flag {f} is not supported")));
@@ -720,6 +766,18 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
         )));
     }
     let default = oci_action(&o.default_action, o.default_errno_ret)?;
+    let notifies = default == Action::Notify
+        || o.syscalls
+            .iter()
+            .flatten()
+            .any(|s| s.action == "SCMP_ACT_NOTIFY");
+    if notifies && o.listener_path.is_none() {
+        return Err(Error::Profile(
+            "SCMP_ACT_NOTIFY needs listenerPath: the unix socket the notification \
+             descriptor is sent to"
+                .into(),
+        ));
+    }
     let mut rules = Vec::new();
     for s in o.syscalls.iter().flatten() {
         let action = oci_action(&s.action, s.errno_ret)?;
@@ -1043,6 +1101,7 @@ pub fn compile(p: &Profile) -> Result<(Vec<BpfProgram>, Vec<String>), Error> {
         progs.push(prog);
     }
     progs.push(guard(i386));
+    progs.iter_mut().for_each(patch_notify);
     Ok((progs, skipped))
 }
 
@@ -1054,7 +1113,21 @@ pub fn default_compiled() -> Result<Vec<BpfProgram>, Error> {
 /// Installs the programs on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN; unlike
 /// seccompiler's own loader it does not set no_new_privs (that is the caller's decision).
 pub fn load(progs: &[BpfProgram]) -> Result<(), Error> {
+    // Without a listener to send it to (`exec`), a notifying rule answers ENOSYS.
+    load_listening(progs).map(drop)
+}
+
+/// `load`, returning the listener descriptor of the program that notifies (SCMP_ACT_NOTIFY),
+/// if any: it is loaded with SECCOMP_FILTER_FLAG_NEW_LISTENER.
+pub fn load_listening(progs: &[BpfProgram]) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+    use std::os::fd::FromRawFd;
+    let mut listener = None;
     for p in progs {
+        let flags = if notifies(p) {
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+        } else {
+            0
+        };
         let prog = libc::sock_fprog {
             len: p.len() as libc::c_ushort,
             filter: p.as_ptr() as *mut libc::sock_filter,
@@ -1065,13 +1138,78 @@ pub fn load(progs: &[BpfProgram]) -> Result<(), Error> {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                0,
+                flags,
                 &prog as *const libc::sock_fprog,
             )
         };
-        if r != 0 {
+        if r < 0 {
             return Err(Error::Load(nix::errno::Errno::last().to_string()));
         }
+        if flags != 0 {
+            // SAFETY: with NEW_LISTENER the kernel returned a new (close-on-exec) descriptor.
+            listener = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(r as i32) });
+        }
+    }
+    Ok(listener)
+}
+
+// ---- Seccomp user notification (SCMP_ACT_NOTIFY, listenerPath; issue #14) ----
+
+/// seccompiler cannot emit SECCOMP_RET_USER_NOTIF: a Notify rule is compiled with this
+/// SECCOMP_RET_TRACE value as a stand-in (SCMP_ACT_TRACE itself is refused), and
+/// `patch_notify` turns each such return into USER_NOTIF.
+const NOTIFY_STANDIN: u32 = 0x4e4f;
+
+fn patch_notify(prog: &mut BpfProgram) {
+    for i in prog.iter_mut() {
+        if i.code == RET_K && i.k == libc::SECCOMP_RET_TRACE | NOTIFY_STANDIN {
+            i.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+    }
+}
+
+/// Whether a program can answer USER_NOTIF (it needs a listener).
+fn notifies(prog: &BpfProgram) -> bool {
+    prog.iter()
+        .any(|i| i.code == RET_K && i.k == libc::SECCOMP_RET_USER_NOTIF)
+}
+
+/// The listener of an OCI profile: its socket path and the metadata passed on with the
+/// descriptor (`listenerPath`, `listenerMetadata`).
+pub fn listener_of(text: &str) -> Option<(std::path::PathBuf, String)> {
+    // Profiles without one (nearly all) are not parsed a second time on the launch path.
+    if !text.contains("listenerPath") {
+        return None;
+    }
+    let v: Value = serde_json::from_str(text).ok()?;
+    let path = v.get("listenerPath")?.as_str()?;
+    let meta = v
+        .get("listenerMetadata")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Some((path.into(), meta.to_string()))
+}
+
+/// Sends the listener descriptor to the listener's socket as runc does: one message whose
+/// data is the container process state (`ociVersion`, `fds: ["seccompFd"]`, `pid`,
+/// `metadata`, `state`) and whose SCM_RIGHTS carries the descriptor.
+pub fn send_listener(
+    sock: &std::os::unix::net::UnixStream,
+    fd: &std::os::fd::OwnedFd,
+    message: &[u8],
+) -> Result<(), Error> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(message)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let sent = sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| Error::Load(format!("sending the listener descriptor: {e}")))?;
+    if sent != message.len() {
+        return Err(Error::Load(format!(
+            "sending the listener descriptor: {sent} of {} bytes sent",
+            message.len()
+        )));
     }
     Ok(())
 }
@@ -1586,7 +1724,7 @@ mod tests {
         }
         for bad in [
             r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#,
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/x"}"#,
+            r#"{"defaultAction":"SCMP_ACT_NOTIFY","listenerPath":"x"}"#,
             r#"{"defaultAction":"SCMP_ACT_BOGUS"}"#,
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_XX"}]}]}"#,
             r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86"]}"#,
@@ -1594,5 +1732,49 @@ mod tests {
         ] {
             assert!(from_oci(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn advertised_names_are_what_the_parser_accepts() {
+        let prof = |action: &str, op: &str, arch: &str| {
+            from_oci(&format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/l","architectures":["{arch}"],"syscalls":[{{"names":["getpid"],"action":"{action}","args":[{{"index":0,"value":1,"op":"{op}"}}]}}]}}"#
+            ))
+        };
+        let native = OCI_ARCHES[0];
+        for a in OCI_ACTIONS {
+            assert!(prof(a, "SCMP_CMP_EQ", native).is_ok(), "{a}");
+        }
+        for o in OCI_OPERATORS {
+            assert!(prof("SCMP_ACT_ERRNO", o, native).is_ok(), "{o}");
+        }
+        for a in OCI_ARCHES {
+            let both = format!("{native}\",\"{a}");
+            assert!(prof("SCMP_ACT_ERRNO", "SCMP_CMP_EQ", &both).is_ok(), "{a}");
+        }
+        for a in ["SCMP_ACT_TRACE", "SCMP_ACT_NOPE"] {
+            assert!(prof(a, "SCMP_CMP_EQ", native).is_err(), "{a}");
+        }
+        assert!(prof("SCMP_ACT_ERRNO", "SCMP_CMP_NOPE", native).is_err());
+        let flagged = r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG"]}"#;
+        assert!(OCI_FLAGS.is_empty() && from_oci(flagged).is_err());
+        let e = from_oci(r#"{"defaultAction":"SCMP_ACT_NOTIFY"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("SCMP_ACT_NOTIFY needs listenerPath"), "{e}");
+        // Notify rules come out as USER_NOTIF, in one program, and nothing else does.
+        let p = from_oci(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","listenerPath":"/l","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+                "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"},{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
+        )
+        .unwrap();
+        let progs = compile(&p).unwrap().0;
+        assert_eq!(progs.iter().filter(|p| notifies(p)).count(), 1);
+        let standin = libc::SECCOMP_RET_TRACE | NOTIFY_STANDIN;
+        assert!(progs
+            .iter()
+            .flatten()
+            .all(|i| i.code != RET_K || i.k != standin));
     }
 }

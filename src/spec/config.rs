@@ -382,6 +382,41 @@ pub struct Config {
     pub preserve_fds: u32,
     /// A Landlock domain the program runs in (None: no Landlock, no cost).
     pub landlock: Option<Landlock>,
+    /// OCI 1.1/1.2 attributes: scheduler, I/O priority, CPU affinity, personality,
+    /// domain name.
+    pub attrs: Attrs,
+}
+
+// ---- OCI 1.1/1.2 process and kernel attributes (issue #14; applied by linux::attrs) ----
+
+/// What the container's init applies besides the classic settings; all off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attrs {
+    /// process.scheduler, as sched_setattr(2) takes it.
+    pub scheduler: Option<SchedAttr>,
+    /// process.ioPriority as ioprio_set(2)'s value: (class << 13) | level.
+    pub io_priority: Option<u32>,
+    /// process.execCPUAffinity.initial: the CPUs the runtime's set-up runs on (from the
+    /// moment the process is in its cgroup).
+    pub affinity_initial: Option<Vec<usize>>,
+    /// process.execCPUAffinity.final: the CPUs the program runs on.
+    pub affinity_final: Option<Vec<usize>>,
+    /// linux.personality as personality(2)'s argument (domain | flags).
+    pub personality: Option<u32>,
+    /// The domain name of the container's new UTS namespace.
+    pub domainname: Option<String>,
+}
+
+/// sched_setattr(2)'s arguments (struct sched_attr without the utilization clamps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub policy: u32,
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
 }
 
 /// runc's masked paths: hidden behind /dev/null (files) or an empty read-only tmpfs (dirs).

@@ -12,6 +12,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+/// The newest runtime-spec version nucleus implements (`features`' ociVersionMax and
+/// `nucleus --version`). oci-spec 0.10 parses 1.2's fields although its VERSION constant
+/// still says 1.1.0.
+pub const SPEC_VERSION: &str = "1.2.0";
+
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     #[error("cannot read {path}: {why}")]
@@ -115,6 +120,40 @@ fn strip_unknown_caps(
             }
             ok
         });
+    }
+    Ok(())
+}
+
+/// `ociVersion` must be a semantic version (MAJOR.MINOR.PATCH, optionally `-pre` and
+/// `+build`) of runtime-spec 1.x: the major version is the compatibility promise, so a
+/// 1.x that nucleus predates is still read, while `2.0.0`, `1.0` or `foo` are refused.
+fn check_oci_version(path: &Path, v: &str) -> Result<(), OciError> {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| {
+        !p.is_empty()
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && (p.len() == 1 || !p.starts_with('0'))
+    };
+    let semver = parts.len() == 3
+        && parts.iter().all(numeric)
+        && v[core.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b))
+        && !v.ends_with(['-', '+', '.']);
+    if !semver {
+        return Err(rejected(
+            path,
+            format!("ociVersion '{v}' is not a runtime-spec version (MAJOR.MINOR.PATCH)"),
+            format!("set \"ociVersion\": \"{SPEC_VERSION}\""),
+        ));
+    }
+    if parts[0] != "1" {
+        return Err(rejected(
+            path,
+            format!("ociVersion {v}: nucleus implements runtime-spec 1.x (up to {SPEC_VERSION})"),
+            format!("write the config for runtime-spec {SPEC_VERSION}"),
+        ));
     }
     Ok(())
 }
@@ -476,6 +515,77 @@ fn default_device_rules(
     rules
 }
 
+// ---- What `features` advertises (issue #14), from the parser's own tables ----
+
+/// The hooks nucleus runs, by their config.json names; any other name is refused.
+pub const HOOK_NAMES: &[&str] = &[
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+];
+
+/// Namespaces a config may create or join, by their config.json names ("time" is refused).
+pub const NAMESPACE_NAMES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
+
+/// Refuses a hook name nucleus would not run (oci-spec would drop it silently).
+fn check_hook_names(path: &Path, v: &Value) -> Result<(), OciError> {
+    let Some(hooks) = v.get("hooks").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    match hooks.keys().find(|k| !HOOK_NAMES.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(k) => Err(rejected(
+            path,
+            format!("hooks.{k} is not a hook nucleus knows"),
+            format!("use one of {}", HOOK_NAMES.join(", ")),
+        )),
+    }
+}
+
+/// linux fields of newer runtime-spec versions that nucleus does not implement: refused
+/// when present and not empty (oci-spec would parse some and nucleus would drop them).
+const UNIMPLEMENTED_LINUX: &[(&str, &str)] = &[
+    (
+        "memoryPolicy",
+        "set_mempolicy(2) for the container is not implemented; remove linux.memoryPolicy",
+    ),
+    (
+        "netDevices",
+        "moving host network devices into the container is not implemented; remove \
+         linux.netDevices",
+    ),
+    (
+        "timeOffsets",
+        "time namespace offsets are not implemented; remove linux.timeOffsets",
+    ),
+];
+
+/// Refuses the fields of [`UNIMPLEMENTED_LINUX`] rather than ignoring them.
+fn check_unimplemented(path: &Path, v: &Value) -> Result<(), OciError> {
+    let Some(linux) = v.get("linux").and_then(Value::as_object) else {
+        return Ok(());
+    };
+    for (key, hint) in UNIMPLEMENTED_LINUX {
+        let given = match linux.get(*key) {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(Value::Array(a)) => !a.is_empty(),
+            Some(_) => true,
+        };
+        if given {
+            return Err(rejected(
+                path,
+                format!("linux.{key} is not supported by nucleus"),
+                *hint,
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Reads and translates `bundle/config.json`.
 pub fn load(bundle: &Path) -> Result<Bundle, OciError> {
     let path = bundle.join("config.json");
@@ -532,7 +642,10 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
     strip_unknown_caps(&mut v, &mut warnings, &path)?;
     // process.landlock (runtime-spec PR 1241) is not in oci-spec: read from the raw JSON.
     let landlock = landlock_of(v.pointer("/process/landlock"), &path)?;
+    check_hook_names(&path, &v)?;
+    check_unimplemented(&path, &v)?;
     let spec: Spec = serde_json::from_value(v).map_err(|e| invalid(e.to_string()))?;
+    check_oci_version(&path, spec.version())?;
 
     let root = spec
         .root()
@@ -839,6 +952,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
         .iter()
         .map(|m| mount_of(m, id_maps.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
+    let attrs = attrs_of(&path, &spec, process, &linux, &ns, &sysctl)?;
 
     Ok(Bundle {
         config: Config {
@@ -890,6 +1004,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             terminal: process.terminal().unwrap_or(false),
             preserve_fds: 0,
             landlock,
+            attrs,
         },
         annotations: spec.annotations().clone().unwrap_or_default(),
         warnings,
@@ -1121,6 +1236,244 @@ fn landlock_of(v: Option<&Value>, path: &Path) -> Result<Option<Landlock>, OciEr
     Ok(Some(ll))
 }
 
+// ---- OCI 1.1/1.2 attributes (issue #14): scheduler, ioPriority, execCPUAffinity,
+// personality, domainname; intelRdt refused ----
+
+/// Scheduler policies by their OCI names (sched(7) numbers); SCHED_ISO is not in Linux.
+pub const SCHED_POLICIES: &[(&str, u32)] = &[
+    ("SCHED_OTHER", 0),
+    ("SCHED_FIFO", 1),
+    ("SCHED_RR", 2),
+    ("SCHED_BATCH", 3),
+    ("SCHED_IDLE", 5),
+    ("SCHED_DEADLINE", 6),
+];
+
+/// Scheduler flags by their OCI names (sched_setattr(2)'s SCHED_FLAG_*).
+pub const SCHED_FLAGS: &[(&str, u64)] = &[
+    ("SCHED_FLAG_RESET_ON_FORK", 0x01),
+    ("SCHED_FLAG_RECLAIM", 0x02),
+    ("SCHED_FLAG_DL_OVERRUN", 0x04),
+    ("SCHED_FLAG_KEEP_POLICY", 0x08),
+    ("SCHED_FLAG_KEEP_PARAMS", 0x10),
+    ("SCHED_FLAG_UTIL_CLAMP_MIN", 0x20),
+    ("SCHED_FLAG_UTIL_CLAMP_MAX", 0x40),
+];
+
+/// I/O priority classes by their OCI names (ioprio_set(2)).
+pub const IOPRIO_CLASSES: &[(&str, u32)] = &[
+    ("IOPRIO_CLASS_RT", 1),
+    ("IOPRIO_CLASS_BE", 2),
+    ("IOPRIO_CLASS_IDLE", 3),
+];
+
+/// personality(2) flags a config may name in linux.personality.flags.
+pub const PERSONALITY_FLAGS: &[(&str, u32)] = &[
+    ("UNAME26", 0x0020000),
+    ("ADDR_NO_RANDOMIZE", 0x0040000),
+    ("FDPIC_FUNCPTRS", 0x0080000),
+    ("MMAP_PAGE_ZERO", 0x0100000),
+    ("ADDR_COMPAT_LAYOUT", 0x0200000),
+    ("READ_IMPLIES_EXEC", 0x0400000),
+    ("ADDR_LIMIT_32BIT", 0x0800000),
+    ("SHORT_INODE", 0x1000000),
+    ("WHOLE_SECONDS", 0x2000000),
+    ("STICKY_TIMEOUTS", 0x4000000),
+    ("ADDR_LIMIT_3GB", 0x8000000),
+];
+
+/// An enum value as the config spells it (serde's name).
+fn spelled<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// process.scheduler into sched_setattr's arguments, checked as runc checks it: nice in
+/// -20…19, a priority (1…99) only for SCHED_FIFO/SCHED_RR, runtime/deadline/period only for
+/// SCHED_DEADLINE.
+fn scheduler_of(path: &Path, s: &oci_spec::runtime::Scheduler) -> Result<SchedAttr, OciError> {
+    let name = spelled(s.policy());
+    let bad = |why: String, hint: &str| rejected(path, format!("process.scheduler: {why}"), hint);
+    let policy = SCHED_POLICIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, p)| *p)
+        .ok_or_else(|| {
+            bad(
+                format!("policy {name} is not a Linux scheduling policy"),
+                "use SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR or SCHED_DEADLINE",
+            )
+        })?;
+    let nice = s.nice().unwrap_or(0);
+    if !(-20..=19).contains(&nice) {
+        return Err(bad(
+            format!("nice {nice} is outside -20…19"),
+            "give a nice value from -20 to 19",
+        ));
+    }
+    let realtime = matches!(name.as_str(), "SCHED_FIFO" | "SCHED_RR");
+    let priority = s.priority().unwrap_or(0);
+    if realtime && !(1..=99).contains(&priority) {
+        return Err(bad(
+            format!("{name} needs a priority from 1 to 99 (got {priority})"),
+            "set process.scheduler.priority between 1 and 99",
+        ));
+    }
+    if !realtime && priority != 0 {
+        return Err(bad(
+            format!("priority {priority} applies only to SCHED_FIFO and SCHED_RR"),
+            "remove priority, or use a real-time policy",
+        ));
+    }
+    let dl = [s.runtime(), s.deadline(), s.period()];
+    if name != "SCHED_DEADLINE" && dl.iter().any(|v| v.is_some_and(|v| v != 0)) {
+        return Err(bad(
+            "runtime, deadline and period apply only to SCHED_DEADLINE".into(),
+            "remove them, or use SCHED_DEADLINE",
+        ));
+    }
+    let mut flags = 0;
+    for f in s.flags().iter().flatten() {
+        let n = spelled(f);
+        flags |= SCHED_FLAGS
+            .iter()
+            .find(|(k, _)| *k == n)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                bad(
+                    format!("unknown flag {n}"),
+                    "see sched_setattr(2) for SCHED_FLAG_*",
+                )
+            })?;
+    }
+    Ok(SchedAttr {
+        policy,
+        flags,
+        nice,
+        priority: priority as u32,
+        runtime: dl[0].unwrap_or(0),
+        deadline: dl[1].unwrap_or(0),
+        period: dl[2].unwrap_or(0),
+    })
+}
+
+/// A CPU list (`0-3,6`) into CPU numbers.
+fn cpu_list(path: &Path, field: &str, s: &str) -> Result<Vec<usize>, OciError> {
+    let bad = || {
+        rejected(
+            path,
+            format!("process.execCPUAffinity.{field} '{s}' is not a CPU list"),
+            "write CPUs as a list like 0-3,6",
+        )
+    };
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        let (a, b): (usize, usize) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a > b || b >= 8192 {
+            return Err(bad());
+        }
+        cpus.extend(a..=b);
+    }
+    Ok(cpus)
+}
+
+/// The OCI 1.1/1.2 attributes of a config; what nucleus cannot apply is refused.
+fn attrs_of(
+    path: &Path,
+    spec: &Spec,
+    process: &oci_spec::runtime::Process,
+    linux: &oci_spec::runtime::Linux,
+    ns: &Namespaces,
+    sysctl: &[(String, String)],
+) -> Result<Attrs, OciError> {
+    if linux.intel_rdt().is_some() {
+        return Err(rejected(
+            path,
+            "linux.intelRdt: nucleus does not manage Intel RDT (resctrl) groups",
+            "remove linux.intelRdt (cache and memory-bandwidth allocation are not supported)",
+        ));
+    }
+    let mut a = Attrs::default();
+    if let Some(s) = process.scheduler() {
+        a.scheduler = Some(scheduler_of(path, s)?);
+    }
+    if let Some(io) = process.io_priority() {
+        let class = spelled(&io.class());
+        let class = IOPRIO_CLASSES
+            .iter()
+            .find(|(n, _)| *n == class)
+            .map_or(2, |(_, c)| *c);
+        let level = io.priority();
+        if !(0..=7).contains(&level) {
+            return Err(rejected(
+                path,
+                format!("process.ioPriority.priority {level} is outside 0…7"),
+                "give a priority from 0 (highest) to 7 (lowest)",
+            ));
+        }
+        a.io_priority = Some(class << 13 | level as u32);
+    }
+    if let Some(aff) = process.exec_cpu_affinity() {
+        a.affinity_initial = aff
+            .initial()
+            .as_deref()
+            .map(|s| cpu_list(path, "initial", s))
+            .transpose()?;
+        a.affinity_final = aff
+            .cpu_affinity_final()
+            .as_deref()
+            .map(|s| cpu_list(path, "final", s))
+            .transpose()?;
+    }
+    if let Some(p) = linux.personality() {
+        let mut v = match p.domain() {
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux => 0,
+            oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
+        };
+        for f in p.flags().iter().flatten() {
+            v |= PERSONALITY_FLAGS
+                .iter()
+                .find(|(n, _)| n == f)
+                .map(|(_, b)| *b)
+                .ok_or_else(|| {
+                    rejected(
+                        path,
+                        format!("linux.personality.flags: unknown flag '{f}'"),
+                        "use personality(2)'s names, like ADDR_NO_RANDOMIZE",
+                    )
+                })?;
+        }
+        a.personality = Some(v);
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !ns.uts {
+            return Err(rejected(
+                path,
+                "domainname needs a new UTS namespace (the host's domain name is not the container's to set)",
+                "add {\"type\": \"uts\"} to linux.namespaces, or remove domainname",
+            ));
+        }
+        if let Some((_, v)) = sysctl
+            .iter()
+            .find(|(k, v)| k == "kernel.domainname" && v != d)
+        {
+            return Err(rejected(
+                path,
+                format!("domainname '{d}' and sysctl kernel.domainname '{v}' disagree"),
+                "give the domain name once (domainname), or make both the same",
+            ));
+        }
+        a.domainname = Some(d.to_string());
+    }
+    Ok(a)
+}
+
 /// The process of `exec --process FILE` (an OCI process.json).
 /// process.consoleSize as (rows, columns); None when absent or 0×0 (the kernel's default).
 fn console_size_of(
@@ -1244,6 +1597,28 @@ mod tests {
             },
             "annotations": {"a": "b"}
         })
+    }
+
+    #[test]
+    fn newer_linux_fields_nucleus_lacks_are_refused_not_dropped() {
+        for (key, value) in [
+            (
+                "memoryPolicy",
+                serde_json::json!({"mode": "MPOL_BIND", "nodes": "0"}),
+            ),
+            ("netDevices", serde_json::json!({"eth1": {"name": "eth1"}})),
+            ("timeOffsets", serde_json::json!({"monotonic": {"secs": 1}})),
+        ] {
+            let mut v = base();
+            v["linux"][key] = value;
+            let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+            assert!(e.to_string().contains(&format!("linux.{key}")), "{e}");
+            // An empty map is the same as none.
+            if key != "memoryPolicy" {
+                v["linux"][key] = serde_json::json!({});
+                translate(&v.to_string(), Path::new("/b")).unwrap();
+            }
+        }
     }
 
     #[test]
@@ -1506,6 +1881,73 @@ mod tests {
                                {"type": "network", "path": "/run/netns/x"}]),
         );
         assert!(e.contains("lists network twice"), "{e}");
+    }
+
+    #[test]
+    fn hooks_and_namespaces_are_the_advertised_ones() {
+        for h in HOOK_NAMES {
+            let mut v = base();
+            v["hooks"] = serde_json::json!({ *h: [{"path": "/bin/true"}] });
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok(), "{h}");
+        }
+        let mut v = base();
+        v["hooks"] = serde_json::json!({"preStart": [{"path": "/bin/true"}]});
+        let e = translate(&v.to_string(), Path::new("/b")).unwrap_err();
+        let (e, hint) = (e.to_string(), e.hint().unwrap_or_default());
+        assert!(
+            e.ends_with("hooks.preStart is not a hook nucleus knows"),
+            "{e}"
+        );
+        assert!(hint.contains("createRuntime"), "{hint}");
+        for n in NAMESPACE_NAMES {
+            let mut v = base();
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "mount"}, {"type": n}]);
+            v["linux"]["sysctl"] = serde_json::json!({});
+            if *n == "user" {
+                v["linux"]["uidMappings"] =
+                    serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+                v["linux"]["gidMappings"] =
+                    serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+            }
+            let r = translate(&v.to_string(), Path::new("/b"));
+            assert!(r.is_ok() || *n == "mount", "{n}: {:?}", r.err());
+        }
+        let (e, _) = refusal(
+            "/linux/namespaces",
+            serde_json::json!([{"type": "mount"}, {"type": "time"}]),
+        );
+        assert!(e.contains("time") || e.contains("Time"), "{e}");
+    }
+
+    #[test]
+    fn oci_version_must_be_semver_1_x() {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.2.0",
+            "1.1.0-rc.1",
+            "1.3.0",
+            "1.0.0+x",
+        ] {
+            let mut v = base();
+            v["ociVersion"] = serde_json::json!(ok);
+            assert!(translate(&v.to_string(), Path::new("/b")).is_ok(), "{ok}");
+        }
+        for bad in ["foo", "", "1", "1.0", "v1.0.0", "01.0.0", "1.0.0-", "1.0.x"] {
+            let (e, hint) = refusal("/ociVersion", serde_json::json!(bad));
+            assert!(
+                e.ends_with(&format!(
+                    "ociVersion '{bad}' is not a runtime-spec version (MAJOR.MINOR.PATCH)"
+                )),
+                "{e}"
+            );
+            assert!(hint.contains(SPEC_VERSION), "{hint}");
+        }
+        let (e, _) = refusal("/ociVersion", serde_json::json!("2.0.0"));
+        assert!(
+            e.ends_with("ociVersion 2.0.0: nucleus implements runtime-spec 1.x (up to 1.2.0)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -521,6 +521,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         preserve_fds: 0,
         landlock: landlock_of(o)?,
         umask: None,
+        attrs: Default::default(),
     })
 }
 
