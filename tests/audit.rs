@@ -184,7 +184,10 @@ fn audit_a_container_by_id() {
     let pid = b.state("a1")["pid"].as_i64().unwrap();
     // `run -d` returns once the program is let go, as runc's does: its execve may still
     // be on the way (until then the process is nucleus' init).
-    assert!(wait_for_comm(pid as u32, "sleep"), "the program never started");
+    assert!(
+        wait_for_comm(pid as u32, "sleep"),
+        "the program never started"
+    );
     let o = b.nucleus(&["audit", "--json", "--container", "a1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: Value = serde_json::from_str(&stdout(&o)).unwrap();

@@ -243,11 +243,13 @@ fn terminal_binds_the_pty_at_dev_console() {
             "stat -c 'console %F %t:%T %d:%i' /dev/console; \
              stat -L -c 'stdin %F %t:%T %d:%i' /proc/self/fd/0; \
              echo link $(busybox readlink /proc/self/fd/0) tty $(tty); \
+             echo size $(stty size); \
              (: > /x) 2>/dev/null && echo root-writable",
         ],
     );
     b.edit(|c| {
         c["process"]["terminal"] = serde_json::json!(true);
+        c["process"]["consoleSize"] = serde_json::json!({"height": 27, "width": 99});
         c["root"]["readonly"] = serde_json::json!(true);
     });
     let (master, _) = create_with_console(&b, "con1");
@@ -270,6 +272,8 @@ fn terminal_binds_the_pty_at_dev_console() {
     assert_eq!(console, line("stdin ").replace("stdin ", ""), "{out}");
     let link = line("link ");
     assert_eq!(link, "/dev/pts/0 tty /dev/pts/0", "{out}");
+    // process.consoleSize is the pty's window before the program runs.
+    assert_eq!(line("size "), "27 99", "{out}");
     assert!(!out.contains("root-writable"), "{out}");
     b.wait_status("con1", "stopped");
     assert!(b.nucleus(&["delete", "con1"]).status.success());

@@ -408,7 +408,7 @@ fn init(
         // After the root is built: the pty comes from the container's own devpts. Before
         // the root may turn read-only: its slave is bound at /dev/console, as runc does
         // (only in a mount namespace of the container's own, never the host's /dev).
-        super::terminal::attach(sock, cfg.user.uid, None).map_err(Failure::new)?;
+        super::terminal::attach(sock, cfg.user.uid, cfg.console_size).map_err(Failure::new)?;
         if cfg.builds_root() {
             super::terminal::mount_console().map_err(Failure::new)?;
         }

@@ -378,6 +378,8 @@ pub struct Config {
     pub rootfs_propagation: Option<String>,
     /// process.terminal: the process gets a pty, whose master goes to --console-socket.
     pub terminal: bool,
+    /// process.consoleSize (rows, columns) for that pty; None keeps the kernel's 0×0.
+    pub console_size: Option<(u16, u16)>,
     /// Descriptors 3…3+N-1 of the runtime go on to the program (--preserve-fds).
     pub preserve_fds: u32,
     /// A Landlock domain the program runs in (None: no Landlock, no cost).

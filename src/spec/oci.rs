@@ -1002,6 +1002,7 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             hooks: hooks_of(&spec)?,
             rootfs_propagation,
             terminal: process.terminal().unwrap_or(false),
+            console_size: console_size_of(process, &path)?,
             preserve_fds: 0,
             landlock,
             attrs,
@@ -1474,7 +1475,6 @@ fn attrs_of(
     Ok(a)
 }
 
-/// The process of `exec --process FILE` (an OCI process.json).
 /// process.consoleSize as (rows, columns); None when absent or 0×0 (the kernel's default).
 fn console_size_of(
     p: &oci_spec::runtime::Process,
@@ -1496,6 +1496,7 @@ fn console_size_of(
     }
 }
 
+/// The process of `exec --process FILE` (an OCI process.json).
 pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<String>), OciError> {
     let path = PathBuf::from("process.json");
     let invalid = |why: String| OciError::Invalid {

@@ -518,6 +518,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         hooks: Default::default(),
         rootfs_propagation: None,
         terminal: false,
+        console_size: None,
         preserve_fds: 0,
         landlock: landlock_of(o)?,
         umask: None,
