@@ -118,29 +118,7 @@ impl Docker {
 
     /// A busybox tree (every applet a symlink) imported as the test image.
     fn import_busybox(&mut self) {
-        let root = self.tmp.path("img");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        let bb = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("busybox-static is installed by .ci/run");
-        copy_file(bb, root.join("bin/busybox"));
-        let list = Command::new(bb).arg("--list").output().unwrap();
-        for app in String::from_utf8_lossy(&list.stdout).lines() {
-            if app != "busybox" {
-                std::os::unix::fs::symlink("busybox", root.join("bin").join(app)).unwrap();
-            }
-        }
-        let tar = self.tmp.path("img.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        let tar = busybox_tar(&self.tmp);
         let o = self.docker(&[
             "import",
             "--change",

@@ -49,9 +49,10 @@ fn mounted() -> Vec<&'static str> {
         .collect()
 }
 
-/// A busy container created without any linux.resources limit is in a cgroup of its own
-/// in every hierarchy; `update --memory/--pids-limit` then works, `events --stats` counts
-/// its CPU time, and `delete` removes every directory.
+/// With `run.nucleus.cgroups=every-hierarchy`, a busy container created without any
+/// linux.resources limit is in a cgroup of its own in every hierarchy; `update
+/// --memory/--pids-limit` then works, `events --stats` counts its CPU time, and `delete`
+/// removes every directory.
 #[test]
 fn oci_container_without_limits_gets_every_hierarchy() {
     if !privileged("oci_container_without_limits_gets_every_hierarchy") || !v1() {
@@ -63,6 +64,7 @@ fn oci_container_without_limits_gets_every_hierarchy() {
         c["linux"]["resources"] = serde_json::json!({
             "devices": [{"allow": false, "access": "rwm"}]
         });
+        c["annotations"] = serde_json::json!({"run.nucleus.cgroups": "every-hierarchy"});
     });
     let id = "every1";
     let o = b.create(id);

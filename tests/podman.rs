@@ -24,35 +24,6 @@ fn libpod_parent_dirs() -> Vec<PathBuf> {
         .collect()
 }
 
-/// A busybox rootfs as a tar file in `tmp`, readable by everyone.
-fn busybox_tar(tmp: &TempDir) -> PathBuf {
-    let root = tmp.path("img");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    let bb = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("busybox");
-    copy_file(bb, root.join("bin/busybox"));
-    let list = Command::new(bb).arg("--list").output().unwrap();
-    for app in String::from_utf8_lossy(&list.stdout).lines() {
-        if app != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(app)).unwrap();
-        }
-    }
-    let tar = tmp.path("img.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-    set_mode(&tar, 0o644);
-    tar
-}
-
 /// The user rootless Podman runs as: uid 1000 (the machine's, or one this test creates
 /// and deletes), with a subordinate id range in /etc/subuid and /etc/subgid (added by the
 /// test when the user has none, and the files restored byte for byte afterwards).

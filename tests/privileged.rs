@@ -10,52 +10,6 @@ use common::bundle::Bundle;
 use common::*;
 use std::process::Command;
 
-/// Every capability name up to CAP_CHECKPOINT_RESTORE (40), as a privileged config lists
-/// them; those beyond this kernel's cap_last_cap are skipped as unknown.
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 const SYS_RESOURCE: u64 = 1 << 24;
 
 fn own_bounding() -> u64 {
@@ -68,7 +22,10 @@ fn own_bounding() -> u64 {
 fn privileged_bundle(tag: &str, script: &str, devices: serde_json::Value) -> Bundle {
     let b = Bundle::new(tag, &["sh", "-c", script]);
     b.edit(|c| {
-        let all = serde_json::json!(ALL_CAPS);
+        // Every capability name up to CAP_CHECKPOINT_RESTORE (40), as a privileged config
+        // lists them; those beyond this kernel's cap_last_cap are skipped as unknown.
+        let all: Vec<&str> = nucleus::caps::Capability::all().map(|c| c.name()).collect();
+        let all = serde_json::json!(all);
         c["process"]["capabilities"] = serde_json::json!({
             "bounding": all, "effective": all, "permitted": all,
         });
@@ -208,29 +165,7 @@ struct Podman {
 impl Podman {
     fn new() -> Podman {
         let tmp = TempDir::new("podman-priv");
-        let root = tmp.path("img");
-        std::fs::create_dir_all(root.join("bin")).unwrap();
-        let bb = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .expect("busybox");
-        copy_file(bb, root.join("bin/busybox"));
-        let list = Command::new(bb).arg("--list").output().unwrap();
-        for app in String::from_utf8_lossy(&list.stdout).lines() {
-            if app != "busybox" {
-                std::os::unix::fs::symlink("busybox", root.join("bin").join(app)).unwrap();
-            }
-        }
-        let tar = tmp.path("img.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        let tar = busybox_tar(&tmp);
         let image = format!("localhost/nucleus-priv-{}:latest", std::process::id());
         let o = Command::new("podman")
             .args(["import", "-q"])

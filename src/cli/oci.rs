@@ -596,7 +596,8 @@ pub fn features() -> serde_json::Value {
         "annotations": {
             "run.nucleus.version": env!("CARGO_PKG_VERSION"),
             "run.nucleus.commit": env!("NUCLEUS_COMMIT"),
-            crate::container::oci::TRACE_ANNOTATION: "supported: name of a capability trace report"
+            crate::container::oci::TRACE_ANNOTATION: "supported: name of a capability trace report",
+            crate::container::oci::CGROUPS_ANNOTATION: "supported: every-hierarchy (cgroup v1: a cgroup in every hierarchy, as runc)"
         }
     })
 }

@@ -230,3 +230,34 @@ pub fn outer_sandbox(script: &str) -> Output {
         .output()
         .expect("run unshare (util-linux)")
 }
+
+/// A busybox tree (every applet a symlink to the static busybox) packed as `tmp/img.tar`,
+/// readable by everyone: the image Docker and Podman tests import.
+pub fn busybox_tar(tmp: &TempDir) -> PathBuf {
+    let root = tmp.path("img");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    let bb = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static is installed by .ci/run");
+    copy_file(bb, root.join("bin/busybox"));
+    let list = Command::new(bb).arg("--list").output().unwrap();
+    for app in String::from_utf8_lossy(&list.stdout).lines() {
+        // The applet list names busybox itself: a link there would replace the binary.
+        if app != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(app)).unwrap();
+        }
+    }
+    let tar = tmp.path("img.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    set_mode(&tar, 0o644);
+    tar
+}
