@@ -168,46 +168,6 @@ fn one_shot_run_makes_only_the_cgroups_its_limits_need() {
     }
 }
 
-/// Receives one pty master over a console socket (runc's protocol).
-fn receive_master(listener: &std::os::unix::net::UnixListener) -> std::fs::File {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let (conn, _) = listener.accept().unwrap();
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(
-        conn.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        nix::sys::socket::MsgFlags::empty(),
-    )
-    .unwrap();
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            nix::sys::socket::ControlMessageOwned::ScmRights(f) => f.first().copied(),
-            _ => None,
-        })
-        .expect("a descriptor");
-    // SAFETY: the descriptor was just received and is owned by nobody else.
-    unsafe { std::fs::File::from_raw_fd(fd) }
-}
-
-/// Reads a pty master until the slave side is gone (EIO).
-fn read_all(mut master: std::fs::File) -> String {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).replace('\r', "")
-}
-
 /// Creates container `id` of `b` with a console socket; returns the pty master.
 fn create_with_console(b: &Bundle, id: &str) -> (std::fs::File, PathBuf) {
     let sock = b.tmp.path(&format!("{id}.sock"));
