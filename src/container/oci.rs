@@ -457,11 +457,7 @@ pub fn create(
         },
         annotations: b.annotations.clone(),
         created: now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: crate::linux::identity::host_user_name(nix::unistd::geteuid().as_raw()),
         cgroup_dirs: vec![],
         cgroup_made: vec![],
         creating: true,

@@ -144,19 +144,32 @@ fn setgroups_denied() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
+/// The fields of the first line of an /etc/passwd text whose third field is `uid`.
+fn passwd_entry(passwd: &str, uid: u32) -> Option<Vec<&str>> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].trim().parse() == Ok(uid)).then_some(f)
+    })
+}
+
 /// The home directory of `uid` in an /etc/passwd text: the sixth field of the first line
 /// whose third field is `uid` (an empty field counts as "/").
 pub fn home_in_passwd(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 7 && f[2].trim().parse() == Ok(uid)).then(|| {
-            if f[5].is_empty() {
-                "/".to_string()
-            } else {
-                f[5].to_string()
-            }
-        })
+    passwd_entry(passwd, uid).map(|f| match f[5] {
+        "" => "/".to_string(),
+        h => h.to_string(),
     })
+}
+
+/// The name of `uid` in the host's /etc/passwd (the `owner` of a container, as runc's
+/// `list` shows it), or "" when it is not listed there. The file is parsed here rather than
+/// through NSS: getpwuid in a static glibc drags in the dynamic loader, iconv and the
+/// resolver (~300 KiB of code that every start would map).
+pub fn host_user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| passwd_entry(&p, uid).map(|f| f[0].to_string()))
+        .unwrap_or_default()
 }
 
 /// `env` with HOME added when it has none, as runc does: the home of `uid` in the
