@@ -2,6 +2,7 @@
 
 pub mod attrs;
 pub mod audit;
+pub mod capset;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod init;
 pub mod inroot;
 pub mod landlock;
 pub mod namespaces;
+pub mod probe;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;

@@ -2,8 +2,8 @@
 //! one-shot sandbox (`nucleus run`) and, later, OCI config.json translate into, so that
 //! container set-up has exactly one code path (linux::process).
 
+use crate::caps::identity::Identity;
 use crate::caps::Sets;
-use crate::linux::identity::Identity;
 use std::path::PathBuf;
 
 /// The smallest memory limit nucleus accepts: 6 MiB, Docker's minimum. Below a few MiB the
