@@ -18,6 +18,7 @@ pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
+pub mod sys;
 mod syscall_table;
 pub mod terminal;
 pub mod traced;

@@ -14,7 +14,7 @@ fn unsafe_blocks_are_documented_by_lint() {
 #[test]
 fn no_silently_ignored_results_in_kernel_code() {
     let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files: Vec<_> = std::fs::read_dir(base.join("linux"))
+    let files: Vec<_> = std::fs::read_dir(base.join("linux"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
