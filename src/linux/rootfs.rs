@@ -1102,3 +1102,7 @@ pub fn check_root(cfg: &Config) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "rootfs_tests.rs"]
+mod tests;
