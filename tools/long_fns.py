@@ -106,7 +106,7 @@ def functions(path, with_tests):
             ch = code[k]
             if ch in "(<[":
                 depth += 1
-            elif ch in ")>]":
+            elif ch in ")>]" and not (ch == ">" and code[k - 1] in "-="):
                 depth -= 1
             elif ch == ";" and depth <= 0:
                 k = -1
