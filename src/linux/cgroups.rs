@@ -272,6 +272,8 @@ pub struct Cgroup {
     pub made: Vec<PathBuf>,
     /// Settings skipped because this host cannot apply them (kernel defaults only).
     pub warnings: Vec<String>,
+    /// Made on a pure cgroup v2 host (one cgroup2 leaf): a process can be born in it.
+    v2: bool,
 }
 
 /// What creating a cgroup will use and make (plain data: dropping it removes nothing).
@@ -505,7 +507,9 @@ impl Cgroup {
         })?;
         self.warnings
             .extend(apply(mp, &Version::V2, &self.dirs, &res.writes, false)?);
-        attach_device_filter(&self.dirs, &r.devices)
+        attach_device_filter(&self.dirs, &r.devices)?;
+        self.v2 = true;
+        Ok(())
     }
 
     /// Keeps the cgroup past this value (a created container owns it): returns its leaves
@@ -515,6 +519,25 @@ impl Cgroup {
             std::mem::take(&mut self.dirs),
             std::mem::take(&mut self.made),
         )
+    }
+
+    /// The v2 leaf as a descriptor to be born in (clone3 CLONE_INTO_CGROUP), when this
+    /// cgroup is one cgroup2 directory; None on v1 and hybrid hosts, which need
+    /// cgroup.procs writes (`add`).
+    pub fn birth_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        let [leaf] = self.dirs.as_slice() else {
+            return None;
+        };
+        if !self.v2 {
+            return None;
+        }
+        // Not there (a test tree, or removed meanwhile): cgroup.procs says why.
+        nix::fcntl::open(
+            leaf.as_path(),
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
     }
 
     /// Moves process `pid` into the cgroup.

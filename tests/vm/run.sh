@@ -196,7 +196,7 @@ lane_busybox() {
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   # Modules the cases may need (more can be loaded with modprobe if listed here).
-  add_modules "$root" overlay veth dummy fuse
+  add_modules "$root" overlay veth dummy fuse loop
   mv "$root/vm/insmod" "$root/vm/modules.order"
   sed 's|.*/||; s|\.ko$||' "$root/vm/modules.order" >"$root/vm/modules"
   make_cpio "$root" "$work/busybox.cpio"
