@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::bundle::Bundle;
 use common::{outer_sandbox, privileged, stderr, stdout, TempDir};
 use nucleus::linux::devices_bpf;
 use std::path::{Path, PathBuf};
@@ -207,4 +208,61 @@ fn a_bad_rule_is_refused_before_anything_is_attached() {
     let e = devices_bpf::attach(&cg.0, &[(true, "x 1:3 rwm".to_string())]).unwrap_err();
     assert!(e.to_string().contains("x 1:3 rwm"), "{e}");
     assert_eq!(devices_bpf::attached(&cg.0).unwrap(), 0);
+}
+
+/// `update` with linux.resources.devices changes a running container's rules: appended to
+/// those in force, on this host through the v1 devices cgroup (on v2 the filter is replaced;
+/// the VM lane's 10-devices-bpf proves that).
+#[test]
+fn update_changes_the_device_rules_of_a_running_container() {
+    if !privileged("update_changes_the_device_rules_of_a_running_container") {
+        return;
+    }
+    let b = Bundle::new("devupd", &["sleep", "1000"]);
+    let disk = host_block_device(&b.tmp);
+    for applet in ["dd", "mknod"] {
+        std::os::unix::fs::symlink("busybox", b.bundle().join("rootfs/bin").join(applet)).unwrap();
+    }
+    let o = b.create("devupd");
+    assert!(o.status.success(), "create: {}", stderr(&o));
+    let o = b.nucleus(&["start", "devupd"]);
+    assert!(o.status.success(), "start: {}", stderr(&o));
+    let exec = |args: &[&str]| {
+        let mut a = vec!["exec", "devupd"];
+        a.extend_from_slice(args);
+        b.nucleus(&a)
+    };
+    let node = format!("{} {}", disk.0, disk.1);
+    let (ma, mi) = node.split_once(' ').unwrap();
+    let o = exec(&["mknod", "/dev/disk", "b", ma, mi]);
+    assert!(o.status.success(), "mknod: {}", stderr(&o));
+    let read = || exec(&["dd", "if=/dev/disk", "of=/dev/null", "count=1"]);
+    let o = read();
+    assert!(
+        !o.status.success() && stderr(&o).contains("Operation not permitted"),
+        "the block device opened before the update: {}",
+        stderr(&o)
+    );
+    let update = |doc: serde_json::Value| {
+        let f = b.tmp.path("resources.json");
+        std::fs::write(&f, doc.to_string()).unwrap();
+        let o = b.nucleus(&["update", "--resources", f.to_str().unwrap(), "devupd"]);
+        assert!(o.status.success(), "update: {}", stderr(&o));
+    };
+    update(serde_json::json!({"devices": [
+        {"allow": true, "type": "b", "major": disk.0, "minor": disk.1, "access": "r"}
+    ]}));
+    let o = read();
+    assert!(o.status.success(), "the allowed device: {}", stderr(&o));
+    update(serde_json::json!({"devices": [
+        {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    ]}));
+    let o = exec(&["sh", "-c", "echo x > /dev/null"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("Operation not permitted"),
+        "/dev/null after denying c 1:3: {}",
+        stderr(&o)
+    );
+    let o = b.nucleus(&["delete", "--force", "devupd"]);
+    assert!(o.status.success(), "delete: {}", stderr(&o));
 }
