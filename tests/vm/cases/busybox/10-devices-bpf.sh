@@ -30,10 +30,18 @@ nuc run --caps-retain mknod -- sh -c "mknod /dev/blk b $ma $mi && dd if=/dev/blk
   ok "run: block device cannot be opened"
 
 # --- OCI: the default rules ---
-# One line: make_bundle puts it in a JSON string as is.
-probe="echo x >/dev/null && head -c 4 /dev/zero | wc -c; mknod /dev/blk b $ma $mi && echo mknod-ok; dd if=/dev/blk of=/dev/null count=1 2>&1 | head -1; dd if=/dev/blk of=/dev/null count=1 2>/dev/null && echo open-ok"
-make_bundle "$TMPDIR/def" sh -c "$probe"
+# The probe is a script in the root (make_bundle's awk would read '&' in an argument).
+probe() {
+  cat >"$1/rootfs/probe.sh" <<EOF
+echo x >/dev/null && head -c 4 /dev/zero | wc -c
+mknod /dev/blk b $ma $mi && echo mknod-ok
+dd if=/dev/blk of=/dev/null count=1 2>&1 | head -1
+dd if=/dev/blk of=/dev/null count=1 2>/dev/null && echo open-ok
+EOF
+}
 # The node is made in the container's /dev (its own tmpfs, not nodev; the root is nodev).
+make_bundle "$TMPDIR/def" sh /probe.sh
+probe "$TMPDIR/def"
 out=$(nuc run -b "$TMPDIR/def" dev-default 2>&1)
 echo "$out"
 nuc delete -f dev-default >/dev/null 2>&1
@@ -45,7 +53,8 @@ echo "$out" | grep -q "Operation not permitted" && ok "oci: open of b $ma:$mi is
 echo "$out" | grep -qx open-ok && fail "oci: open" "the block device opened: $out"
 
 # --- OCI: linux.resources.devices allows the one device ---
-make_bundle "$TMPDIR/one" sh -c "$probe"
+make_bundle "$TMPDIR/one" sh /probe.sh
+probe "$TMPDIR/one"
 bundle_set "$TMPDIR/one" "s/\"allow\": false/\"allow\": false}, {\"allow\": true, \"type\": \"b\", \"major\": $ma, \"minor\": $mi, \"access\": \"rwm\"/"
 out=$(nuc run -b "$TMPDIR/one" dev-one 2>&1)
 echo "$out"
@@ -56,7 +65,8 @@ expect_eq "oci+allow: /dev/zero read" 4 "$(echo "$out" | head -1)"
 
 # --- update: a running container's rules change ---
 make_bundle "$TMPDIR/upd" sleep 300
-out=$(nuc run -d -b "$TMPDIR/upd" dev-upd 2>&1) || fail "update: run -d" "$out"
+# A detached container keeps its stdio: to a file, or $(...) would wait for it.
+nuc run -d -b "$TMPDIR/upd" dev-upd >"$TMPDIR/upd.log" 2>&1 || fail "update: run -d" "$(cat "$TMPDIR/upd.log")"
 check "update: mknod" nuc exec dev-upd mknod /dev/blk b "$ma" "$mi"
 out=$(nuc exec dev-upd dd if=/dev/blk of=/dev/null count=1 2>&1)
 echo "$out" | grep -q "Operation not permitted" && ok "update: EPERM before" ||
