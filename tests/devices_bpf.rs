@@ -19,8 +19,8 @@ struct TestCgroup(PathBuf);
 
 impl TestCgroup {
     fn new(tag: &str) -> Option<TestCgroup> {
-        let is_v2 = nix::sys::statfs::statfs(UNIFIED)
-            .is_ok_and(|s| s.filesystem_type().0 == 0x6367_7270);
+        let is_v2 =
+            nix::sys::statfs::statfs(UNIFIED).is_ok_and(|s| s.filesystem_type().0 == 0x6367_7270);
         if !is_v2 {
             println!("SKIPPED (no cgroup2 mount at {UNIFIED}): {tag}");
             return None;
@@ -29,10 +29,8 @@ impl TestCgroup {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let dir = Path::new(UNIFIED).join(format!(
-            "nucleus-test-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir =
+            Path::new(UNIFIED).join(format!("nucleus-test-{tag}-{}-{nanos}", std::process::id()));
         std::fs::create_dir(&dir).expect("make the test cgroup");
         Some(TestCgroup(dir))
     }
@@ -88,8 +86,17 @@ fn host_block_device(tmp: &TempDir) -> (u32, u32) {
 fn default_rules() -> Vec<(bool, String)> {
     let mut r = vec![(false, "a".to_string())];
     for rule in [
-        "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-        "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+        "c *:* m",
+        "b *:* m",
+        "c 1:3 rwm",
+        "c 1:5 rwm",
+        "c 1:7 rwm",
+        "c 1:8 rwm",
+        "c 1:9 rwm",
+        "c 5:0 rwm",
+        "c 5:1 rwm",
+        "c 5:2 rwm",
+        "c 136:* rwm",
     ] {
         r.push((true, rule.to_string()));
     }
@@ -179,7 +186,11 @@ fn replace_swaps_the_filter_in_place() {
         (true, "c 1:5 rwm".to_string()),
     ];
     devices_bpf::replace(&cg.0, &strict).expect("replace");
-    assert_eq!(devices_bpf::attached(&cg.0).unwrap(), 1, "the old one is gone");
+    assert_eq!(
+        devices_bpf::attached(&cg.0).unwrap(),
+        1,
+        "the old one is gone"
+    );
     let out = probe(&cg.0, &tmp, disk);
     let mknod = line(&out, "mknod");
     assert!(

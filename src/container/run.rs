@@ -199,10 +199,7 @@ fn rootless_cgroup(
 /// there is one: pure v2 only (v1 and hybrid hosts need cgroup.procs writes), and not when
 /// a user namespace is joined (a helper process clones there; it writes cgroup.procs).
 /// NUCLEUS_CLONE_INTO_CGROUP=0 turns it off (measurements, or a kernel that misbehaves).
-fn birth_cgroup(
-    cfg: &Config,
-    cgroup: Option<&cgroups::Cgroup>,
-) -> Option<std::os::fd::OwnedFd> {
+fn birth_cgroup(cfg: &Config, cgroup: Option<&cgroups::Cgroup>) -> Option<std::os::fd::OwnedFd> {
     if cfg.joins(libc::CLONE_NEWUSER).is_some()
         || std::env::var_os("NUCLEUS_CLONE_INTO_CGROUP").is_some_and(|v| v == "0")
     {

@@ -534,7 +534,9 @@ impl Cgroup {
         // Not there (a test tree, or removed meanwhile): cgroup.procs says why.
         nix::fcntl::open(
             leaf.as_path(),
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .ok()

@@ -66,9 +66,7 @@ fn parse_rule(rule: &str) -> Result<Rule, String> {
         Some("c") => Kind::Char,
         _ => return Err(bad("the type must be a, b or c")),
     };
-    let numbers = words
-        .next()
-        .ok_or_else(|| bad("MAJOR:MINOR is missing"))?;
+    let numbers = words.next().ok_or_else(|| bad("MAJOR:MINOR is missing"))?;
     let (major, minor) = numbers
         .split_once(':')
         .ok_or_else(|| bad("use MAJOR:MINOR, each a number or *"))?;
@@ -126,9 +124,10 @@ impl Filter {
     }
 
     fn add(&mut self, ex: Exception) {
-        let same = self.exceptions.iter_mut().find(|e| {
-            (e.kind, e.major, e.minor) == (ex.kind, ex.major, ex.minor)
-        });
+        let same = self
+            .exceptions
+            .iter_mut()
+            .find(|e| (e.kind, e.major, e.minor) == (ex.kind, ex.major, ex.minor));
         match same {
             Some(e) => e.access |= ex.access,
             None => self.exceptions.push(ex),
@@ -334,8 +333,17 @@ mod tests {
         l.extend_from_slice(config);
         l.extend(
             [
-                "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm",
-                "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+                "c *:* m",
+                "b *:* m",
+                "c 1:3 rwm",
+                "c 1:5 rwm",
+                "c 1:7 rwm",
+                "c 1:8 rwm",
+                "c 1:9 rwm",
+                "c 5:0 rwm",
+                "c 5:1 rwm",
+                "c 5:2 rwm",
+                "c 136:* rwm",
             ]
             .map(|r| (true, r)),
         );
@@ -367,7 +375,10 @@ mod tests {
                     let eq = r[d] == imm;
                     if eq == (i.code == JMP_JEQ_K) {
                         let to = pc as i64 + i64::from(i.off);
-                        assert!(to >= 0 && (to as usize) < p.len(), "jump out of the program");
+                        assert!(
+                            to >= 0 && (to as usize) < p.len(),
+                            "jump out of the program"
+                        );
                         assert!(i.off >= 0, "no backward jumps");
                         pc = to as usize;
                     }
@@ -401,38 +412,47 @@ mod tests {
         for (k, ma, mi, acc) in requests() {
             let want = f.allows(k, ma, mi, acc);
             let got = run(&p, k, ma, mi, acc);
-            assert_eq!(got, u64::from(want), "{list:?}: {k:?} {ma}:{mi} access {acc}");
+            assert_eq!(
+                got,
+                u64::from(want),
+                "{list:?}: {k:?} {ma}:{mi} access {acc}"
+            );
         }
     }
 
     #[test]
     fn exact_instructions_for_a_small_list() {
-        let p = emit(&rules(&[(false, "a"), (true, "c 1:3 rw"), (true, "b *:* m")])).unwrap();
+        let p = emit(&rules(&[
+            (false, "a"),
+            (true, "c 1:3 rw"),
+            (true, "b *:* m"),
+        ]))
+        .unwrap();
         let i = Insn::new;
         assert_eq!(
             p,
             vec![
-                i(0x61, 2, 1, 0, 0),       // r2 = ctx->access_type
-                i(0xbf, 3, 2, 0, 0),       // r3 = r2
-                i(0x77, 3, 0, 0, 16),      // r3 >>= 16 (access)
-                i(0x57, 2, 0, 0, 0xffff),  // r2 &= 0xffff (type)
-                i(0x61, 4, 1, 4, 0),       // r4 = ctx->major
-                i(0x61, 5, 1, 8, 0),       // r5 = ctx->minor
-                i(0x55, 2, 0, 7, 2),       // c 1:3 rw: type char?
-                i(0x55, 4, 0, 6, 1),       //   major 1?
-                i(0x55, 5, 0, 5, 3),       //   minor 3?
-                i(0xbf, 1, 3, 0, 0),       //   r1 = access
-                i(0x57, 1, 0, 0, !6),      //   r1 &= ~(r|w)
-                i(0x55, 1, 0, 2, 0),       //   anything else asked: next
-                i(0xb7, 0, 0, 0, 1),       //   allow
+                i(0x61, 2, 1, 0, 0),      // r2 = ctx->access_type
+                i(0xbf, 3, 2, 0, 0),      // r3 = r2
+                i(0x77, 3, 0, 0, 16),     // r3 >>= 16 (access)
+                i(0x57, 2, 0, 0, 0xffff), // r2 &= 0xffff (type)
+                i(0x61, 4, 1, 4, 0),      // r4 = ctx->major
+                i(0x61, 5, 1, 8, 0),      // r5 = ctx->minor
+                i(0x55, 2, 0, 7, 2),      // c 1:3 rw: type char?
+                i(0x55, 4, 0, 6, 1),      //   major 1?
+                i(0x55, 5, 0, 5, 3),      //   minor 3?
+                i(0xbf, 1, 3, 0, 0),      //   r1 = access
+                i(0x57, 1, 0, 0, !6),     //   r1 &= ~(r|w)
+                i(0x55, 1, 0, 2, 0),      //   anything else asked: next
+                i(0xb7, 0, 0, 0, 1),      //   allow
                 i(0x95, 0, 0, 0, 0),
-                i(0x55, 2, 0, 5, 1),       // b *:* m: type block?
+                i(0x55, 2, 0, 5, 1), // b *:* m: type block?
                 i(0xbf, 1, 3, 0, 0),
-                i(0x57, 1, 0, 0, !1),      //   r1 &= ~m
+                i(0x57, 1, 0, 0, !1), //   r1 &= ~m
                 i(0x55, 1, 0, 2, 0),
                 i(0xb7, 0, 0, 0, 1),
                 i(0x95, 0, 0, 0, 0),
-                i(0xb7, 0, 0, 0, 0),       // deny
+                i(0xb7, 0, 0, 0, 0), // deny
                 i(0x95, 0, 0, 0, 0),
             ]
         );
@@ -445,7 +465,17 @@ mod tests {
         let f = Filter::from_rules(&default_list(&[])).unwrap();
         let p = program(&f);
         let rw = ACC_READ | ACC_WRITE;
-        for (ma, mi) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, 4)] {
+        for (ma, mi) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 1),
+            (5, 2),
+            (136, 4),
+        ] {
             assert_eq!(run(&p, Kind::Char, ma, mi, rw), 1, "c {ma}:{mi}");
         }
         // The host's disk: mknod yes (as runc), open no.
@@ -453,7 +483,11 @@ mod tests {
         assert_eq!(run(&p, Kind::Block, 8, 0, ACC_READ), 0);
         assert_eq!(run(&p, Kind::Block, 8, 0, ACC_READ | ACC_MKNOD), 0);
         assert_eq!(run(&p, Kind::Char, 1, 1, ACC_READ), 0, "/dev/mem");
-        assert_eq!(run(&p, Kind::Char, 10, 200, ACC_READ | ACC_WRITE), 0, "/dev/net/tun");
+        assert_eq!(
+            run(&p, Kind::Char, 10, 200, ACC_READ | ACC_WRITE),
+            0,
+            "/dev/net/tun"
+        );
         agrees(&default_list(&[]));
     }
 
@@ -515,20 +549,29 @@ mod tests {
                 let num_ok = |s: &str, n: u32| s == "*" || s.parse::<u32>().unwrap() == n;
                 let kind_ok = (w[0] == "b") == (k == Kind::Block);
                 let letters = w.get(2).copied().unwrap_or("");
-                if kind_ok && num_ok(ra, ma) && num_ok(rb, mi) && acc & !access_bits(letters) == 0
-                {
+                if kind_ok && num_ok(ra, ma) && num_ok(rb, mi) && acc & !access_bits(letters) == 0 {
                     verdict = *allow;
                 }
             }
-            assert_eq!(run(&p, k, ma, mi, acc), u64::from(verdict), "{k:?} {ma}:{mi} {acc}");
+            assert_eq!(
+                run(&p, k, ma, mi, acc),
+                u64::from(verdict),
+                "{k:?} {ma}:{mi} {acc}"
+            );
         }
     }
 
     #[test]
     fn bad_rules_are_refused_with_the_rule() {
-        for bad in ["x 1:3 rwm", "c 1-3 rwm", "c 1:3 rwz", "c 1:x r", "c", "c 1:3 r extra",
-            "c 4294967295:1 r"]
-        {
+        for bad in [
+            "x 1:3 rwm",
+            "c 1-3 rwm",
+            "c 1:3 rwz",
+            "c 1:x r",
+            "c",
+            "c 1:3 r extra",
+            "c 4294967295:1 r",
+        ] {
             let e = emit(&rules(&[(true, bad)])).unwrap_err();
             assert!(e.contains(bad), "{bad}: {e}");
         }
