@@ -27,13 +27,15 @@ timeout 60 nucleus --root "$root" delete -f born-p0 >/dev/null 2>&1
   timeout 20 env NUCLEUS_CLONE_INTO_CGROUP=0 nucleus --root "$root" create -b "$TMPDIR/p0" born-old
   echo "create rc=$?"
 ) >"$TMPDIR/old.out" 2>&1 &
-if wait_for 20 test -s /sys/fs/cgroup/nucleus-born-old/cgroup.procs; then
+# (cgroup files have no size: test -s cannot tell; read them.)
+if wait_for 20 grep -q . /sys/fs/cgroup/nucleus-born-old/cgroup.procs; then
   ok "old path (cgroup.procs write): a process is in the pids.max=0 cgroup"
 else
   fail "fallback" "no process ever entered the pids.max=0 cgroup on the old path"
 fi
 wait
 cat "$TMPDIR/old.out"
+echo "old path: pids.max $(cat /sys/fs/cgroup/nucleus-born-old/pids.max 2>&1), pids.current $(cat /sys/fs/cgroup/nucleus-born-old/pids.current 2>&1)"
 timeout 60 nucleus --root "$root" delete -f born-old >/dev/null 2>&1
 [ -d /sys/fs/cgroup/nucleus-born-old ] && fail "cleanup" "the old path's cgroup is left"
 
