@@ -943,8 +943,18 @@ pub fn update(
         // A record from before resources were saved: the bundle's config says.
         None => oci::load(&st.bundle)?.config.resources,
     };
+    let rules_before = r.devices.len();
     let mut warnings = crate::spec::resources::update_from_oci(change, &mut r)
         .map_err(|e| Error::Other(format!("update: {e}")))?;
+    // Device rules first: a refused filter leaves every other setting as it was.
+    if r.devices.len() > rules_before {
+        crate::linux::cgroups::update_devices(
+            &st.cgroup_dirs,
+            &r.devices,
+            &r.devices[rules_before..],
+        )
+        .map_err(|e| Error::Other(format!("update: {e}")))?;
+    }
     warnings.extend(
         crate::linux::cgroups::update(&st.cgroup_dirs, &r)
             .map_err(|e| Error::Other(format!("update: {e}")))?,

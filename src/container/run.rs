@@ -195,6 +195,19 @@ fn rootless_cgroup(
     }
 }
 
+/// The cgroup2 leaf the container's process is born in (clone3 CLONE_INTO_CGROUP), when
+/// there is one: pure v2 only (v1 and hybrid hosts need cgroup.procs writes), and not when
+/// a user namespace is joined (a helper process clones there; it writes cgroup.procs).
+/// NUCLEUS_CLONE_INTO_CGROUP=0 turns it off (measurements, or a kernel that misbehaves).
+fn birth_cgroup(cfg: &Config, cgroup: Option<&cgroups::Cgroup>) -> Option<std::os::fd::OwnedFd> {
+    if cfg.joins(libc::CLONE_NEWUSER).is_some()
+        || std::env::var_os("NUCLEUS_CLONE_INTO_CGROUP").is_some_and(|v| v == "0")
+    {
+        return None;
+    }
+    cgroup?.birth_dir()
+}
+
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
@@ -254,22 +267,33 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     }
     // Made with the runtime's host identity, before the container's process exists.
     let trees = rootfs::premount(cfg)?;
+    let birth = birth_cgroup(cfg, cgroup.as_ref());
+    let born_in_cgroup = std::cell::Cell::new(false);
     let mut spawn_child = || {
-        namespaces::spawn(
-            clone_flags(cfg),
-            Box::new(|| {
-                let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-                let how = init::Handoff {
-                    cgroup: cgroup_leaves,
-                    gate: gate_fd,
-                    detached,
-                    console,
-                    trees: &trees,
-                };
-                init::child_main(cfg, &prep.filters, g, e, &close, how)
-            }),
-        )
-        .map_err(|e| e.to_string())
+        let mut child = || {
+            let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
+            let how = init::Handoff {
+                cgroup: cgroup_leaves,
+                gate: gate_fd,
+                detached,
+                console,
+                trees: &trees,
+            };
+            init::child_main(cfg, &prep.filters, g, e, &close, how)
+        };
+        if let Some(dir) = &birth {
+            use std::os::fd::AsFd;
+            match namespaces::spawn_into_cgroup(clone_flags(cfg), dir.as_fd(), &mut child) {
+                Ok(Some(pid)) => {
+                    born_in_cgroup.set(true);
+                    return Ok(pid);
+                }
+                // No clone3 here: the child did not run; clone and cgroup.procs below.
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        namespaces::spawn(clone_flags(cfg), Box::new(child)).map_err(|e| e.to_string())
     };
     let mut spawn = || match cfg.joins(libc::CLONE_NEWUSER) {
         None => spawn_child().map_err(Error::Setup),
@@ -314,7 +338,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if !hooks_first {
         send(&mut go_w, &go(state(pid)?))?;
     }
-    if let Some(cg) = &cgroup {
+    if let Some(cg) = cgroup.as_ref().filter(|_| !born_in_cgroup.get()) {
         cg.add(pid.as_raw())?;
     }
     if hooks_first {

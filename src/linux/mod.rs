@@ -6,6 +6,7 @@ pub mod capset;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod check;
+pub mod devices_bpf;
 pub mod exec;
 pub mod hooks;
 pub mod identity;
