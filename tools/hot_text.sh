@@ -27,8 +27,10 @@ ln -s busybox "$B/rootfs/bin/true"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"/"\/bin\/true"/' "$B/config.json"
 R="--root $WORK/state"
 # Same private mount namespace as bench/run.sh (no cgroup2 mount on this hybrid host).
-step() { "$WORK/steptrace" "$N" unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $*" >"$WORK/$((n += 1)).off"; }
-n=0
-step "$N $R run -b $B t1"
-step "$N run -- true"
-python3 tools/hot_text.py "$N" "$WORK"/[0-9]*.off link/startup-path.ld
+step() {
+  local out=$1; shift
+  "$WORK/steptrace" "$N" unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; $*" >"$out"
+}
+step "$WORK/1.off" "$N $R run -b $B t1"
+step "$WORK/2.off" "$N run -- true"
+python3 tools/hot_text.py "$N" "$WORK/1.off" "$WORK/2.off" link/startup-path.ld
