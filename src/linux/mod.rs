@@ -4,6 +4,7 @@ pub mod attrs;
 pub mod audit;
 pub mod cgroup_stats;
 pub mod cgroups;
+pub mod channel;
 pub mod check;
 pub mod exec;
 pub mod hooks;
