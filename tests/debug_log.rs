@@ -56,7 +56,11 @@ fn debug_records_from_runtime_and_init_are_json_lines() {
         msgs.iter().any(|m| m.starts_with("launch: ")),
         "no runtime record: {msgs:?}"
     );
-    for want in ["init: go received", "init: mounts done", "init: capabilities applied"] {
+    for want in [
+        "init: go received",
+        "init: mounts done",
+        "init: capabilities applied",
+    ] {
         assert!(msgs.iter().any(|m| m == want), "no {want:?}: {msgs:?}");
     }
     let time = json_lines(&log)[0]["time"].as_str().unwrap().to_string();
@@ -107,7 +111,8 @@ fn debug_text_format_and_exec_records() {
     let text = std::fs::read_to_string(&log).unwrap();
     // The exec'd process's records come over its channel too.
     assert!(
-        text.lines().any(|l| l == "debug: init: capabilities applied"),
+        text.lines()
+            .any(|l| l == "debug: init: capabilities applied"),
         "{text}"
     );
     assert!(text.lines().all(|l| l.starts_with("debug: ")), "{text}");

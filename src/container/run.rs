@@ -58,7 +58,9 @@ impl Error {
     }
 }
 
-/// Warnings the caller should print (e.g. skipped seccomp syscall names).
+/// The compiled filters, and warnings the caller should print: what this kernel's
+/// Landlock cannot enforce (best effort), capabilities beyond the runtime's own bounding
+/// set (`exec`).
 pub struct Prepared {
     filters: Vec<seccompiler::BpfProgram>,
     pub warnings: Vec<String>,
@@ -292,20 +294,37 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if let Some(f) = how.follow {
         f(pid)?;
     }
+    let_go(cfg, how, pid, cgroup.as_ref(), go_w)?;
+    log::debug!("launch: go and joined sent");
+    set_up_result(&err_r)?;
+    Ok(Launched {
+        pid: guard.release(),
+        cgroup,
+    })
+}
+
+/// Sends Go (with the state document for the container's hooks) and, once the process
+/// is in its cgroup, Joined. On cgroup v1 the first write to a cgroup.procs waits for an
+/// RCU grace period (several ms): without prestart/createRuntime hooks (which must see
+/// the process in its cgroup) the process gets Go first and builds its root meanwhile;
+/// it waits for Joined before it pivots, runs a hook, forks or executes anything.
+fn let_go(
+    cfg: &Config,
+    how: &Launch,
+    pid: Pid,
+    cgroup: Option<&cgroups::Cgroup>,
+    go_w: channel::Sender<ToChild>,
+) -> Result<(), Error> {
     let hooks_first = !cfg.hooks.prestart.is_empty() || !cfg.hooks.create_runtime.is_empty();
     let state = |pid| how.on_spawn.map_or(Ok(vec![]), |f| f(pid));
     let go = |state: Vec<u8>| {
         go_w.send(&ToChild::Go { state })
             .map_err(|e| Error::Setup(format!("starting the container: {e}")))
     };
-    // On cgroup v1 the first write to a cgroup.procs waits for an RCU grace period
-    // (several ms): without prestart/createRuntime hooks (which must see the process in
-    // its cgroup) the process gets Go first and builds its root meanwhile; it waits for
-    // Joined before it pivots, runs a hook, forks or executes anything.
     if !hooks_first {
         go(state(pid)?)?;
     }
-    if let Some(cg) = &cgroup {
+    if let Some(cg) = cgroup {
         cg.add(pid.as_raw())?;
     }
     if hooks_first {
@@ -318,12 +337,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         Err(e) => return Err(Error::Setup(format!("starting the container: {e}"))),
     }
     drop(go_w);
-    log::debug!("launch: go and joined sent");
-    set_up_result(&err_r)?;
-    Ok(Launched {
-        pid: guard.release(),
-        cgroup,
-    })
+    Ok(())
 }
 
 /// Building a root inside the runtime's own mount namespace would pivot the host's.
