@@ -612,6 +612,7 @@ pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i
             Err(_) => return 1,
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Ignored: ESRCH means it exited meanwhile; waitpid above sees it next.
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             deadline = None;
         }
@@ -628,6 +629,7 @@ pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i
             continue;
         }
         if let Ok(sig) = Signal::try_from(sig) {
+            // Ignored: ESRCH means it is exiting, and its SIGCHLD comes next.
             let _ = nix::sys::signal::kill(pid, sig);
             if sig == Signal::SIGTERM && deadline.is_none() {
                 deadline = Some(Instant::now() + grace);
