@@ -29,28 +29,36 @@ fn debug_msgs(lines: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `nucleus [--debug] --log F --log-format json run -b BUNDLE ID` of `true`; the log's
+/// debug messages.
+fn run_logged(tag: &str, debug: bool) -> Vec<String> {
+    let b = Bundle::new(tag, &["true"]);
+    let log = b.tmp.path("log.json");
+    let (bundle, logs) = (b.bundle(), log.to_str().unwrap().to_string());
+    let mut args = vec!["--log", &logs, "--log-format", "json"];
+    if debug {
+        args.insert(0, "--debug");
+    }
+    args.extend(["run", "-b", bundle.to_str().unwrap(), tag]);
+    let o = b.nucleus(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines = json_lines(&log);
+    if let Some(first) = lines.first() {
+        let time = first["time"].as_str().unwrap();
+        assert!(
+            time.len() >= 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z'),
+            "not RFC 3339: {time}"
+        );
+    }
+    debug_msgs(&lines)
+}
+
 #[test]
 fn debug_records_from_runtime_and_init_are_json_lines() {
     if !privileged("debug_records_from_runtime_and_init_are_json_lines") {
         return;
     }
-    let b = Bundle::new("dbglog", &["true"]);
-    let log = b.tmp.path("log.json");
-    let (bundle, logs) = (b.bundle(), log.to_str().unwrap().to_string());
-    let args = [
-        "--debug",
-        "--log",
-        &logs,
-        "--log-format",
-        "json",
-        "run",
-        "-b",
-        bundle.to_str().unwrap(),
-        "dbg1",
-    ];
-    let o = b.nucleus(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let msgs = debug_msgs(&json_lines(&log));
+    let msgs = run_logged("dbglog", true);
     // The runtime's own, and the init's, forwarded over the channel.
     assert!(
         msgs.iter().any(|m| m.starts_with("launch: ")),
@@ -63,11 +71,6 @@ fn debug_records_from_runtime_and_init_are_json_lines() {
     ] {
         assert!(msgs.iter().any(|m| m == want), "no {want:?}: {msgs:?}");
     }
-    let time = json_lines(&log)[0]["time"].as_str().unwrap().to_string();
-    assert!(
-        time.len() >= 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z'),
-        "not RFC 3339: {time}"
-    );
 }
 
 #[test]
@@ -75,22 +78,7 @@ fn without_debug_there_are_no_debug_records() {
     if !privileged("without_debug_there_are_no_debug_records") {
         return;
     }
-    let b = Bundle::new("dbgoff", &["true"]);
-    let log = b.tmp.path("log.json");
-    let (bundle, logs) = (b.bundle(), log.to_str().unwrap().to_string());
-    let args = [
-        "--log",
-        &logs,
-        "--log-format",
-        "json",
-        "run",
-        "-b",
-        bundle.to_str().unwrap(),
-        "dbg2",
-    ];
-    let o = b.nucleus(&args);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let msgs = debug_msgs(&json_lines(&log));
+    let msgs = run_logged("dbgoff", false);
     assert!(msgs.is_empty(), "debug records without --debug: {msgs:?}");
 }
 

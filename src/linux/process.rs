@@ -56,20 +56,8 @@ pub fn signal_verified(
     start_time: u64,
     sig: nix::sys::signal::Signal,
 ) -> Result<(), Errno> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    if pid <= 0 {
-        return Err(Errno::ESRCH);
-    }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if raw < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: `raw` is a descriptor the kernel just returned to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-    if live_start_time(pid) != Some(start_time) {
-        return Err(Errno::ESRCH);
-    }
+    use std::os::fd::AsRawFd;
+    let fd = pidfd_verified(pid, start_time)?;
     // SAFETY: pidfd_send_signal with a null siginfo and no flags sends `sig` like kill(2).
     let r = unsafe {
         libc::syscall(
