@@ -10,6 +10,7 @@ pub mod container;
 pub mod diag;
 pub mod error;
 pub mod linux;
+pub mod logging;
 pub mod spec;
 
 pub use error::{Error, Result};

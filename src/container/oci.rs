@@ -821,15 +821,10 @@ pub fn exec(
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| Error::Other(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
     let set = crate::linux::init::supervised_set();
-    let mut old = nix::sys::signal::SigSet::empty();
-    if !detach {
-        nix::sys::signal::sigprocmask(
-            nix::sys::signal::SigmaskHow::SIG_BLOCK,
-            Some(&set),
-            Some(&mut old),
-        )
-        .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
-    }
+    let blocked = match detach {
+        true => None,
+        false => Some(block_signals(&set)?),
+    };
     let console_fd = console.as_ref().map(|c| c.as_raw_fd());
     // A traced container: the exec'd process is followed before it goes on.
     let follow = |pid: Pid| -> Result<(), crate::linux::init::Failure> {
@@ -849,11 +844,7 @@ pub fn exec(
         console_fd,
         follow,
     )
-    .map_err(|f| run::Error::Child {
-        code: f.code,
-        message: f.message,
-        hint: f.hint,
-    })?;
+    .map_err(run::Error::from)?;
     if let Some(p) = pid_file {
         std::fs::write(p, pid.as_raw().to_string())
             .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
@@ -862,8 +853,7 @@ pub fn exec(
         return Ok((0, prep.warnings));
     }
     let code = run::supervise(pid, &set, Duration::from_secs(10));
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    drop(blocked);
     Ok((code, prep.warnings))
 }
 
@@ -979,13 +969,7 @@ pub fn run_container(
         return Ok((0, w));
     }
     let set = crate::linux::init::supervised_set();
-    let mut old = nix::sys::signal::SigSet::empty();
-    nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&set),
-        Some(&mut old),
-    )
-    .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
+    let blocked = block_signals(&set)?;
     let result = (|| {
         let (st, mut w) = create(store, id, o, true)?;
         match start(store, id) {
@@ -999,9 +983,16 @@ pub fn run_container(
         w.extend(delete(store, id, true)?);
         Ok((code, w))
     })();
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    drop(blocked);
     result
+}
+
+/// Blocks the supervised signals until the guard drops (they are taken with sigwait).
+fn block_signals(
+    set: &nix::sys::signal::SigSet,
+) -> Result<crate::linux::process::SignalsBlocked, Error> {
+    crate::linux::process::SignalsBlocked::block(set)
+        .map_err(|e| Error::Other(format!("sigprocmask: {e}")))
 }
 
 #[cfg(test)]

@@ -100,6 +100,24 @@ pub fn set_no_new_privs() -> Result<(), Error> {
     })
 }
 
+/// Becomes root (uid and gid 0) of the user namespace this process is in, once its id
+/// maps are written: files created while setting up the root filesystem then belong to a
+/// mapped id. Without a mapping for 0 the process keeps its ids (EINVAL is not an error).
+pub fn become_userns_root() -> Result<(), nix::errno::Errno> {
+    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    let root = (Gid::from_raw(0), Uid::from_raw(0));
+    for r in [
+        setresgid(root.0, root.0, root.0),
+        setresuid(root.1, root.1, root.1),
+    ] {
+        match r {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod capset;
 pub mod cgroup_stats;
 pub mod cgroups;
+pub mod channel;
 pub mod check;
 pub mod devices_bpf;
 pub mod exec;

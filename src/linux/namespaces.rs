@@ -142,51 +142,49 @@ pub fn spawn_in_user_ns(
     path: &Path,
     spawn: &mut dyn FnMut() -> Result<Pid, String>,
 ) -> Result<Pid, Error> {
-    use std::io::{BufRead, Write};
+    use super::channel::{self, Failure, FromChild};
     let target = open_ns(path)?;
     sys(
         "prctl(PR_SET_CHILD_SUBREAPER)",
         nix::sys::prctl::set_child_subreaper(true),
     )?;
-    let (r, w) = sys("pipe", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))?;
+    let (r, w) = sys("pipe", channel::pair::<FromChild>())?;
     // SAFETY: nucleus is single-threaded here; the helper only makes syscalls, clones
     // and exits without running destructors.
     match sys("fork", unsafe { nix::unistd::fork() })? {
         nix::unistd::ForkResult::Child => {
             drop(r);
             // Not dumpable, nor what it spawns (CVE-2019-5736; linux::selfexe).
-            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-                let _ = std::fs::File::from(w).write_all(format!("Eprctl: {e}\n").as_bytes());
-                // SAFETY: leave without the runtime's destructors (this is a copy of it).
-                unsafe { libc::_exit(1) }
-            }
-            let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
-                Err(e) => format!("Esetns({}): {e}", path.display()),
-                Ok(()) => match spawn() {
-                    Ok(pid) => pid.as_raw().to_string(),
-                    Err(e) => format!("E{e}"),
-                },
+            let report = nix::sys::prctl::set_dumpable(false)
+                .map_err(|e| format!("prctl: {e}"))
+                .and_then(|()| {
+                    nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER)
+                        .map_err(|e| format!("setns({}): {e}", path.display()))
+                })
+                .and_then(|()| spawn());
+            // One message: the new process keeps a copy of this pipe, so there is no EOF
+            // to wait for.
+            let (msg, code) = match report {
+                Ok(pid) => (FromChild::Pid(pid.as_raw()), 0),
+                Err(e) => (FromChild::Failed(Failure::new(e)), 1),
             };
-            // One line: the new process keeps a copy of this pipe, so there is no EOF to
-            // wait for.
-            let _ = std::fs::File::from(w).write_all(format!("{report}\n").as_bytes());
+            // Ignored: a runtime that cannot read it reports the helper as dead.
+            let _ = w.send(&msg);
             // SAFETY: leave without the runtime's destructors (this is a copy of it).
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(code) }
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(w);
-            let mut text = String::new();
-            let read = std::io::BufReader::new(std::fs::File::from(r)).read_line(&mut text);
+            let report = r.recv();
             // Ignored: reaping the helper; what it reported decides.
             let _ = nix::sys::wait::waitpid(child, None);
-            let text = text.trim_end();
-            match (read, text.strip_prefix('E')) {
-                (Ok(_), Some(e)) => Err(Error::Other(e.to_string())),
-                (Ok(_), None) => text
-                    .parse::<i32>()
-                    .map(Pid::from_raw)
-                    .map_err(|_| Error::Other("the user namespace helper died".into())),
-                (Err(e), _) => Err(Error::Other(format!("user namespace helper: {e}"))),
+            match report {
+                Ok(FromChild::Pid(pid)) => Ok(Pid::from_raw(pid)),
+                Ok(FromChild::Failed(f)) => Err(Error::Other(f.message)),
+                Ok(_) | Err(channel::Error::Eof) => {
+                    Err(Error::Other("the user namespace helper died".into()))
+                }
+                Err(e) => Err(Error::Other(format!("user namespace helper: {e}"))),
             }
         }
     }
