@@ -253,7 +253,12 @@ fn prepare(bundle: &Path) -> Result<(oci::Bundle, Prepared, PathBuf), Error> {
         path: bundle.to_path_buf(),
         why: e.to_string(),
     })?;
-    let b = oci::load(&bundle)?;
+    // The host facts the translation warns by (spec/ probes nothing itself).
+    let host = oci::Host {
+        cgroup_v2: crate::linux::cgroups::detect(Path::new(crate::linux::cgroups::MOUNTPOINT))
+            == crate::linux::cgroups::Version::V2,
+    };
+    let b = oci::load_on(&bundle, &host)?;
     let prep = run::prepare(&b.config)?;
     Ok((b, prep, bundle))
 }

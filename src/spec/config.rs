@@ -99,6 +99,27 @@ impl Mount {
     }
 }
 
+/// setrlimit resources by their OCI names (process.rlimits[].type); the sandbox's
+/// `--rlimit nofile=…` takes the same names without `RLIMIT_`, in any case.
+pub const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rlimit {
     pub resource: i32,

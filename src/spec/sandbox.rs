@@ -157,36 +157,17 @@ pub fn parse_size(s: &str) -> Result<u64, SpecError> {
         })
 }
 
-const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
-    ("as", libc::RLIMIT_AS),
-    ("core", libc::RLIMIT_CORE),
-    ("cpu", libc::RLIMIT_CPU),
-    ("data", libc::RLIMIT_DATA),
-    ("fsize", libc::RLIMIT_FSIZE),
-    ("locks", libc::RLIMIT_LOCKS),
-    ("memlock", libc::RLIMIT_MEMLOCK),
-    ("msgqueue", libc::RLIMIT_MSGQUEUE),
-    ("nice", libc::RLIMIT_NICE),
-    ("nofile", libc::RLIMIT_NOFILE),
-    ("nproc", libc::RLIMIT_NPROC),
-    ("rss", libc::RLIMIT_RSS),
-    ("rtprio", libc::RLIMIT_RTPRIO),
-    ("rttime", libc::RLIMIT_RTTIME),
-    ("sigpending", libc::RLIMIT_SIGPENDING),
-    ("stack", libc::RLIMIT_STACK),
-];
-
 /// `nofile=1024:4096` (also `RLIMIT_NOFILE=…`; `unlimited` allowed).
 pub fn parse_rlimit(s: &str) -> Result<Rlimit, SpecError> {
     let (name, vals) = s
         .split_once('=')
         .ok_or_else(|| invalid("rlimit", s, "expected NAME=SOFT[:HARD]"))?;
-    let key = name.trim().to_ascii_lowercase();
-    let key = key.strip_prefix("rlimit_").unwrap_or(&key);
+    let key = name.trim().to_ascii_uppercase();
+    let key = format!("RLIMIT_{}", key.strip_prefix("RLIMIT_").unwrap_or(&key));
     let resource = RLIMITS
         .iter()
         .find(|(n, _)| *n == key)
-        .map(|(_, r)| *r as i32)
+        .map(|(_, r)| *r)
         .ok_or_else(|| invalid("rlimit", s, format!("unknown limit '{name}'")))?;
     let num = |v: &str| -> Result<u64, SpecError> {
         if v == "unlimited" || v == "-1" {
