@@ -271,25 +271,11 @@ pub fn translate_on(text: &str, bundle: &Path, host: &Host) -> Result<Bundle, Oc
     let caps = process::caps_of(process, &mut warnings);
     let rlimits = process::rlimits_of(process)?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
-    if landlock.is_some() && !no_new_privs {
-        return Err(rejected(
-            &path,
-            "process.landlock needs process.noNewPrivileges",
-            "set \"noNewPrivileges\": true (nucleus applies Landlock after no_new_privs, as \
-             the kernel requires once capabilities are dropped)",
-        ));
-    }
+    process::check_landlock(&landlock, no_new_privs, &path)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let (namespaces, join) = namespaces::namespaces_of(&linux, &path)?;
     let id_maps = namespaces::id_maps_of(&linux, &namespaces, &path)?;
-    let resources = resources::resources_of(&linux, &path, &mut warnings)?;
-    if host.cgroup_v2 && resources::has_config_device_rules(&linux) {
-        warnings.push(
-            "linux.resources.devices is not enforced on cgroup v2 (nucleus loads no eBPF \
-             device filter yet)"
-                .into(),
-        );
-    }
+    let resources = resources::resources_of(&linux, &path, host, &mut warnings)?;
     let seccomp = seccomp::seccomp_of(&linux, &path)?;
     let sysctl = namespaces::sysctl_of(&linux, &namespaces, &join)?;
     let rootfs_propagation = rootfs_propagation_of(&linux, &path)?;

@@ -225,6 +225,23 @@ pub(super) fn command_of(
     Ok((args, env))
 }
 
+/// process.landlock needs process.noNewPrivileges.
+pub(super) fn check_landlock(
+    landlock: &Option<crate::spec::config::Landlock>,
+    no_new_privs: bool,
+    path: &Path,
+) -> Result<(), OciError> {
+    if landlock.is_none() || no_new_privs {
+        return Ok(());
+    }
+    Err(rejected(
+        path,
+        "process.landlock needs process.noNewPrivileges",
+        "set \"noNewPrivileges\": true (nucleus applies Landlock after no_new_privs, as \
+         the kernel requires once capabilities are dropped)",
+    ))
+}
+
 /// The process of `exec --process FILE` (an OCI process.json).
 pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<String>), OciError> {
     let path = std::path::PathBuf::from("process.json");

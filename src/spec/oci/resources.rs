@@ -39,6 +39,7 @@ const STANDARD_DEVICE_RULES: &[&str] = &[
 pub(super) fn resources_of(
     linux: &Linux,
     path: &Path,
+    host: &super::Host,
     warnings: &mut Vec<String>,
 ) -> Result<Resources, OciError> {
     let mut resources = Resources {
@@ -49,6 +50,13 @@ pub(super) fn resources_of(
     if let Some(r) = linux.resources() {
         limits_of(r, path, &mut resources)?;
         resources.devices = config_device_rules(r, path)?;
+        if host.cgroup_v2 && !resources.devices.is_empty() {
+            warnings.push(
+                "linux.resources.devices is not enforced on cgroup v2 (nucleus loads no eBPF \
+                 device filter yet)"
+                    .into(),
+            );
+        }
         // blockIO, hugepageLimits, network, rdma, unified, realtime, disableOOMKiller:
         // translated here, checked against the host when the cgroup is made.
         warnings.extend(
@@ -186,14 +194,4 @@ pub(super) fn devices_of(linux: &Linux, path: &Path) -> Result<Vec<Device>, OciE
         });
     }
     Ok(devices)
-}
-
-/// Whether the config has device cgroup rules of its own (linux.resources.devices): on a
-/// cgroup v2 host the launch warns that they are not enforced.
-pub fn has_config_device_rules(linux: &Linux) -> bool {
-    linux
-        .resources()
-        .as_ref()
-        .and_then(|r| r.devices().as_ref())
-        .is_some_and(|d| !d.is_empty())
 }
