@@ -76,8 +76,8 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
         Seccomp::Unconfined => (vec![], vec![]),
         Seccomp::Default => (seccomp::default_compiled()?, vec![]),
         // Names this architecture lacks are skipped silently, as libseccomp does: OCI
-        // profiles list several architectures' syscalls.
-        Seccomp::Oci(text) => (seccomp::compile(&seccomp::from_oci(text)?)?.0, vec![]),
+        // profiles list several architectures' syscalls (seccomp::unknown_names).
+        Seccomp::Oci(profile) => (seccomp::compile(profile)?, vec![]),
     };
     // Landlock: what this kernel cannot enforce is refused (strict) or warned about, before
     // any process exists. Nothing to do without a Landlock domain.

@@ -354,8 +354,8 @@ impl Resources {
 pub enum Seccomp {
     Unconfined,
     Default,
-    /// An OCI `linux.seccomp` JSON document.
-    Oci(String),
+    /// An OCI profile (linux.seccomp, or a `--seccomp-profile` file), translated.
+    Oci(super::seccomp::Profile),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -69,6 +69,8 @@ pub enum SpecError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Identity(#[from] identity::Error),
+    #[error(transparent)]
+    Seccomp(#[from] super::seccomp::ProfileError),
 }
 
 impl SpecError {
@@ -107,6 +109,7 @@ impl SpecError {
             }),
             SpecError::Policy(e) => e.hint().map(String::from),
             SpecError::Identity(e) => e.hint(),
+            SpecError::Seccomp(_) => None,
         }
     }
 }
@@ -539,7 +542,7 @@ fn seccomp_of(o: &SandboxOptions) -> Result<Seccomp, SpecError> {
                 "expected 'unconfined' or 'default' (or --seccomp-profile FILE)",
             ));
         }
-        (None, Some(text)) => Seccomp::Oci(text.clone()),
+        (None, Some(text)) => Seccomp::Oci(super::seccomp::parse(text)?),
     })
 }
 

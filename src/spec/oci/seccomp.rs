@@ -1,4 +1,4 @@
-//! `linux.seccomp`: the container's seccomp profile.
+//! `linux.seccomp`: the container's seccomp profile, from oci-spec's types.
 
 use super::OciError;
 use crate::spec::config::Seccomp;
@@ -7,11 +7,12 @@ use std::path::Path;
 
 /// linux.seccomp (none: unconfined).
 pub(super) fn seccomp_of(linux: &Linux, path: &Path) -> Result<Seccomp, OciError> {
-    Ok(match linux.seccomp() {
-        None => Seccomp::Unconfined,
-        Some(s) => Seccomp::Oci(serde_json::to_string(s).map_err(|e| OciError::Invalid {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?),
-    })
+    let Some(s) = linux.seccomp() else {
+        return Ok(Seccomp::Unconfined);
+    };
+    let profile = crate::spec::seccomp::from_spec(s).map_err(|e| OciError::Invalid {
+        path: path.to_path_buf(),
+        why: format!("linux.seccomp: {e}"),
+    })?;
+    Ok(Seccomp::Oci(profile))
 }
