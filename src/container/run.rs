@@ -243,7 +243,7 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     let detached = how.detached;
     let console = how.console;
     // Building a root inside the runtime's own mount namespace would pivot the host's.
-    if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
+    if let Some(p) = cfg.joins(CloneFlags::CLONE_NEWNS) {
         if namespaces::is_own_mount_ns(p)? {
             return Err(Error::Setup(format!(
                 "namespace {} is nucleus' own mount namespace: building the container's root \
@@ -271,11 +271,11 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         )
         .map_err(|e| e.to_string())
     };
-    let mut spawn = || match cfg.joins(libc::CLONE_NEWUSER) {
+    let mut spawn = || match cfg.joins(CloneFlags::CLONE_NEWUSER) {
         None => spawn_child().map_err(Error::Setup),
         Some(p) => Ok(namespaces::spawn_in_user_ns(p, &mut spawn_child)?),
     };
-    let spawned = match cfg.joins(libc::CLONE_NEWPID) {
+    let spawned = match cfg.joins(CloneFlags::CLONE_NEWPID) {
         None => spawn(),
         Some(p) => namespaces::in_pid_ns(p, spawn)?,
     };

@@ -321,7 +321,7 @@ fn init(
     if !detached {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(fail("prctl(PR_SET_PDEATHSIG)"))?;
     }
-    if cfg.namespaces.user || cfg.joins(libc::CLONE_NEWUSER).is_some() {
+    if cfg.namespaces.user || cfg.joins(nix::sched::CloneFlags::CLONE_NEWUSER).is_some() {
         // Become the new namespace's root (its maps are written now): files created while
         // setting up the root filesystem then belong to a mapped id. Without a mapping for
         // 0 the process keeps its ids (EINVAL).
@@ -342,9 +342,10 @@ fn init(
     // A PID namespace is joined by the runtime before the clone (setns only moves
     // children): skip it here.
     // The user namespace was joined before the clone as well.
-    let here = |f: i32| f != libc::CLONE_NEWPID && f != libc::CLONE_NEWUSER;
+    use nix::sched::CloneFlags as F;
+    let here = |f: F| f != F::CLONE_NEWPID && f != F::CLONE_NEWUSER;
     for (flag, path) in cfg.join.iter().filter(|(f, _)| here(*f)) {
-        namespaces::join(*flag, path).map_err(fail("namespace"))?;
+        namespaces::join(flag.bits(), path).map_err(fail("namespace"))?;
     }
     // A cgroup namespace is rooted where the process is when it is made. On v2 the root
     // filesystem's cgroup2 mount shows that namespace's root, so both come first; on v1 the

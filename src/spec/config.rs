@@ -1,9 +1,11 @@
 //! The container as nucleus executes it: one validated, explicit description that both the
 //! one-shot sandbox (`nucleus run`) and, later, OCI config.json translate into, so that
-//! container set-up has exactly one code path (linux::process).
+//! container set-up has exactly one code path (container::run launches it, linux::init
+//! sets it up inside).
 
 use crate::caps::Sets;
 use crate::linux::identity::Identity;
+use nix::sched::CloneFlags;
 use std::path::PathBuf;
 
 /// The smallest memory limit nucleus accepts: 6 MiB, Docker's minimum. Below a few MiB the
@@ -277,11 +279,11 @@ impl Config {
     /// Whether nucleus builds the root filesystem: in a new mount namespace, or in one it
     /// joins by path.
     pub fn builds_root(&self) -> bool {
-        self.namespaces.mount || self.joins(libc::CLONE_NEWNS).is_some()
+        self.namespaces.mount || self.joins(CloneFlags::CLONE_NEWNS).is_some()
     }
 
     /// The path of the existing namespace of kind `flag` (CLONE_NEW*) to join, if any.
-    pub fn joins(&self, flag: i32) -> Option<&std::path::Path> {
+    pub fn joins(&self, flag: CloneFlags) -> Option<&std::path::Path> {
         self.join
             .iter()
             .find(|(f, _)| *f == flag)
@@ -350,6 +352,16 @@ impl Resources {
     }
 }
 
+/// Mount propagation of the container's root (linux.rootfsPropagation; the `r` forms mean
+/// the same, the root's propagation is always set recursively).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagation {
+    Shared,
+    Slave,
+    Private,
+    Unbindable,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seccomp {
     Unconfined,
@@ -386,17 +398,17 @@ pub struct Config {
     /// uid_map and gid_map text for a new user namespace.
     pub id_maps: Option<(String, String)>,
     /// Existing namespaces to join (setns) instead of creating new ones: (CLONE_NEW* flag,
-    /// path such as /proc/PID/ns/net or /run/netns/NAME).
-    pub join: Vec<(i32, PathBuf)>,
+    /// path such as /proc/PID/ns/net or /run/netns/NAME), in the order they are joined.
+    pub join: Vec<(CloneFlags, PathBuf)>,
     /// Namespaced sysctls, written in the container.
     pub sysctl: Vec<(String, String)>,
     pub oom_score_adj: Option<i32>,
     /// Device nodes to create in the container (OCI linux.devices).
     pub devices: Vec<Device>,
     pub hooks: Hooks,
-    /// OCI linux.rootfsPropagation for the container's root after pivot_root (shared,
-    /// slave, private or unbindable; None keeps it private).
-    pub rootfs_propagation: Option<String>,
+    /// OCI linux.rootfsPropagation for the container's root after pivot_root (None keeps
+    /// it private).
+    pub rootfs_propagation: Option<Propagation>,
     /// process.terminal: the process gets a pty, whose master goes to --console-socket.
     pub terminal: bool,
     /// process.consoleSize (rows, columns) for that pty; None keeps the kernel's 0×0.

@@ -332,22 +332,28 @@ pub fn translate_on(text: &str, bundle: &Path, host: &Host) -> Result<Bundle, Oc
 fn rootfs_propagation_of(
     linux: &oci_spec::runtime::Linux,
     path: &Path,
-) -> Result<Option<String>, OciError> {
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("") => Ok(None),
-        Some(p) => {
-            let base = p.strip_prefix('r').unwrap_or(p);
-            if !["shared", "slave", "private", "unbindable"].contains(&base) {
-                return Err(OciError::Invalid {
-                    path: path.to_path_buf(),
-                    why: format!(
-                        "linux.rootfsPropagation '{p}': use shared, slave, private or unbindable"
-                    ),
-                });
-            }
-            Ok(Some(base.to_string()))
+) -> Result<Option<Propagation>, OciError> {
+    let Some(p) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    Ok(Some(match p.strip_prefix('r').unwrap_or(p) {
+        "shared" => Propagation::Shared,
+        "slave" => Propagation::Slave,
+        "private" => Propagation::Private,
+        "unbindable" => Propagation::Unbindable,
+        _ => {
+            return Err(OciError::Invalid {
+                path: path.to_path_buf(),
+                why: format!(
+                    "linux.rootfsPropagation '{p}': use shared, slave, private or unbindable"
+                ),
+            })
         }
-    }
+    }))
 }
 
 #[cfg(test)]
@@ -451,7 +457,10 @@ mod tests {
         let j = translate(&v.to_string(), Path::new("/b")).unwrap();
         assert_eq!(
             j.config.join,
-            vec![(libc::CLONE_NEWNET, PathBuf::from("/run/netns/x"))]
+            vec![(
+                nix::sched::CloneFlags::CLONE_NEWNET,
+                PathBuf::from("/run/netns/x")
+            )]
         );
         assert!(!j.config.namespaces.net);
         assert_eq!(

@@ -176,13 +176,13 @@ pub fn degradations(cfg: &Config, asked: &Asked, facts: &Facts) -> Vec<Degradati
     if cfg.resources.pids.is_none() {
         out.push(Degradation::NoPidsLimit);
     }
-    if !cfg.namespaces.net && cfg.joins(libc::CLONE_NEWNET).is_none() {
+    if !cfg.namespaces.net && cfg.joins(nix::sched::CloneFlags::CLONE_NEWNET).is_none() {
         out.push(Degradation::HostNetwork);
     }
     if facts.root
         && facts.userns
         && !cfg.namespaces.user
-        && cfg.joins(libc::CLONE_NEWUSER).is_none()
+        && cfg.joins(nix::sched::CloneFlags::CLONE_NEWUSER).is_none()
     {
         out.push(Degradation::RootfulWithoutUserns);
     }

@@ -3,6 +3,7 @@
 
 use super::{rejected, OciError};
 use crate::spec::config::Namespaces;
+use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxNamespaceType as T};
 use std::path::{Path, PathBuf};
 
@@ -10,15 +11,15 @@ use std::path::{Path, PathBuf};
 pub const NAMESPACE_NAMES: &[&str] = &["cgroup", "ipc", "mount", "network", "pid", "user", "uts"];
 
 /// The CLONE_NEW* flag of a namespace kind nucleus can join.
-fn clone_flag(t: T) -> Option<i32> {
+fn clone_flag(t: T) -> Option<CloneFlags> {
     Some(match t {
-        T::Network => libc::CLONE_NEWNET,
-        T::Ipc => libc::CLONE_NEWIPC,
-        T::Uts => libc::CLONE_NEWUTS,
-        T::Cgroup => libc::CLONE_NEWCGROUP,
-        T::Pid => libc::CLONE_NEWPID,
-        T::Mount => libc::CLONE_NEWNS,
-        T::User => libc::CLONE_NEWUSER,
+        T::Network => CloneFlags::CLONE_NEWNET,
+        T::Ipc => CloneFlags::CLONE_NEWIPC,
+        T::Uts => CloneFlags::CLONE_NEWUTS,
+        T::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        T::Pid => CloneFlags::CLONE_NEWPID,
+        T::Mount => CloneFlags::CLONE_NEWNS,
+        T::User => CloneFlags::CLONE_NEWUSER,
         _ => return None,
     })
 }
@@ -30,7 +31,7 @@ fn clone_flag(t: T) -> Option<i32> {
 pub(super) fn namespaces_of(
     linux: &Linux,
     path: &Path,
-) -> Result<(Namespaces, Vec<(i32, PathBuf)>), OciError> {
+) -> Result<(Namespaces, Vec<(CloneFlags, PathBuf)>), OciError> {
     let mut ns = Namespaces {
         mount: false,
         pid: false,
@@ -77,11 +78,11 @@ pub(super) fn namespaces_of(
         }
     }
     join.sort_by_key(|(flag, _)| match *flag {
-        libc::CLONE_NEWUSER => 0,
-        libc::CLONE_NEWNS => 2,
+        CloneFlags::CLONE_NEWUSER => 0,
+        CloneFlags::CLONE_NEWNS => 2,
         _ => 1,
     });
-    if !ns.mount && !join.iter().any(|(f, _)| *f == libc::CLONE_NEWNS) {
+    if !ns.mount && !join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWNS) {
         return Err(OciError::Unsupported(
             "running without a mount namespace".into(),
         ));
@@ -115,7 +116,7 @@ pub(super) fn id_maps_of(
 pub(super) fn sysctl_of(
     linux: &Linux,
     ns: &Namespaces,
-    join: &[(i32, PathBuf)],
+    join: &[(CloneFlags, PathBuf)],
 ) -> Result<Vec<(String, String)>, OciError> {
     let mut sysctl: Vec<(String, String)> = linux
         .sysctl()
@@ -124,9 +125,9 @@ pub(super) fn sysctl_of(
         .into_iter()
         .collect();
     sysctl.sort();
-    let joined = |f: i32| join.iter().any(|(flag, _)| *flag == f);
-    let own_net = ns.net || joined(libc::CLONE_NEWNET);
-    let own_ipc = ns.ipc || joined(libc::CLONE_NEWIPC);
+    let joined = |f: CloneFlags| join.iter().any(|(flag, _)| *flag == f);
+    let own_net = ns.net || joined(CloneFlags::CLONE_NEWNET);
+    let own_ipc = ns.ipc || joined(CloneFlags::CLONE_NEWIPC);
     for (k, _) in &sysctl {
         let ipc = k.starts_with("kernel.shm")
             || k.starts_with("kernel.msg")
