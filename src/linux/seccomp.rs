@@ -506,23 +506,15 @@ pub fn from_oci(text: &str) -> Result<Profile, Error> {
     Ok(crate::spec::seccomp::parse(text)?)
 }
 
-/// The native syscall number of `name`, if this architecture has it.
-#[cfg(target_arch = "x86_64")]
+/// The native syscall number of `name`, if this architecture has it (a lookup in
+/// nucleus's own tables, syscall_table).
 fn native_nr(name: &str) -> Option<u32> {
-    lookup(syscall_table::X86_64, name)
-}
-
-/// The native syscall number of `name` from seccompiler's table: the number its one-rule
-/// program compares with (after the 3-instruction arch check and the load of `nr`).
-#[cfg(not(target_arch = "x86_64"))]
-fn native_nr(name: &str) -> Option<u32> {
-    let doc = serde_json::json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
-    let map = seccompiler::compile_from_json(
-        doc.to_string().as_bytes(),
-        seccompiler::TargetArch::aarch64,
-    )
-    .ok()?;
-    map.get("t").and_then(|p| p.get(4)).map(|i| i.k)
+    let table = if cfg!(target_arch = "x86_64") {
+        syscall_table::X86_64
+    } else {
+        syscall_table::AARCH64
+    };
+    lookup(table, name)
 }
 
 fn lookup(table: &[(&str, u32)], name: &str) -> Option<u32> {
@@ -1342,6 +1334,23 @@ mod tests {
             known += 1;
         }
         assert!(known >= 370, "{known}");
+    }
+
+    #[test]
+    fn aarch64_table_matches_seccompiler() {
+        let mut known = 0;
+        for (name, nr) in syscall_table::AARCH64 {
+            let doc = serde_json::json!({ "t": { "mismatch_action": "allow", "match_action": { "errno": 1 }, "filter": [{ "syscall": name }] } });
+            let Ok(map) = seccompiler::compile_from_json(
+                doc.to_string().as_bytes(),
+                seccompiler::TargetArch::aarch64,
+            ) else {
+                continue;
+            };
+            assert_eq!(map["t"][4].k, *nr, "{name}");
+            known += 1;
+        }
+        assert!(known >= 290, "{known}");
     }
 
     #[test]

@@ -93,6 +93,11 @@ pub struct Host {
     pub cgroup_v2: bool,
 }
 
+/// The value of `name` in a (name, value) table.
+fn lookup<T: Copy>(table: &[(&str, T)], name: &str) -> Option<T> {
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
 /// An enum value as the config spells it (serde's name).
 fn spelled<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)

@@ -1,7 +1,7 @@
 //! OCI 1.1/1.2 attributes (issue #14): scheduler, ioPriority, execCPUAffinity,
 //! personality, domainname; intelRdt refused.
 
-use super::{rejected, spelled, OciError};
+use super::{lookup, rejected, spelled, OciError};
 use crate::spec::config::{Attrs, Namespaces, SchedAttr};
 use oci_spec::runtime::{Linux, Process, Spec};
 use std::path::Path;
@@ -55,16 +55,12 @@ pub const PERSONALITY_FLAGS: &[(&str, u32)] = &[
 fn scheduler_of(path: &Path, s: &oci_spec::runtime::Scheduler) -> Result<SchedAttr, OciError> {
     let name = spelled(s.policy());
     let bad = |why: String, hint: &str| rejected(path, format!("process.scheduler: {why}"), hint);
-    let policy = SCHED_POLICIES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, p)| *p)
-        .ok_or_else(|| {
-            bad(
-                format!("policy {name} is not a Linux scheduling policy"),
-                "use SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR or SCHED_DEADLINE",
-            )
-        })?;
+    let policy = lookup(SCHED_POLICIES, &name).ok_or_else(|| {
+        bad(
+            format!("policy {name} is not a Linux scheduling policy"),
+            "use SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR or SCHED_DEADLINE",
+        )
+    })?;
     let nice = s.nice().unwrap_or(0);
     if !(-20..=19).contains(&nice) {
         return Err(bad(
@@ -96,16 +92,12 @@ fn scheduler_of(path: &Path, s: &oci_spec::runtime::Scheduler) -> Result<SchedAt
     let mut flags = 0;
     for f in s.flags().iter().flatten() {
         let n = spelled(f);
-        flags |= SCHED_FLAGS
-            .iter()
-            .find(|(k, _)| *k == n)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| {
-                bad(
-                    format!("unknown flag {n}"),
-                    "see sched_setattr(2) for SCHED_FLAG_*",
-                )
-            })?;
+        flags |= lookup(SCHED_FLAGS, &n).ok_or_else(|| {
+            bad(
+                format!("unknown flag {n}"),
+                "see sched_setattr(2) for SCHED_FLAG_*",
+            )
+        })?;
     }
     Ok(SchedAttr {
         policy,
@@ -187,10 +179,7 @@ pub(super) fn attrs_of(
 /// process.ioPriority as ioprio_set(2)'s value: (class << 13) | level.
 fn io_priority_of(path: &Path, io: &oci_spec::runtime::LinuxIOPriority) -> Result<u32, OciError> {
     let class = spelled(&io.class());
-    let class = IOPRIO_CLASSES
-        .iter()
-        .find(|(n, _)| *n == class)
-        .map_or(2, |(_, c)| *c);
+    let class = lookup(IOPRIO_CLASSES, &class).unwrap_or(2);
     let level = io.priority();
     if !(0..=7).contains(&level) {
         return Err(rejected(
@@ -209,17 +198,13 @@ fn personality_of(path: &Path, p: &oci_spec::runtime::LinuxPersonality) -> Resul
         oci_spec::runtime::LinuxPersonalityDomain::PerLinux32 => 0x0008,
     };
     for f in p.flags().iter().flatten() {
-        v |= PERSONALITY_FLAGS
-            .iter()
-            .find(|(n, _)| n == f)
-            .map(|(_, b)| *b)
-            .ok_or_else(|| {
-                rejected(
-                    path,
-                    format!("linux.personality.flags: unknown flag '{f}'"),
-                    "use personality(2)'s names, like ADDR_NO_RANDOMIZE",
-                )
-            })?;
+        v |= lookup(PERSONALITY_FLAGS, f).ok_or_else(|| {
+            rejected(
+                path,
+                format!("linux.personality.flags: unknown flag '{f}'"),
+                "use personality(2)'s names, like ADDR_NO_RANDOMIZE",
+            )
+        })?;
     }
     Ok(v)
 }

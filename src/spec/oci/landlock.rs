@@ -220,29 +220,36 @@ fn port_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPort>, OciEr
 /// A rule may only allow what the ruleset handles (the kernel refuses the rest), and a
 /// ruleset must handle something.
 fn check_handled(ll: &Landlock, path: &Path) -> Result<(), OciError> {
-    for r in &ll.paths {
-        if r.access & !ll.handled_fs != 0 {
+    let fs = ll
+        .paths
+        .iter()
+        .map(|r| (r.path.display().to_string(), r.access));
+    let net = ll
+        .ports
+        .iter()
+        .map(|r| (format!("port {}", r.port), r.access));
+    for (rules, handled, table, field) in [
+        (
+            fs.collect::<Vec<_>>(),
+            ll.handled_fs,
+            LANDLOCK_FS,
+            "handledAccessFS",
+        ),
+        (
+            net.collect(),
+            ll.handled_net,
+            LANDLOCK_NET,
+            "handledAccessNetwork",
+        ),
+    ] {
+        if let Some((what, access)) = rules.iter().find(|(_, a)| a & !handled != 0) {
             return Err(rejected(
                 path,
                 format!(
-                    "process.landlock: the rule for {} allows {} that ruleset.handledAccessFS does not handle",
-                    r.path.display(),
-                    landlock_names(LANDLOCK_FS, r.access & !ll.handled_fs).join(", ")
+                    "process.landlock: the rule for {what} allows {} that ruleset.{field} does not handle",
+                    landlock_names(table, access & !handled).join(", ")
                 ),
-                "add those rights to ruleset.handledAccessFS or remove them from the rule",
-            ));
-        }
-    }
-    for r in &ll.ports {
-        if r.access & !ll.handled_net != 0 {
-            return Err(rejected(
-                path,
-                format!(
-                    "process.landlock: the rule for port {} allows {} that ruleset.handledAccessNetwork does not handle",
-                    r.port,
-                    landlock_names(LANDLOCK_NET, r.access & !ll.handled_net).join(", ")
-                ),
-                "add those rights to ruleset.handledAccessNetwork or remove them from the rule",
+                format!("add those rights to ruleset.{field} or remove them from the rule"),
             ));
         }
     }

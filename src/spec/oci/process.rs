@@ -111,10 +111,7 @@ pub(super) fn rlimits_of(process: &Process) -> Result<Vec<Rlimit>, OciError> {
     let mut rlimits = Vec::new();
     for r in process.rlimits().clone().unwrap_or_default() {
         let name = super::spelled(&r.typ());
-        let resource = RLIMITS
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, r)| *r)
+        let resource = super::lookup(RLIMITS, &name)
             .ok_or_else(|| OciError::Unsupported(format!("rlimit {name}")))?;
         rlimits.push(Rlimit {
             resource,

@@ -74,12 +74,9 @@ pub(super) fn resources_of(
 
 /// Memory, pids and CPU limits; a memory limit under [`MIN_MEMORY_LIMIT`] is refused.
 fn limits_of(r: &LinuxResources, path: &Path, resources: &mut Resources) -> Result<(), OciError> {
-    resources.memory = r
-        .memory()
-        .as_ref()
-        .and_then(|m| m.limit())
-        .filter(|l| *l > 0)
-        .map(|l| l as u64);
+    // A limit of 0 or -1 is no limit.
+    let positive = |v: Option<i64>| v.filter(|l| *l > 0).map(|l| l as u64);
+    resources.memory = positive(r.memory().as_ref().and_then(|m| m.limit()));
     if let Some(l) = resources.memory.filter(|l| *l < MIN_MEMORY_LIMIT) {
         return Err(rejected(
             path,
@@ -94,19 +91,14 @@ fn limits_of(r: &LinuxResources, path: &Path, resources: &mut Resources) -> Resu
             ),
         ));
     }
-    resources.pids = r
-        .pids()
-        .as_ref()
-        .map(|p| p.limit())
-        .filter(|l| *l > 0)
-        .map(|l| l as u64);
+    resources.pids = positive(r.pids().as_ref().map(|p| p.limit()));
     if let Some(m) = r.memory() {
-        resources.memory_reservation = m.reservation().filter(|v| *v > 0).map(|v| v as u64);
+        resources.memory_reservation = positive(m.reservation());
         resources.memory_swap = m.swap().filter(|v| *v != 0);
         resources.memory_swappiness = m.swappiness();
     }
     if let Some(cpu) = r.cpu() {
-        resources.cpu_quota = cpu.quota().filter(|q| *q > 0).map(|q| q as u64);
+        resources.cpu_quota = positive(cpu.quota());
         resources.cpu_period = cpu.period().unwrap_or(100_000);
         resources.cpu_shares = cpu.shares().filter(|s| *s > 0);
         resources.cpuset_cpus = cpu.cpus().clone().filter(|c| !c.is_empty());
