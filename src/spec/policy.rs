@@ -515,36 +515,16 @@ pub fn resolve_doc(
         host_env,
     };
     let mut r = Resolved::default();
-    if let Some(c) = &doc.caps {
-        resolve_caps(c, &cx, &mut r)?;
-    }
-    if let Some(s) = &doc.seccomp {
-        resolve_seccomp(s, &cx, &mut r)?;
-    }
-    if let Some(l) = &doc.landlock {
-        resolve_landlock(l, &cx, &mut r)?;
-    }
-    if let Some(n) = &doc.network {
-        resolve_network(n, &cx, &mut r)?;
-    }
-    if let Some(l) = &doc.limits {
-        resolve_limits(l, &cx, &mut r)?;
-    }
-    if let Some(u) = &doc.user {
-        resolve_user(u, &cx, &mut r)?;
-    }
-    if let Some(e) = &doc.env {
-        resolve_env(e, &cx, &mut r)?;
-    }
-    if let Some(m) = &doc.mounts {
-        resolve_mounts(m, &cx, &mut r)?;
-    }
-    if let Some(p) = &doc.process {
-        resolve_process(p, &mut r);
-    }
-    if let Some(m) = &doc.mode {
-        resolve_mode(m, &cx, &mut r)?;
-    }
+    resolve_caps(doc.caps.as_ref(), &cx, &mut r)?;
+    resolve_seccomp(doc.seccomp.as_ref(), &cx, &mut r)?;
+    resolve_landlock(doc.landlock.as_ref(), &cx, &mut r)?;
+    resolve_network(doc.network.as_ref(), &cx, &mut r)?;
+    resolve_limits(doc.limits.as_ref(), &cx, &mut r)?;
+    resolve_user(doc.user.as_ref(), &cx, &mut r)?;
+    resolve_env(doc.env.as_ref(), &cx, &mut r)?;
+    resolve_mounts(doc.mounts.as_ref(), &cx, &mut r)?;
+    resolve_process(doc.process.as_ref(), &mut r);
+    resolve_mode(doc.mode.as_ref(), &cx, &mut r)?;
     Ok(r)
 }
 
@@ -567,7 +547,10 @@ impl Cx<'_> {
 }
 
 /// The [caps] section.
-fn resolve_caps(c: &PolicyFile, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_caps(c: Option<&PolicyFile>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(c) = c else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     // Checked here (names, exclusive forms) so a bad list names the policy file.
@@ -595,7 +578,10 @@ fn resolve_caps(c: &PolicyFile, cx: &Cx, r: &mut Resolved) -> Result<(), Error> 
 }
 
 /// The [seccomp] section.
-fn resolve_seccomp(s: &SeccompSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_seccomp(s: Option<&SeccompSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(s) = s else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     let given = [s.mode.is_some(), s.profile.is_some(), s.allow.is_some()];
@@ -668,7 +654,10 @@ fn resolve_seccomp(s: &SeccompSection, cx: &Cx, r: &mut Resolved) -> Result<(), 
 }
 
 /// The [landlock] section.
-fn resolve_landlock(l: &LandlockSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_landlock(l: Option<&LandlockSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(l) = l else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     // Landlock paths are paths inside the container (the init opens them after
@@ -716,7 +705,10 @@ fn resolve_landlock(l: &LandlockSection, cx: &Cx, r: &mut Resolved) -> Result<()
 }
 
 /// The [network] section.
-fn resolve_network(n: &NetworkSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_network(n: Option<&NetworkSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(n) = n else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     match n.mode.as_str() {
@@ -735,7 +727,10 @@ fn resolve_network(n: &NetworkSection, cx: &Cx, r: &mut Resolved) -> Result<(), 
 }
 
 /// The [limits] section.
-fn resolve_limits(l: &LimitsSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_limits(l: Option<&LimitsSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(l) = l else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     if let Some(m) = &l.memory {
@@ -771,7 +766,10 @@ fn resolve_limits(l: &LimitsSection, cx: &Cx, r: &mut Resolved) -> Result<(), Er
 }
 
 /// The [user] section.
-fn resolve_user(u: &UserSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_user(u: Option<&UserSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(u) = u else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     match (u.uid, u.gid) {
@@ -794,7 +792,10 @@ fn resolve_user(u: &UserSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error>
 }
 
 /// The [env] section.
-fn resolve_env(e: &EnvSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_env(e: Option<&EnvSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(e) = e else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     for name in &e.allow {
         if name.is_empty() || name.contains('=') {
@@ -814,7 +815,10 @@ fn resolve_env(e: &EnvSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
 }
 
 /// The [mounts] section.
-fn resolve_mounts(m: &MountsSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_mounts(m: Option<&MountsSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(m) = m else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     if let Some(root) = &m.rootfs {
@@ -851,7 +855,10 @@ fn resolve_mounts(m: &MountsSection, cx: &Cx, r: &mut Resolved) -> Result<(), Er
 }
 
 /// The [process] section.
-fn resolve_process(p: &ProcessSection, r: &mut Resolved) {
+fn resolve_process(p: Option<&ProcessSection>, r: &mut Resolved) {
+    let Some(p) = p else {
+        return;
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
     if let Some(h) = &p.hostname {
@@ -873,7 +880,10 @@ fn resolve_process(p: &ProcessSection, r: &mut Resolved) {
 }
 
 /// The [mode] section.
-fn resolve_mode(m: &ModeSection, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+fn resolve_mode(m: Option<&ModeSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(m) = m else {
+        return Ok(());
+    };
     r.mode = Some(match m.mode.as_str() {
         "production" => Mode::Production,
         "agent" => Mode::Agent,
@@ -955,16 +965,7 @@ pub fn overlay(r: &mut Resolved, mut flags: SandboxOptions) -> Vec<String> {
     overlay_caps(o, origins, caps_explicit, &mut flags, &mut notes);
     overlay_landlock(o, origins, &mut flags, &mut notes);
     overlay_seccomp(o, origins, seccomp_generated, &mut flags, &mut notes);
-    for e in flags.env {
-        let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        if o.env
-            .iter()
-            .any(|x| x.split_once('=').map(|(k, _)| k) == Some(name))
-        {
-            notes.push(format!("--env {name}=… overrides policy env {name}"));
-        }
-        o.env.push(e);
-    }
+    overlay_env(o, flags.env, &mut notes);
     // What the command line always decides.
     o.args = flags.args;
     o.rootless = flags.rootless;
@@ -1060,6 +1061,20 @@ fn overlay_seccomp(
         o.seccomp = std::mem::take(&mut flags.seccomp);
         o.seccomp_profile = std::mem::take(&mut flags.seccomp_profile);
         *seccomp_generated = false;
+    }
+}
+
+/// `--env` entries go after the policy's (a name set twice takes the flag's value).
+fn overlay_env(o: &mut SandboxOptions, env: Vec<String>, notes: &mut Vec<String>) {
+    for e in env {
+        let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        if o.env
+            .iter()
+            .any(|x| x.split_once('=').map(|(k, _)| k) == Some(name))
+        {
+            notes.push(format!("--env {name}=… overrides policy env {name}"));
+        }
+        o.env.push(e);
     }
 }
 

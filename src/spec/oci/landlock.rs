@@ -151,28 +151,45 @@ pub(super) fn landlock_of(v: Option<&Value>, path: &Path) -> Result<Option<Landl
     Ok(Some(ll))
 }
 
+/// The rules of the list `at` (`pathBeneath` or `netPort`): each rule's allowedAccess bits
+/// (names from `table`) with the entries of its list `key` (`paths` or `ports`).
+fn rules_of(
+    v: Option<&Value>,
+    at: &'static str,
+    key: &str,
+    table: &[(&str, u64, u8)],
+    path: &Path,
+) -> Result<Vec<(u64, Vec<Value>)>, OciError> {
+    let item = LANDLOCK_KEYS
+        .iter()
+        .map(|(n, _)| *n)
+        .find(|n| n.strip_suffix("[]") == Some(at))
+        .unwrap_or(at);
+    let mut out = Vec::new();
+    for r in list(v, at, path)? {
+        let r = landlock_object(&r, item, path)?;
+        let access = landlock_rights(
+            r.get("allowedAccess"),
+            &format!("{item}.allowedAccess"),
+            table,
+            path,
+        )?;
+        out.push((access, list(r.get(key), &format!("{item}.{key}"), path)?));
+    }
+    Ok(out)
+}
+
 /// process.landlock.rules.pathBeneath: rights beneath absolute paths of the container.
 fn path_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPath>, OciError> {
     let mut out = Vec::new();
-    for r in list(v, "process.landlock.rules.pathBeneath", path)? {
-        let r = landlock_object(&r, "process.landlock.rules.pathBeneath[]", path)?;
-        let access = landlock_rights(
-            r.get("allowedAccess"),
-            "process.landlock.rules.pathBeneath[].allowedAccess",
-            LANDLOCK_FS,
-            path,
-        )?;
-        let paths = list(
-            r.get("paths"),
-            "process.landlock.rules.pathBeneath[].paths",
-            path,
-        )?;
+    let at = "process.landlock.rules.pathBeneath";
+    for (access, paths) in rules_of(v, at, "paths", LANDLOCK_FS, path)? {
         for p in paths {
             let s = p.as_str().unwrap_or("");
             let clean = crate::spec::sandbox::clean_abs(s).map_err(|_| {
                 rejected(
                     path,
-                    format!("process.landlock.rules.pathBeneath[].paths: {p} is not an absolute path without '..'"),
+                    format!("{at}[].paths: {p} is not an absolute path without '..'"),
                     "give paths inside the container, like /usr",
                 )
             })?;
@@ -188,26 +205,16 @@ fn path_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPath>, OciEr
 /// process.landlock.rules.netPort: rights on TCP ports.
 fn port_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPort>, OciError> {
     let mut out = Vec::new();
-    for r in list(v, "process.landlock.rules.netPort", path)? {
-        let r = landlock_object(&r, "process.landlock.rules.netPort[]", path)?;
-        let access = landlock_rights(
-            r.get("allowedAccess"),
-            "process.landlock.rules.netPort[].allowedAccess",
-            LANDLOCK_NET,
-            path,
-        )?;
-        for p in list(
-            r.get("ports"),
-            "process.landlock.rules.netPort[].ports",
-            path,
-        )? {
+    let at = "process.landlock.rules.netPort";
+    for (access, ports) in rules_of(v, at, "ports", LANDLOCK_NET, path)? {
+        for p in ports {
             let port = p
                 .as_u64()
                 .and_then(|n| u16::try_from(n).ok())
                 .ok_or_else(|| {
                     rejected(
                         path,
-                        format!("process.landlock.rules.netPort[].ports: {p} is not a TCP port"),
+                        format!("{at}[].ports: {p} is not a TCP port"),
                         "give port numbers from 0 to 65535",
                     )
                 })?;
