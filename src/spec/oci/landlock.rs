@@ -181,43 +181,41 @@ fn rules_of(
 
 /// process.landlock.rules.pathBeneath: rights beneath absolute paths of the container.
 fn path_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPath>, OciError> {
-    let mut out = Vec::new();
     let at = "process.landlock.rules.pathBeneath";
-    for (access, paths) in rules_of(v, at, "paths", LANDLOCK_FS, path)? {
-        for p in paths {
-            let s = p.as_str().unwrap_or("");
-            let clean = crate::spec::sandbox::clean_abs(s).map_err(|_| {
-                rejected(
-                    path,
-                    format!("{at}[].paths: {p} is not an absolute path without '..'"),
-                    "give paths inside the container, like /usr",
-                )
-            })?;
-            out.push(LandlockPath {
-                path: clean,
-                access,
-            });
-        }
-    }
-    Ok(out)
+    let rules = rules_of(v, at, "paths", LANDLOCK_FS, path)?;
+    let rule = |access: u64, p: &Value| {
+        let clean = crate::spec::sandbox::clean_abs(p.as_str().unwrap_or(""));
+        let path_beneath = clean.map_err(|_| {
+            rejected(
+                path,
+                format!("{at}[].paths: {p} is not an absolute path without '..'"),
+                "give paths inside the container, like /usr",
+            )
+        })?;
+        Ok(LandlockPath {
+            path: path_beneath,
+            access,
+        })
+    };
+    rules
+        .iter()
+        .flat_map(|(access, paths)| paths.iter().map(move |p| rule(*access, p)))
+        .collect()
 }
 
 /// process.landlock.rules.netPort: rights on TCP ports.
 fn port_rules(v: Option<&Value>, path: &Path) -> Result<Vec<LandlockPort>, OciError> {
-    let mut out = Vec::new();
     let at = "process.landlock.rules.netPort";
+    let mut out = Vec::new();
     for (access, ports) in rules_of(v, at, "ports", LANDLOCK_NET, path)? {
         for p in ports {
-            let port = p
-                .as_u64()
-                .and_then(|n| u16::try_from(n).ok())
-                .ok_or_else(|| {
-                    rejected(
-                        path,
-                        format!("{at}[].ports: {p} is not a TCP port"),
-                        "give port numbers from 0 to 65535",
-                    )
-                })?;
+            let Some(port) = p.as_u64().and_then(|n| u16::try_from(n).ok()) else {
+                return Err(rejected(
+                    path,
+                    format!("{at}[].ports: {p} is not a TCP port"),
+                    "give port numbers from 0 to 65535",
+                ));
+            };
             out.push(LandlockPort { port, access });
         }
     }
