@@ -409,7 +409,7 @@ fn finish_trace(t: &state::Trace) -> Option<String> {
 /// started here can grant one its bounding set lacks (runc fails the container; nucleus
 /// runs it with what exists). The read-back then checks the reduced sets.
 fn within_own_bounding(caps: &mut crate::caps::Sets, warnings: &mut Vec<String>) {
-    let lacking = crate::caps::kernel::beyond_own_bounding(caps);
+    let lacking = crate::linux::capset::beyond_own_bounding(caps);
     if !lacking.is_empty() {
         *caps = caps.masked(!lacking);
         warnings.push(format!(
@@ -462,11 +462,7 @@ pub fn create(
         },
         annotations: b.annotations.clone(),
         created: now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: crate::linux::identity::host_user_name(nix::unistd::geteuid().as_raw()),
         cgroup_dirs: vec![],
         cgroup_made: vec![],
         creating: true,
@@ -820,7 +816,7 @@ pub fn exec(
     };
     let (_, mut prep, _) = prepare(&st.bundle)?;
     let mut reduced = None;
-    if !crate::caps::kernel::beyond_own_bounding(&spec.caps).is_empty() {
+    if !crate::linux::capset::beyond_own_bounding(&spec.caps).is_empty() {
         let mut s = spec.clone();
         within_own_bounding(&mut s.caps, &mut prep.warnings);
         reduced = Some(s);

@@ -6,7 +6,7 @@
 
 use super::hooks;
 use super::{identity, namespaces, process, rootfs, seccomp};
-use crate::caps::kernel as capk;
+use crate::linux::capset as capk;
 use crate::spec::config::Config;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};

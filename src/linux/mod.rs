@@ -2,6 +2,7 @@
 
 pub mod attrs;
 pub mod audit;
+pub mod capset;
 pub mod cgroup_stats;
 pub mod cgroups;
 pub mod check;
@@ -12,10 +13,12 @@ pub mod init;
 pub mod inroot;
 pub mod landlock;
 pub mod namespaces;
+pub mod probe;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
+pub mod sys;
 mod syscall_table;
 pub mod terminal;
 pub mod traced;

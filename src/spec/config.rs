@@ -1,10 +1,9 @@
 //! The container as nucleus executes it: one validated, explicit description that both the
-//! one-shot sandbox (`nucleus run`) and, later, OCI config.json translate into, so that
-//! container set-up has exactly one code path (container::run launches it, linux::init
-//! sets it up inside).
+//! one-shot sandbox (`nucleus run`) and OCI config.json translate into, so that container
+//! set-up has exactly one code path (container::run::launch, then linux::init).
 
+use crate::caps::identity::Identity;
 use crate::caps::Sets;
-use crate::linux::identity::Identity;
 use nix::sched::CloneFlags;
 use std::path::PathBuf;
 
@@ -127,6 +126,31 @@ pub struct Rlimit {
     pub resource: i32,
     pub soft: u64,
     pub hard: u64,
+}
+
+/// A process to start in a running container (`exec`; linux::exec runs it).
+#[derive(Clone, Debug)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub user: Identity,
+    /// process.user.umask; None keeps the runtime's.
+    pub umask: Option<u32>,
+    /// process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<Rlimit>,
+    /// A pty for the process, its master sent over the console socket.
+    pub terminal: bool,
+    /// The pty's window size (rows, columns), set before the program runs
+    /// (process.consoleSize).
+    pub console_size: Option<(u16, u16)>,
+    /// Descriptors 3…3+N-1 go on to the process.
+    pub preserve_fds: u32,
+    /// The Landlock domain the process enters (the container's, or process.json's).
+    pub landlock: Option<Landlock>,
 }
 
 /// Which namespaces are new (true) or shared with the host (false).

@@ -162,9 +162,9 @@ fn ambient_within(mut sets: Sets, warnings: &mut Vec<String>) -> Sets {
 }
 
 /// process.user as the identity the program runs as.
-pub(super) fn user_of(process: &Process) -> crate::linux::identity::Identity {
+pub(super) fn user_of(process: &Process) -> crate::caps::identity::Identity {
     let user = process.user();
-    crate::linux::identity::Identity {
+    crate::caps::identity::Identity {
         uid: user.uid(),
         gid: user.gid(),
         groups: user.additional_gids().clone().unwrap_or_default(),
@@ -240,7 +240,7 @@ pub(super) fn check_landlock(
 }
 
 /// The process of `exec --process FILE` (an OCI process.json).
-pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<String>), OciError> {
+pub fn exec_process(text: &str) -> Result<(crate::spec::config::ExecSpec, Vec<String>), OciError> {
     let path = std::path::PathBuf::from("process.json");
     let invalid = |why: String| OciError::Invalid {
         path: path.clone(),
@@ -257,7 +257,7 @@ pub fn exec_process(text: &str) -> Result<(crate::linux::exec::ExecSpec, Vec<Str
     let rlimits = rlimits_of(&p)?;
     // As for create: labels nucleus cannot apply are said, not silently dropped.
     label_warnings(&p, &mut warnings);
-    let spec = crate::linux::exec::ExecSpec {
+    let spec = crate::spec::config::ExecSpec {
         args,
         env,
         cwd: p.cwd().clone(),
