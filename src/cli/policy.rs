@@ -137,8 +137,8 @@ fn check_syscall_names(file: &str, names: &[String]) -> Result<(), Error> {
     };
     let profile = seccomp::from_oci(&policy::allow_list_profile(names, 1))
         .map_err(|e| invalid(e.to_string()))?;
-    let (_, skipped) = seccomp::compile(&profile).map_err(|e| invalid(e.to_string()))?;
-    match skipped.first() {
+    seccomp::compile(&profile).map_err(|e| invalid(e.to_string()))?;
+    match seccomp::unknown_names(&profile).first() {
         Some(n) => Err(invalid(format!(
             "unknown syscall '{n}' (not a syscall of this architecture)"
         ))),
@@ -328,23 +328,16 @@ fn seccomp_report(cfg: &Config, r: &Resolved, file: Option<String>) -> Result<Se
                 default_action: action(&p.default),
             }
         }
-        Seccomp::Oci(text) => {
-            let p = seccomp::from_oci(text).map_err(|e| Error::Invalid {
-                file: file.clone().unwrap_or_default(),
-                key: "seccomp".into(),
-                why: e.to_string(),
-            })?;
-            SeccompReport {
-                kind: if r.seccomp_generated {
-                    "allow-list"
-                } else {
-                    "profile"
-                },
-                file,
-                rules: p.rules.len(),
-                default_action: action(&p.default),
-            }
-        }
+        Seccomp::Oci(p) => SeccompReport {
+            kind: if r.seccomp_generated {
+                "allow-list"
+            } else {
+                "profile"
+            },
+            file,
+            rules: p.rules.len(),
+            default_action: action(&p.default),
+        },
     })
 }
 

@@ -79,8 +79,8 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
         Seccomp::Unconfined => (vec![], vec![]),
         Seccomp::Default => (seccomp::default_compiled()?, vec![]),
         // Names this architecture lacks are skipped silently, as libseccomp does: OCI
-        // profiles list several architectures' syscalls.
-        Seccomp::Oci(text) => (seccomp::compile(&seccomp::from_oci(text)?)?.0, vec![]),
+        // profiles list several architectures' syscalls (seccomp::unknown_names).
+        Seccomp::Oci(profile) => (seccomp::compile(profile)?, vec![]),
     };
     // Landlock: what this kernel cannot enforce is refused (strict) or warned about, before
     // any process exists. Nothing to do without a Landlock domain.
@@ -201,7 +201,7 @@ fn rootless_cgroup(
 /// a user namespace is joined (a helper process clones there; it writes cgroup.procs).
 /// NUCLEUS_CLONE_INTO_CGROUP=0 turns it off (measurements, or a kernel that misbehaves).
 fn birth_cgroup(cfg: &Config, cgroup: Option<&cgroups::Cgroup>) -> Option<std::os::fd::OwnedFd> {
-    if cfg.joins(libc::CLONE_NEWUSER).is_some()
+    if cfg.joins(CloneFlags::CLONE_NEWUSER).is_some()
         || std::env::var_os("NUCLEUS_CLONE_INTO_CGROUP").is_some_and(|v| v == "0")
     {
         return None;
@@ -295,11 +295,11 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         }
         namespaces::spawn(clone_flags(cfg), Box::new(child)).map_err(|e| e.to_string())
     };
-    let mut spawn = || match cfg.joins(libc::CLONE_NEWUSER) {
+    let mut spawn = || match cfg.joins(CloneFlags::CLONE_NEWUSER) {
         None => spawn_child().map_err(Error::Setup),
         Some(p) => Ok(namespaces::spawn_in_user_ns(p, &mut spawn_child)?),
     };
-    let spawned = match cfg.joins(libc::CLONE_NEWPID) {
+    let spawned = match cfg.joins(CloneFlags::CLONE_NEWPID) {
         None => spawn(),
         Some(p) => namespaces::in_pid_ns(p, spawn)?,
     };
@@ -367,7 +367,7 @@ fn let_go(
 
 /// Building a root inside the runtime's own mount namespace would pivot the host's.
 fn refuse_own_mount_ns(cfg: &Config) -> Result<(), Error> {
-    if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
+    if let Some(p) = cfg.joins(CloneFlags::CLONE_NEWNS) {
         if namespaces::is_own_mount_ns(p)? {
             return Err(Error::Setup(format!(
                 "namespace {} is nucleus' own mount namespace: building the container's root \

@@ -5,38 +5,12 @@
 use super::channel::{self, FromChild, Receiver, Sender, Sink, ToChild};
 use super::init::{self, Failure, Program};
 use super::process::KillOnDrop;
-use crate::caps::Sets;
-use crate::linux::identity::Identity;
-use crate::spec::config::Rlimit;
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult, Pid};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
-/// The process to start in the container.
-#[derive(Clone, Debug)]
-pub struct ExecSpec {
-    pub args: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: PathBuf,
-    pub user: Identity,
-    /// process.user.umask; None keeps the runtime's.
-    pub umask: Option<u32>,
-    /// process.oomScoreAdj.
-    pub oom_score_adj: Option<i32>,
-    pub caps: Sets,
-    pub no_new_privs: bool,
-    pub rlimits: Vec<Rlimit>,
-    /// A pty for the process, its master sent over the console socket.
-    pub terminal: bool,
-    /// The pty's window size (rows, columns), set before the program runs
-    /// (process.consoleSize).
-    pub console_size: Option<(u16, u16)>,
-    /// Descriptors 3…3+N-1 go on to the process.
-    pub preserve_fds: u32,
-    /// The Landlock domain the process enters (the container's, or process.json's).
-    pub landlock: Option<crate::spec::config::Landlock>,
-}
+pub use crate::spec::config::ExecSpec;
 
 /// Namespace kinds in the order they are joined: the user namespace first (it grants the
 /// capabilities the others need), the mount namespace last (it changes the root).

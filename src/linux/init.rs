@@ -264,7 +264,7 @@ fn leave_callers_session(console: bool, detached: bool) -> Result<(), Failure> {
 /// In a user namespace: become its root (its maps are written now), so that files
 /// created while setting up the root filesystem belong to a mapped id.
 fn become_userns_root(cfg: &Config) -> Result<(), Failure> {
-    if cfg.namespaces.user || cfg.joins(libc::CLONE_NEWUSER).is_some() {
+    if cfg.namespaces.user || cfg.joins(nix::sched::CloneFlags::CLONE_NEWUSER).is_some() {
         identity::become_userns_root().map_err(fail("becoming root in the user namespace"))?;
     }
     Ok(())
@@ -273,9 +273,10 @@ fn become_userns_root(cfg: &Config) -> Result<(), Failure> {
 /// The namespaces the config names by path. The PID and user namespaces were joined by
 /// the runtime before the clone (setns only moves children for PID): skipped here.
 fn join_namespaces(cfg: &Config) -> Result<(), Failure> {
-    let here = |f: i32| f != libc::CLONE_NEWPID && f != libc::CLONE_NEWUSER;
+    use nix::sched::CloneFlags as F;
+    let here = |f: F| f != F::CLONE_NEWPID && f != F::CLONE_NEWUSER;
     for (flag, path) in cfg.join.iter().filter(|(f, _)| here(*f)) {
-        namespaces::join(*flag, path).map_err(fail("namespace"))?;
+        namespaces::join(flag.bits(), path).map_err(fail("namespace"))?;
     }
     log::debug!("init: namespaces joined");
     Ok(())

@@ -519,11 +519,12 @@ fn finish_with(os: &dyn Sys, cfg: &Config) -> Result<(), Error> {
     if let Some(p) = &cfg.rootfs_propagation {
         // Last: binds from an unbindable tree fail. The root is private until here (a copy
         // of nothing on the host), so shared makes a peer group of its own in the container.
-        let flag = match p.as_str() {
-            "shared" => MsFlags::MS_SHARED,
-            "slave" => MsFlags::MS_SLAVE,
-            "unbindable" => MsFlags::MS_UNBINDABLE,
-            _ => MsFlags::MS_PRIVATE,
+        use crate::spec::config::Propagation;
+        let flag = match p {
+            Propagation::Shared => MsFlags::MS_SHARED,
+            Propagation::Slave => MsFlags::MS_SLAVE,
+            Propagation::Unbindable => MsFlags::MS_UNBINDABLE,
+            Propagation::Private => MsFlags::MS_PRIVATE,
         };
         let r = os.mount(None, slash, None, MsFlags::MS_REC | flag, None);
         sys("set propagation of", slash, r)?;

@@ -126,7 +126,7 @@ fn masked_paths_hide_and_readonly_paths_are_bound_read_only() {
     cfg.masked_paths = vec![p("proc/acpi"), p("proc/kcore"), p("proc/missing")];
     cfg.readonly_paths = vec![p("proc/sys"), p("proc/missing-too")];
     cfg.readonly_root = true;
-    cfg.rootfs_propagation = Some("shared".into());
+    cfg.rootfs_propagation = Some(crate::spec::config::Propagation::Shared);
     let mut rec = Recorder::new(&root);
     // The filesystem below has nosuid and relatime locked: a remount must keep both.
     rec.flags = FsFlags::ST_NOSUID | FsFlags::ST_RELATIME;

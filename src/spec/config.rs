@@ -4,6 +4,7 @@
 
 use crate::caps::identity::Identity;
 use crate::caps::Sets;
+use nix::sched::CloneFlags;
 use std::path::PathBuf;
 
 /// The smallest memory limit nucleus accepts: 6 MiB, Docker's minimum. Below a few MiB the
@@ -99,11 +100,57 @@ impl Mount {
     }
 }
 
+/// setrlimit resources by their OCI names (process.rlimits[].type); the sandbox's
+/// `--rlimit nofile=…` takes the same names without `RLIMIT_`, in any case.
+pub const RLIMITS: &[(&str, i32)] = &[
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rlimit {
     pub resource: i32,
     pub soft: u64,
     pub hard: u64,
+}
+
+/// A process to start in a running container (`exec`; linux::exec runs it).
+#[derive(Clone, Debug)]
+pub struct ExecSpec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub user: Identity,
+    /// process.user.umask; None keeps the runtime's.
+    pub umask: Option<u32>,
+    /// process.oomScoreAdj.
+    pub oom_score_adj: Option<i32>,
+    pub caps: Sets,
+    pub no_new_privs: bool,
+    pub rlimits: Vec<Rlimit>,
+    /// A pty for the process, its master sent over the console socket.
+    pub terminal: bool,
+    /// The pty's window size (rows, columns), set before the program runs
+    /// (process.consoleSize).
+    pub console_size: Option<(u16, u16)>,
+    /// Descriptors 3…3+N-1 go on to the process.
+    pub preserve_fds: u32,
+    /// The Landlock domain the process enters (the container's, or process.json's).
+    pub landlock: Option<Landlock>,
 }
 
 /// Which namespaces are new (true) or shared with the host (false).
@@ -256,11 +303,11 @@ impl Config {
     /// Whether nucleus builds the root filesystem: in a new mount namespace, or in one it
     /// joins by path.
     pub fn builds_root(&self) -> bool {
-        self.namespaces.mount || self.joins(libc::CLONE_NEWNS).is_some()
+        self.namespaces.mount || self.joins(CloneFlags::CLONE_NEWNS).is_some()
     }
 
     /// The path of the existing namespace of kind `flag` (CLONE_NEW*) to join, if any.
-    pub fn joins(&self, flag: i32) -> Option<&std::path::Path> {
+    pub fn joins(&self, flag: CloneFlags) -> Option<&std::path::Path> {
         self.join
             .iter()
             .find(|(f, _)| *f == flag)
@@ -329,12 +376,22 @@ impl Resources {
     }
 }
 
+/// Mount propagation of the container's root (linux.rootfsPropagation; the `r` forms mean
+/// the same, the root's propagation is always set recursively).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Propagation {
+    Shared,
+    Slave,
+    Private,
+    Unbindable,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Seccomp {
     Unconfined,
     Default,
-    /// An OCI `linux.seccomp` JSON document.
-    Oci(String),
+    /// An OCI profile (linux.seccomp, or a `--seccomp-profile` file), translated.
+    Oci(super::seccomp::Profile),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -365,17 +422,17 @@ pub struct Config {
     /// uid_map and gid_map text for a new user namespace.
     pub id_maps: Option<(String, String)>,
     /// Existing namespaces to join (setns) instead of creating new ones: (CLONE_NEW* flag,
-    /// path such as /proc/PID/ns/net or /run/netns/NAME).
-    pub join: Vec<(i32, PathBuf)>,
+    /// path such as /proc/PID/ns/net or /run/netns/NAME), in the order they are joined.
+    pub join: Vec<(CloneFlags, PathBuf)>,
     /// Namespaced sysctls, written in the container.
     pub sysctl: Vec<(String, String)>,
     pub oom_score_adj: Option<i32>,
     /// Device nodes to create in the container (OCI linux.devices).
     pub devices: Vec<Device>,
     pub hooks: Hooks,
-    /// OCI linux.rootfsPropagation for the container's root after pivot_root (shared,
-    /// slave, private or unbindable; None keeps it private).
-    pub rootfs_propagation: Option<String>,
+    /// OCI linux.rootfsPropagation for the container's root after pivot_root (None keeps
+    /// it private).
+    pub rootfs_propagation: Option<Propagation>,
     /// process.terminal: the process gets a pty, whose master goes to --console-socket.
     pub terminal: bool,
     /// process.consoleSize (rows, columns) for that pty; None keeps the kernel's 0×0.

@@ -9,3 +9,4 @@ pub mod policy;
 pub mod production;
 pub mod resources;
 pub mod sandbox;
+pub mod seccomp;

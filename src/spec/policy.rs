@@ -508,321 +508,580 @@ pub fn resolve_doc(
     files: &Files,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Resolved, Error> {
-    let invalid = |key: &str, why: String| Error::Invalid {
-        file: file.into(),
-        key: key.into(),
-        why,
+    let cx = Cx {
+        file,
+        dir,
+        files,
+        host_env,
     };
     let mut r = Resolved::default();
+    resolve_caps(doc.caps.as_ref(), &cx, &mut r)?;
+    resolve_seccomp(doc.seccomp.as_ref(), &cx, &mut r)?;
+    resolve_landlock(doc.landlock.as_ref(), &cx, &mut r)?;
+    resolve_network(doc.network.as_ref(), &cx, &mut r)?;
+    resolve_limits(doc.limits.as_ref(), &cx, &mut r)?;
+    resolve_user(doc.user.as_ref(), &cx, &mut r)?;
+    resolve_env(doc.env.as_ref(), &cx, &mut r)?;
+    resolve_mounts(doc.mounts.as_ref(), &cx, &mut r)?;
+    resolve_process(doc.process.as_ref(), &mut r);
+    resolve_mode(doc.mode.as_ref(), &cx, &mut r)?;
+    Ok(r)
+}
+
+/// What every section of a policy file is resolved with.
+struct Cx<'a> {
+    file: &'a str,
+    dir: &'a Path,
+    files: &'a Files,
+    host_env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Cx<'_> {
+    fn invalid(&self, key: &str, why: String) -> Error {
+        Error::Invalid {
+            file: self.file.into(),
+            key: key.into(),
+            why,
+        }
+    }
+}
+
+/// The [caps] section.
+fn resolve_caps(c: Option<&PolicyFile>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(c) = c else {
+        return Ok(());
+    };
     let o = &mut r.opts;
     let origins = &mut r.origins;
-
-    if let Some(c) = &doc.caps {
-        // Checked here (names, exclusive forms) so a bad list names the policy file.
-        let policy = Policy::from_lists(c, &format!("{file} [caps]"))
-            .map_err(|e| invalid("caps", e.to_string()))?;
-        let text = serde_json::to_string(c).expect("lists serialize");
-        match policy {
-            Policy::Retain(_) => {
-                o.caps_retain = c.retain.clone().unwrap_or_default();
-                if o.caps_retain.is_empty() {
-                    // An explicit empty list: retain nothing (the default, stated).
-                }
-                origins.insert("--caps-retain", format!("caps = {text}"));
+    // Checked here (names, exclusive forms) so a bad list names the policy file.
+    let policy = Policy::from_lists(c, &format!("{} [caps]", cx.file))
+        .map_err(|e| cx.invalid("caps", e.to_string()))?;
+    let text = serde_json::to_string(c).expect("lists serialize");
+    match policy {
+        Policy::Retain(_) => {
+            o.caps_retain = c.retain.clone().unwrap_or_default();
+            if o.caps_retain.is_empty() {
+                // An explicit empty list: retain nothing (the default, stated).
             }
-            Policy::Remove(_) => {
-                o.caps_remove = c.remove.clone().unwrap_or_default();
-                origins.insert("--caps-remove", format!("caps = {text}"));
-            }
-            Policy::Explicit(_) => {
-                r.caps_explicit = Some(policy);
-                origins.insert("--caps-policy", format!("caps = {text}"));
-            }
+            origins.insert("--caps-retain", format!("caps = {text}"));
+        }
+        Policy::Remove(_) => {
+            o.caps_remove = c.remove.clone().unwrap_or_default();
+            origins.insert("--caps-remove", format!("caps = {text}"));
+        }
+        Policy::Explicit(_) => {
+            r.caps_explicit = Some(policy);
+            origins.insert("--caps-policy", format!("caps = {text}"));
         }
     }
+    Ok(())
+}
 
-    if let Some(s) = &doc.seccomp {
-        let given = [s.mode.is_some(), s.profile.is_some(), s.allow.is_some()];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err(invalid(
-                "seccomp",
-                "give exactly one of mode, profile or allow".into(),
-            ));
-        }
-        if s.sha256.is_some() && s.profile.is_none() {
-            return Err(invalid(
-                "seccomp.sha256",
-                "pins a profile: give profile too".into(),
-            ));
-        }
-        if s.errno.is_some() && s.allow.is_none() {
-            return Err(invalid(
-                "seccomp.errno",
-                "is the errno of an allow-list: give allow too".into(),
-            ));
-        }
-        if let Some(pin) = &s.sha256 {
-            if !is_sha256(pin) {
-                return Err(Error::BadPin {
-                    file: file.into(),
-                    key: "seccomp.sha256".into(),
-                    value: pin.clone(),
-                });
-            }
-        }
-        if let Some(m) = &s.mode {
-            match m.as_str() {
-                "default" | "unconfined" => o.seccomp = Some(m.clone()),
-                other => {
-                    return Err(invalid(
-                        "seccomp.mode",
-                        format!("'{other}': expected \"default\" or \"unconfined\""),
-                    ))
-                }
-            }
-            origins.insert("--seccomp", format!("seccomp.mode = {m}"));
-        }
-        if let Some(p) = &s.profile {
-            let text = files
-                .get("seccomp.profile")
-                .ok_or_else(|| invalid("seccomp.profile", "was not read".into()))?;
-            o.seccomp_profile = Some(text.clone());
-            origins.insert(
-                "--seccomp-profile",
-                format!("seccomp.profile = {}", resolve(dir, p).display()),
-            );
-        }
-        if let Some(names) = &s.allow {
-            if names.is_empty() {
-                return Err(invalid(
-                    "seccomp.allow",
-                    "is empty: the program could not even execve".into(),
-                ));
-            }
-            let errno = s.errno.unwrap_or(libc::EPERM as u32);
-            if errno == 0 || errno > 4095 {
-                return Err(invalid(
-                    "seccomp.errno",
-                    format!("{errno} is not an errno (1-4095)"),
-                ));
-            }
-            o.seccomp_profile = Some(allow_list_profile(names, errno));
-            r.seccomp_generated = true;
-            origins.insert(
-                "--seccomp-profile",
-                format!("seccomp.allow ({} syscalls)", names.len()),
-            );
-        }
+/// The [seccomp] section.
+fn resolve_seccomp(s: Option<&SeccompSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(s) = s else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    let given = [s.mode.is_some(), s.profile.is_some(), s.allow.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(cx.invalid(
+            "seccomp",
+            "give exactly one of mode, profile or allow".into(),
+        ));
     }
-
-    if let Some(l) = &doc.landlock {
-        // Landlock paths are paths inside the container (the init opens them after
-        // pivot_root): absolute, never relative to the policy's directory.
-        for (key, list) in [
-            ("landlock.ro", &l.ro),
-            ("landlock.rw", &l.rw),
-            ("landlock.exec", &l.exec),
-        ] {
-            if let Some(p) = list.iter().find(|p| !Path::new(p).is_absolute()) {
-                return Err(invalid(
-                    key,
-                    format!(
-                        "'{p}' is relative: Landlock paths are absolute paths inside the container"
-                    ),
-                ));
-            }
-        }
-        let paths = |v: &[String]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
-        r.landlock = Landlock {
-            ro: paths(&l.ro),
-            rw: paths(&l.rw),
-            exec: paths(&l.exec),
-            bind: l.bind.clone(),
-            connect: l.connect.clone(),
-            strict: l.strict.unwrap_or(false),
-        };
-        if r.landlock.is_empty() {
-            return Err(invalid(
-                "landlock",
-                "names no path and no port: remove the section or list what is allowed".into(),
-            ));
-        }
-        if l.bind.contains(&0) || l.connect.contains(&0) {
-            return Err(invalid("landlock", "port 0 is not a port".into()));
-        }
-        o.landlock_ro = r.landlock.ro.clone();
-        o.landlock_rw = r.landlock.rw.clone();
-        o.landlock_exec = r.landlock.exec.clone();
-        o.landlock_bind = r.landlock.bind.clone();
-        o.landlock_connect = r.landlock.connect.clone();
-        o.landlock_strict = r.landlock.strict;
-        origins.insert("--landlock-*", "[landlock]".into());
+    if s.sha256.is_some() && s.profile.is_none() {
+        return Err(cx.invalid("seccomp.sha256", "pins a profile: give profile too".into()));
     }
-
-    if let Some(n) = &doc.network {
-        match n.mode.as_str() {
-            // Docker's "none" is the same: a private namespace with only lo.
-            "none" | "loopback" => o.network_host = false,
-            "host" => o.network_host = true,
-            other => {
-                return Err(invalid(
-                    "network.mode",
-                    format!("'{other}': expected \"none\", \"loopback\" or \"host\""),
-                ))
-            }
-        }
-        origins.insert("--network", format!("network.mode = {}", n.mode));
+    if s.errno.is_some() && s.allow.is_none() {
+        return Err(cx.invalid(
+            "seccomp.errno",
+            "is the errno of an allow-list: give allow too".into(),
+        ));
     }
-
-    if let Some(l) = &doc.limits {
-        if let Some(m) = &l.memory {
-            o.memory = Some(match m {
-                Scalar::Float(_) => {
-                    return Err(invalid(
-                        "limits.memory",
-                        "use bytes or a size like \"64m\"".into(),
-                    ))
-                }
-                other => other.to_string(),
+    if let Some(pin) = &s.sha256 {
+        if !is_sha256(pin) {
+            return Err(Error::BadPin {
+                file: cx.file.into(),
+                key: "seccomp.sha256".into(),
+                value: pin.clone(),
             });
-            origins.insert("--memory", format!("limits.memory = {m}"));
-        }
-        if let Some(p) = l.pids {
-            o.pids = Some(p);
-            origins.insert("--pids", format!("limits.pids = {p}"));
-        }
-        if let Some(c) = &l.cpus {
-            o.cpus = Some(c.to_string());
-            origins.insert("--cpus", format!("limits.cpus = {c}"));
-        }
-        for (name, v) in &l.rlimits {
-            let spec = format!("{name}={v}");
-            super::sandbox::parse_rlimit(&spec)
-                .map_err(|e| invalid(&format!("limits.rlimits.{name}"), e.to_string()))?;
-            o.rlimits.push(spec);
-        }
-        if !l.rlimits.is_empty() {
-            origins.insert(
-                "--rlimit",
-                format!("limits.rlimits = {}", o.rlimits.join(",")),
-            );
         }
     }
-
-    if let Some(u) = &doc.user {
-        match (u.uid, u.gid) {
-            (Some(uid), Some(gid)) => o.user = Some(format!("{uid}:{gid}")),
-            (Some(uid), None) => o.user = Some(uid.to_string()),
-            (None, Some(_)) => return Err(invalid("user.gid", "give user.uid too".into())),
-            (None, None) => {}
-        }
-        if let Some(user) = &o.user {
-            origins.insert("--user", format!("user = {user}"));
-        }
-        r.userns = u.userns;
-        if u.userns.is_some() {
-            origins.insert(
-                "--userns",
-                format!("user.userns = {}", u.userns == Some(true)),
-            );
-        }
-    }
-
-    if let Some(e) = &doc.env {
-        for name in &e.allow {
-            if name.is_empty() || name.contains('=') {
-                return Err(invalid(
-                    "env.allow",
-                    format!("'{name}' is not a variable name"),
-                ));
-            }
-            if let Some(v) = host_env(name) {
-                o.env.push(format!("{name}={v}"));
-            }
-        }
-        for (k, v) in &e.set {
-            if k.is_empty() || k.contains('=') {
-                return Err(invalid("env.set", format!("'{k}' is not a variable name")));
-            }
-            o.env.push(format!("{k}={v}"));
-        }
-    }
-
-    if let Some(m) = &doc.mounts {
-        if let Some(root) = &m.rootfs {
-            o.rootfs = Some(resolve(dir, root));
-            origins.insert("--rootfs", format!("mounts.rootfs = {root}"));
-        }
-        if let Some(ro) = m.read_only {
-            o.read_only = ro;
-            origins.insert("--read-only", format!("mounts.read_only = {ro}"));
-        }
-        for v in &m.volumes {
-            let mode = v.mode.as_deref().unwrap_or("ro");
-            if mode != "ro" && mode != "rw" {
-                return Err(invalid(
-                    "mounts.volumes.mode",
-                    format!("'{mode}': expected \"ro\" or \"rw\""),
-                ));
-            }
-            let src = resolve(dir, &v.src);
-            o.volumes
-                .push(format!("{}:{}:{mode}", src.display(), v.dst));
-        }
-        if !m.volumes.is_empty() {
-            origins.insert(
-                "--volume",
-                format!("mounts.volumes = {}", o.volumes.join(",")),
-            );
-        }
-        if let Some(c) = &m.context {
-            o.context = Some(resolve(dir, c));
-            origins.insert("--context", format!("mounts.context = {c}"));
-        }
-    }
-
-    if let Some(p) = &doc.process {
-        if let Some(h) = &p.hostname {
-            o.hostname = Some(h.clone());
-            origins.insert("--hostname", format!("process.hostname = {h}"));
-        }
-        if let Some(w) = &p.workdir {
-            o.workdir = Some(w.clone());
-            origins.insert("--workdir", format!("process.workdir = {w}"));
-        }
-        if let Some(i) = p.init {
-            o.init = i;
-            origins.insert("--init", format!("process.init = {i}"));
-        }
-        if let Some(n) = p.no_new_privs {
-            o.allow_new_privs = !n;
-            origins.insert("--allow-new-privs", format!("process.no_new_privs = {n}"));
-        }
-    }
-
-    if let Some(m) = &doc.mode {
-        r.mode = Some(match m.mode.as_str() {
-            "production" => Mode::Production,
-            "agent" => Mode::Agent,
+    if let Some(m) = &s.mode {
+        match m.as_str() {
+            "default" | "unconfined" => o.seccomp = Some(m.clone()),
             other => {
-                return Err(invalid(
-                    "mode.mode",
-                    format!("'{other}': expected \"production\" or \"agent\""),
+                return Err(cx.invalid(
+                    "seccomp.mode",
+                    format!("'{other}': expected \"default\" or \"unconfined\""),
                 ))
             }
-        });
+        }
+        origins.insert("--seccomp", format!("seccomp.mode = {m}"));
     }
-    Ok(r)
+    if let Some(p) = &s.profile {
+        let text = cx
+            .files
+            .get("seccomp.profile")
+            .ok_or_else(|| cx.invalid("seccomp.profile", "was not read".into()))?;
+        o.seccomp_profile = Some(text.clone());
+        origins.insert(
+            "--seccomp-profile",
+            format!("seccomp.profile = {}", resolve(cx.dir, p).display()),
+        );
+    }
+    if let Some(names) = &s.allow {
+        if names.is_empty() {
+            return Err(cx.invalid(
+                "seccomp.allow",
+                "is empty: the program could not even execve".into(),
+            ));
+        }
+        let errno = s.errno.unwrap_or(libc::EPERM as u32);
+        if errno == 0 || errno > 4095 {
+            return Err(cx.invalid("seccomp.errno", format!("{errno} is not an errno (1-4095)")));
+        }
+        o.seccomp_profile = Some(allow_list_profile(names, errno));
+        r.seccomp_generated = true;
+        origins.insert(
+            "--seccomp-profile",
+            format!("seccomp.allow ({} syscalls)", names.len()),
+        );
+    }
+    Ok(())
+}
+
+/// The [landlock] section.
+fn resolve_landlock(l: Option<&LandlockSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(l) = l else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    // Landlock paths are paths inside the container (the init opens them after
+    // pivot_root): absolute, never relative to the policy's directory.
+    for (key, list) in [
+        ("landlock.ro", &l.ro),
+        ("landlock.rw", &l.rw),
+        ("landlock.exec", &l.exec),
+    ] {
+        if let Some(p) = list.iter().find(|p| !Path::new(p).is_absolute()) {
+            return Err(cx.invalid(
+                key,
+                format!(
+                    "'{p}' is relative: Landlock paths are absolute paths inside the container"
+                ),
+            ));
+        }
+    }
+    let paths = |v: &[String]| v.iter().map(PathBuf::from).collect::<Vec<_>>();
+    r.landlock = Landlock {
+        ro: paths(&l.ro),
+        rw: paths(&l.rw),
+        exec: paths(&l.exec),
+        bind: l.bind.clone(),
+        connect: l.connect.clone(),
+        strict: l.strict.unwrap_or(false),
+    };
+    if r.landlock.is_empty() {
+        return Err(cx.invalid(
+            "landlock",
+            "names no path and no port: remove the section or list what is allowed".into(),
+        ));
+    }
+    if l.bind.contains(&0) || l.connect.contains(&0) {
+        return Err(cx.invalid("landlock", "port 0 is not a port".into()));
+    }
+    o.landlock_ro = r.landlock.ro.clone();
+    o.landlock_rw = r.landlock.rw.clone();
+    o.landlock_exec = r.landlock.exec.clone();
+    o.landlock_bind = r.landlock.bind.clone();
+    o.landlock_connect = r.landlock.connect.clone();
+    o.landlock_strict = r.landlock.strict;
+    origins.insert("--landlock-*", "[landlock]".into());
+    Ok(())
+}
+
+/// The [network] section.
+fn resolve_network(n: Option<&NetworkSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(n) = n else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    match n.mode.as_str() {
+        // Docker's "none" is the same: a private namespace with only lo.
+        "none" | "loopback" => o.network_host = false,
+        "host" => o.network_host = true,
+        other => {
+            return Err(cx.invalid(
+                "network.mode",
+                format!("'{other}': expected \"none\", \"loopback\" or \"host\""),
+            ))
+        }
+    }
+    origins.insert("--network", format!("network.mode = {}", n.mode));
+    Ok(())
+}
+
+/// The [limits] section.
+fn resolve_limits(l: Option<&LimitsSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(l) = l else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    if let Some(m) = &l.memory {
+        o.memory = Some(match m {
+            Scalar::Float(_) => {
+                return Err(cx.invalid("limits.memory", "use bytes or a size like \"64m\"".into()))
+            }
+            other => other.to_string(),
+        });
+        origins.insert("--memory", format!("limits.memory = {m}"));
+    }
+    if let Some(p) = l.pids {
+        o.pids = Some(p);
+        origins.insert("--pids", format!("limits.pids = {p}"));
+    }
+    if let Some(c) = &l.cpus {
+        o.cpus = Some(c.to_string());
+        origins.insert("--cpus", format!("limits.cpus = {c}"));
+    }
+    for (name, v) in &l.rlimits {
+        let spec = format!("{name}={v}");
+        super::sandbox::parse_rlimit(&spec)
+            .map_err(|e| cx.invalid(&format!("limits.rlimits.{name}"), e.to_string()))?;
+        o.rlimits.push(spec);
+    }
+    if !l.rlimits.is_empty() {
+        origins.insert(
+            "--rlimit",
+            format!("limits.rlimits = {}", o.rlimits.join(",")),
+        );
+    }
+    Ok(())
+}
+
+/// The [user] section.
+fn resolve_user(u: Option<&UserSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(u) = u else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    match (u.uid, u.gid) {
+        (Some(uid), Some(gid)) => o.user = Some(format!("{uid}:{gid}")),
+        (Some(uid), None) => o.user = Some(uid.to_string()),
+        (None, Some(_)) => return Err(cx.invalid("user.gid", "give user.uid too".into())),
+        (None, None) => {}
+    }
+    if let Some(user) = &o.user {
+        origins.insert("--user", format!("user = {user}"));
+    }
+    r.userns = u.userns;
+    if u.userns.is_some() {
+        origins.insert(
+            "--userns",
+            format!("user.userns = {}", u.userns == Some(true)),
+        );
+    }
+    Ok(())
+}
+
+/// The [env] section.
+fn resolve_env(e: Option<&EnvSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(e) = e else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    for name in &e.allow {
+        if name.is_empty() || name.contains('=') {
+            return Err(cx.invalid("env.allow", format!("'{name}' is not a variable name")));
+        }
+        if let Some(v) = (cx.host_env)(name) {
+            o.env.push(format!("{name}={v}"));
+        }
+    }
+    for (k, v) in &e.set {
+        if k.is_empty() || k.contains('=') {
+            return Err(cx.invalid("env.set", format!("'{k}' is not a variable name")));
+        }
+        o.env.push(format!("{k}={v}"));
+    }
+    Ok(())
+}
+
+/// The [mounts] section.
+fn resolve_mounts(m: Option<&MountsSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(m) = m else {
+        return Ok(());
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    if let Some(root) = &m.rootfs {
+        o.rootfs = Some(resolve(cx.dir, root));
+        origins.insert("--rootfs", format!("mounts.rootfs = {root}"));
+    }
+    if let Some(ro) = m.read_only {
+        o.read_only = ro;
+        origins.insert("--read-only", format!("mounts.read_only = {ro}"));
+    }
+    for v in &m.volumes {
+        let mode = v.mode.as_deref().unwrap_or("ro");
+        if mode != "ro" && mode != "rw" {
+            return Err(cx.invalid(
+                "mounts.volumes.mode",
+                format!("'{mode}': expected \"ro\" or \"rw\""),
+            ));
+        }
+        let src = resolve(cx.dir, &v.src);
+        o.volumes
+            .push(format!("{}:{}:{mode}", src.display(), v.dst));
+    }
+    if !m.volumes.is_empty() {
+        origins.insert(
+            "--volume",
+            format!("mounts.volumes = {}", o.volumes.join(",")),
+        );
+    }
+    if let Some(c) = &m.context {
+        o.context = Some(resolve(cx.dir, c));
+        origins.insert("--context", format!("mounts.context = {c}"));
+    }
+    Ok(())
+}
+
+/// The [process] section.
+fn resolve_process(p: Option<&ProcessSection>, r: &mut Resolved) {
+    let Some(p) = p else {
+        return;
+    };
+    let o = &mut r.opts;
+    let origins = &mut r.origins;
+    if let Some(h) = &p.hostname {
+        o.hostname = Some(h.clone());
+        origins.insert("--hostname", format!("process.hostname = {h}"));
+    }
+    if let Some(w) = &p.workdir {
+        o.workdir = Some(w.clone());
+        origins.insert("--workdir", format!("process.workdir = {w}"));
+    }
+    if let Some(i) = p.init {
+        o.init = i;
+        origins.insert("--init", format!("process.init = {i}"));
+    }
+    if let Some(n) = p.no_new_privs {
+        o.allow_new_privs = !n;
+        origins.insert("--allow-new-privs", format!("process.no_new_privs = {n}"));
+    }
+}
+
+/// The [mode] section.
+fn resolve_mode(m: Option<&ModeSection>, cx: &Cx, r: &mut Resolved) -> Result<(), Error> {
+    let Some(m) = m else {
+        return Ok(());
+    };
+    r.mode = Some(match m.mode.as_str() {
+        "production" => Mode::Production,
+        "agent" => Mode::Agent,
+        other => {
+            return Err(cx.invalid(
+                "mode.mode",
+                format!("'{other}': expected \"production\" or \"agent\""),
+            ))
+        }
+    });
+    Ok(())
 }
 
 /// Lays the command line's options over the policy's: a flag given replaces what the
 /// policy said, and each replacement is reported as a note. `flags` holds only what the
 /// command line gave (unset options are None/empty/false). `--env` entries are added
 /// after the policy's (a name set twice takes the flag's value).
-pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
-    // Exhaustive on purpose: a field added to SandboxOptions (a new run flag) stops this
-    // from compiling until the overlay says what the flag does to a policy — a flag must
-    // never be dropped silently when a policy is given.
+pub fn overlay(r: &mut Resolved, mut flags: SandboxOptions) -> Vec<String> {
+    every_flag_is_overlaid(&flags);
+    let mut notes = vec![];
+    let Resolved {
+        opts: o,
+        origins,
+        caps_explicit,
+        seccomp_generated,
+        ..
+    } = r;
+    let mut note = |flag: &'static str, shown: String| {
+        if let Some(from) = origins.get(flag) {
+            notes.push(format!("{flag} {shown} overrides policy {from}"));
+        }
+    };
+    macro_rules! opt {
+        ($field:ident, $flag:literal) => {
+            if let Some(v) = flags.$field.take() {
+                note($flag, format!("{v}"));
+                o.$field = Some(v);
+            }
+        };
+    }
+    opt!(memory, "--memory");
+    opt!(pids, "--pids");
+    opt!(cpus, "--cpus");
+    opt!(user, "--user");
+    opt!(hostname, "--hostname");
+    opt!(workdir, "--workdir");
+    if let Some(v) = flags.rootfs.take() {
+        note("--rootfs", v.display().to_string());
+        o.rootfs = Some(v);
+    }
+    if let Some(v) = flags.context.take() {
+        note("--context", v.display().to_string());
+        o.context = Some(v);
+    }
+    if flags.read_only && !o.read_only {
+        note("--read-only", String::new());
+        o.read_only = true;
+    }
+    if flags.init && !o.init {
+        note("--init", String::new());
+        o.init = true;
+    }
+    if flags.allow_new_privs && !o.allow_new_privs {
+        note("--allow-new-privs", String::new());
+        o.allow_new_privs = true;
+    }
+    if flags.network_host {
+        note("--network", "host".into());
+        o.network_host = true;
+    }
+    if !flags.volumes.is_empty() {
+        note("--volume", flags.volumes.join(","));
+        o.volumes = std::mem::take(&mut flags.volumes);
+    }
+    if !flags.rlimits.is_empty() {
+        note("--rlimit", flags.rlimits.join(","));
+        o.rlimits = std::mem::take(&mut flags.rlimits);
+    }
+    overlay_caps(o, origins, caps_explicit, &mut flags, &mut notes);
+    overlay_landlock(o, origins, &mut flags, &mut notes);
+    overlay_seccomp(o, origins, seccomp_generated, &mut flags, &mut notes);
+    overlay_env(o, flags.env, &mut notes);
+    // What the command line always decides.
+    o.args = flags.args;
+    o.rootless = flags.rootless;
+    o.host_ids = flags.host_ids;
+    o.passwd = flags.passwd;
+    o.term = flags.term;
+    notes
+}
+
+/// Capabilities: any capability flag replaces the policy's [caps] as a whole.
+fn overlay_caps(
+    o: &mut SandboxOptions,
+    origins: &BTreeMap<&'static str, String>,
+    caps_explicit: &mut Option<Policy>,
+    flags: &mut SandboxOptions,
+    notes: &mut Vec<String>,
+) {
+    let cap_flags = [
+        ("--caps-retain", &flags.caps_retain),
+        ("--caps-remove", &flags.caps_remove),
+        ("--cap-add", &flags.cap_add),
+        ("--cap-drop", &flags.cap_drop),
+    ];
+    // `--caps-policy FILE` is a capability flag too (its file replaces [caps]).
+    let given = match &flags.caps_policy {
+        Some((_, origin)) => Some(("--caps-policy", origin.clone())),
+        None => cap_flags
+            .iter()
+            .find(|(_, v)| !v.is_empty())
+            .map(|(flag, v)| (*flag, v.join(","))),
+    };
+    if let Some((flag, shown)) = given {
+        if let Some(from) = ["--caps-retain", "--caps-remove", "--caps-policy"]
+            .iter()
+            .find_map(|k| origins.get(k))
+        {
+            notes.push(format!("{flag} {shown} overrides policy {from}"));
+        }
+        o.caps_retain = std::mem::take(&mut flags.caps_retain);
+        o.caps_remove = std::mem::take(&mut flags.caps_remove);
+        o.cap_add = std::mem::take(&mut flags.cap_add);
+        o.cap_drop = std::mem::take(&mut flags.cap_drop);
+        o.caps_policy = std::mem::take(&mut flags.caps_policy);
+        *caps_explicit = None;
+    }
+}
+
+/// Landlock: any --landlock-* flag replaces the policy's [landlock] as a whole.
+fn overlay_landlock(
+    o: &mut SandboxOptions,
+    origins: &BTreeMap<&'static str, String>,
+    flags: &mut SandboxOptions,
+    notes: &mut Vec<String>,
+) {
+    let ll_given = !(flags.landlock_ro.is_empty()
+        && flags.landlock_rw.is_empty()
+        && flags.landlock_exec.is_empty()
+        && flags.landlock_bind.is_empty()
+        && flags.landlock_connect.is_empty())
+        || flags.landlock_strict;
+    if ll_given {
+        if let Some(from) = origins.get("--landlock-*") {
+            notes.push(format!("--landlock-* flags override policy {from}"));
+        }
+        o.landlock_ro = std::mem::take(&mut flags.landlock_ro);
+        o.landlock_rw = std::mem::take(&mut flags.landlock_rw);
+        o.landlock_exec = std::mem::take(&mut flags.landlock_exec);
+        o.landlock_bind = std::mem::take(&mut flags.landlock_bind);
+        o.landlock_connect = std::mem::take(&mut flags.landlock_connect);
+        o.landlock_strict = flags.landlock_strict;
+    }
+}
+
+/// Seccomp: either flag replaces the policy's [seccomp].
+fn overlay_seccomp(
+    o: &mut SandboxOptions,
+    origins: &BTreeMap<&'static str, String>,
+    seccomp_generated: &mut bool,
+    flags: &mut SandboxOptions,
+    notes: &mut Vec<String>,
+) {
+    if flags.seccomp.is_some() || flags.seccomp_profile.is_some() {
+        let from = origins
+            .get("--seccomp")
+            .or_else(|| origins.get("--seccomp-profile"));
+        if let Some(from) = from {
+            let shown = match &flags.seccomp {
+                Some(m) => format!("--seccomp {m}"),
+                None => "--seccomp-profile".into(),
+            };
+            notes.push(format!("{shown} overrides policy {from}"));
+        }
+        o.seccomp = std::mem::take(&mut flags.seccomp);
+        o.seccomp_profile = std::mem::take(&mut flags.seccomp_profile);
+        *seccomp_generated = false;
+    }
+}
+
+/// `--env` entries go after the policy's (a name set twice takes the flag's value).
+fn overlay_env(o: &mut SandboxOptions, env: Vec<String>, notes: &mut Vec<String>) {
+    for e in env {
+        let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        if o.env
+            .iter()
+            .any(|x| x.split_once('=').map(|(k, _)| k) == Some(name))
+        {
+            notes.push(format!("--env {name}=… overrides policy env {name}"));
+        }
+        o.env.push(e);
+    }
+}
+
+/// Exhaustive on purpose: a field added to SandboxOptions (a new run flag) stops this
+/// from compiling until [`overlay`] says what the flag does to a policy — a flag must
+/// never be dropped silently when a policy is given.
+fn every_flag_is_overlaid(flags: &SandboxOptions) {
     let SandboxOptions {
         rootfs: _,
         read_only: _,
@@ -857,146 +1116,7 @@ pub fn overlay(r: &mut Resolved, flags: SandboxOptions) -> Vec<String> {
         landlock_connect: _,
         landlock_strict: _,
         caps_policy: _,
-    } = &flags;
-    let mut notes = vec![];
-    let Resolved {
-        opts: o,
-        origins,
-        caps_explicit,
-        seccomp_generated,
-        ..
-    } = r;
-    let mut note = |flag: &'static str, shown: String| {
-        if let Some(from) = origins.get(flag) {
-            notes.push(format!("{flag} {shown} overrides policy {from}"));
-        }
-    };
-    macro_rules! opt {
-        ($field:ident, $flag:literal) => {
-            if let Some(v) = flags.$field {
-                note($flag, format!("{v}"));
-                o.$field = Some(v);
-            }
-        };
-    }
-    opt!(memory, "--memory");
-    opt!(pids, "--pids");
-    opt!(cpus, "--cpus");
-    opt!(user, "--user");
-    opt!(hostname, "--hostname");
-    opt!(workdir, "--workdir");
-    if let Some(v) = flags.rootfs {
-        note("--rootfs", v.display().to_string());
-        o.rootfs = Some(v);
-    }
-    if let Some(v) = flags.context {
-        note("--context", v.display().to_string());
-        o.context = Some(v);
-    }
-    if flags.read_only && !o.read_only {
-        note("--read-only", String::new());
-        o.read_only = true;
-    }
-    if flags.init && !o.init {
-        note("--init", String::new());
-        o.init = true;
-    }
-    if flags.allow_new_privs && !o.allow_new_privs {
-        note("--allow-new-privs", String::new());
-        o.allow_new_privs = true;
-    }
-    if flags.network_host {
-        note("--network", "host".into());
-        o.network_host = true;
-    }
-    if !flags.volumes.is_empty() {
-        note("--volume", flags.volumes.join(","));
-        o.volumes = flags.volumes;
-    }
-    if !flags.rlimits.is_empty() {
-        note("--rlimit", flags.rlimits.join(","));
-        o.rlimits = flags.rlimits;
-    }
-    // Capabilities: any capability flag replaces the policy's [caps] as a whole.
-    let cap_flags = [
-        ("--caps-retain", &flags.caps_retain),
-        ("--caps-remove", &flags.caps_remove),
-        ("--cap-add", &flags.cap_add),
-        ("--cap-drop", &flags.cap_drop),
-    ];
-    // `--caps-policy FILE` is a capability flag too (its file replaces [caps]).
-    let given = match &flags.caps_policy {
-        Some((_, origin)) => Some(("--caps-policy", origin.clone())),
-        None => cap_flags
-            .iter()
-            .find(|(_, v)| !v.is_empty())
-            .map(|(flag, v)| (*flag, v.join(","))),
-    };
-    if let Some((flag, shown)) = given {
-        if let Some(from) = ["--caps-retain", "--caps-remove", "--caps-policy"]
-            .iter()
-            .find_map(|k| origins.get(k))
-        {
-            notes.push(format!("{flag} {shown} overrides policy {from}"));
-        }
-        o.caps_retain = flags.caps_retain;
-        o.caps_remove = flags.caps_remove;
-        o.cap_add = flags.cap_add;
-        o.cap_drop = flags.cap_drop;
-        o.caps_policy = flags.caps_policy;
-        *caps_explicit = None;
-    }
-    // Landlock: any --landlock-* flag replaces the policy's [landlock] as a whole.
-    let ll_given = !(flags.landlock_ro.is_empty()
-        && flags.landlock_rw.is_empty()
-        && flags.landlock_exec.is_empty()
-        && flags.landlock_bind.is_empty()
-        && flags.landlock_connect.is_empty())
-        || flags.landlock_strict;
-    if ll_given {
-        if let Some(from) = origins.get("--landlock-*") {
-            notes.push(format!("--landlock-* flags override policy {from}"));
-        }
-        o.landlock_ro = flags.landlock_ro;
-        o.landlock_rw = flags.landlock_rw;
-        o.landlock_exec = flags.landlock_exec;
-        o.landlock_bind = flags.landlock_bind;
-        o.landlock_connect = flags.landlock_connect;
-        o.landlock_strict = flags.landlock_strict;
-    }
-    // Seccomp: either flag replaces the policy's [seccomp].
-    if flags.seccomp.is_some() || flags.seccomp_profile.is_some() {
-        let from = origins
-            .get("--seccomp")
-            .or_else(|| origins.get("--seccomp-profile"));
-        if let Some(from) = from {
-            let shown = match &flags.seccomp {
-                Some(m) => format!("--seccomp {m}"),
-                None => "--seccomp-profile".into(),
-            };
-            notes.push(format!("{shown} overrides policy {from}"));
-        }
-        o.seccomp = flags.seccomp;
-        o.seccomp_profile = flags.seccomp_profile;
-        *seccomp_generated = false;
-    }
-    for e in flags.env {
-        let name = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
-        if o.env
-            .iter()
-            .any(|x| x.split_once('=').map(|(k, _)| k) == Some(name))
-        {
-            notes.push(format!("--env {name}=… overrides policy env {name}"));
-        }
-        o.env.push(e);
-    }
-    // What the command line always decides.
-    o.args = flags.args;
-    o.rootless = flags.rootless;
-    o.host_ids = flags.host_ids;
-    o.passwd = flags.passwd;
-    o.term = flags.term;
-    notes
+    } = flags;
 }
 
 /// Applies what the sandbox options cannot say to a built `Config`: `[caps]` as five

@@ -176,13 +176,13 @@ pub fn degradations(cfg: &Config, asked: &Asked, facts: &Facts) -> Vec<Degradati
     if cfg.resources.pids.is_none() {
         out.push(Degradation::NoPidsLimit);
     }
-    if !cfg.namespaces.net && cfg.joins(libc::CLONE_NEWNET).is_none() {
+    if !cfg.namespaces.net && cfg.joins(nix::sched::CloneFlags::CLONE_NEWNET).is_none() {
         out.push(Degradation::HostNetwork);
     }
     if facts.root
         && facts.userns
         && !cfg.namespaces.user
-        && cfg.joins(libc::CLONE_NEWUSER).is_none()
+        && cfg.joins(nix::sched::CloneFlags::CLONE_NEWUSER).is_none()
     {
         out.push(Degradation::RootfulWithoutUserns);
     }
@@ -359,24 +359,21 @@ mod tests {
 
     #[test]
     fn writable_root_limits_network_userns() {
-        let mut c = good();
-        c.readonly_root = false;
-        assert_eq!(ids(&c, &Asked::default(), &GOOD), ["writable-root"]);
-        let mut c = good();
-        c.resources.memory = None;
-        assert_eq!(ids(&c, &Asked::default(), &GOOD), ["no-memory-limit"]);
-        let mut c = good();
-        c.resources.pids = None;
-        assert_eq!(ids(&c, &Asked::default(), &GOOD), ["no-pids-limit"]);
-        let mut c = good();
-        c.namespaces.net = false;
-        assert_eq!(ids(&c, &Asked::default(), &GOOD), ["host-network"]);
+        type Edit = fn(&mut Config);
+        let edits: [(Edit, &str); 5] = [
+            (|c| c.readonly_root = false, "writable-root"),
+            (|c| c.resources.memory = None, "no-memory-limit"),
+            (|c| c.resources.pids = None, "no-pids-limit"),
+            (|c| c.namespaces.net = false, "host-network"),
+            (|c| c.namespaces.user = false, "rootful-without-userns"),
+        ];
+        for (edit, want) in edits {
+            let mut c = good();
+            edit(&mut c);
+            assert_eq!(ids(&c, &Asked::default(), &GOOD), [want]);
+        }
         let mut c = good();
         c.namespaces.user = false;
-        assert_eq!(
-            ids(&c, &Asked::default(), &GOOD),
-            ["rootful-without-userns"]
-        );
         // Not root, or no user namespaces on this machine: nothing better to do.
         for f in [
             Facts {

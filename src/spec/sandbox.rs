@@ -69,6 +69,8 @@ pub enum SpecError {
     Policy(#[from] PolicyError),
     #[error(transparent)]
     Identity(#[from] identity::Error),
+    #[error(transparent)]
+    Seccomp(#[from] super::seccomp::ProfileError),
 }
 
 impl SpecError {
@@ -107,6 +109,7 @@ impl SpecError {
             }),
             SpecError::Policy(e) => e.hint().map(String::from),
             SpecError::Identity(e) => e.hint(),
+            SpecError::Seccomp(_) => None,
         }
     }
 }
@@ -157,36 +160,17 @@ pub fn parse_size(s: &str) -> Result<u64, SpecError> {
         })
 }
 
-const RLIMITS: &[(&str, libc::__rlimit_resource_t)] = &[
-    ("as", libc::RLIMIT_AS),
-    ("core", libc::RLIMIT_CORE),
-    ("cpu", libc::RLIMIT_CPU),
-    ("data", libc::RLIMIT_DATA),
-    ("fsize", libc::RLIMIT_FSIZE),
-    ("locks", libc::RLIMIT_LOCKS),
-    ("memlock", libc::RLIMIT_MEMLOCK),
-    ("msgqueue", libc::RLIMIT_MSGQUEUE),
-    ("nice", libc::RLIMIT_NICE),
-    ("nofile", libc::RLIMIT_NOFILE),
-    ("nproc", libc::RLIMIT_NPROC),
-    ("rss", libc::RLIMIT_RSS),
-    ("rtprio", libc::RLIMIT_RTPRIO),
-    ("rttime", libc::RLIMIT_RTTIME),
-    ("sigpending", libc::RLIMIT_SIGPENDING),
-    ("stack", libc::RLIMIT_STACK),
-];
-
 /// `nofile=1024:4096` (also `RLIMIT_NOFILE=…`; `unlimited` allowed).
 pub fn parse_rlimit(s: &str) -> Result<Rlimit, SpecError> {
     let (name, vals) = s
         .split_once('=')
         .ok_or_else(|| invalid("rlimit", s, "expected NAME=SOFT[:HARD]"))?;
-    let key = name.trim().to_ascii_lowercase();
-    let key = key.strip_prefix("rlimit_").unwrap_or(&key);
+    let key = name.trim().to_ascii_uppercase();
+    let key = format!("RLIMIT_{}", key.strip_prefix("RLIMIT_").unwrap_or(&key));
     let resource = RLIMITS
         .iter()
         .find(|(n, _)| *n == key)
-        .map(|(_, r)| *r as i32)
+        .map(|(_, r)| *r)
         .ok_or_else(|| invalid("rlimit", s, format!("unknown limit '{name}'")))?;
     let num = |v: &str| -> Result<u64, SpecError> {
         if v == "unlimited" || v == "-1" {
@@ -290,39 +274,8 @@ fn volume(spec: &str) -> Result<Mount, SpecError> {
 
 /// Builds the container description of a sandbox run.
 pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
-    if o.args.is_empty() || o.args[0].is_empty() {
-        return Err(SpecError::NoCommand);
-    }
-    if let Some(i) = first_with_nul(&o.args) {
-        return Err(SpecError::Nul(format!("argument {i}")));
-    }
-    if let Some(i) = first_with_nul(&o.env) {
-        return Err(SpecError::Nul(format!("--env {i}")));
-    }
-    let docker = !o.cap_add.is_empty() || !o.cap_drop.is_empty();
-    let isolator = !o.caps_retain.is_empty() || !o.caps_remove.is_empty();
-    if docker && isolator {
-        return Err(invalid(
-            "capability options",
-            "--cap-add/--cap-drop with --caps-retain/--caps-remove",
-            "use one style: rkt's isolators or Docker's add/drop",
-        ));
-    }
-    // --caps-policy: a policy file replaces the capability flags.
-    if o.caps_policy.is_some() && (docker || isolator) {
-        return Err(invalid(
-            "capability options",
-            "--caps-policy with --caps-retain/--caps-remove/--cap-add/--cap-drop",
-            "the policy file says which capabilities to keep: give it alone",
-        ));
-    }
-    let policy = if let Some((text, origin)) = &o.caps_policy {
-        Policy::from_json(text, origin)?
-    } else if docker {
-        Policy::docker(&o.cap_add, &o.cap_drop)?
-    } else {
-        Policy::from_flags(&o.caps_retain, &o.caps_remove)?
-    };
+    check_command(o)?;
+    let policy = policy_of(o)?;
     let user = match &o.user {
         Some(u) => Identity::parse(u, &[])?,
         None => Identity {
@@ -332,143 +285,10 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         },
     };
     let caps = policy.target(user.uid != 0)?;
-
-    let mut env =
-        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
-    let home = if user.uid == 0 {
-        "/root".to_string()
-    } else {
-        home_of(&o.passwd, user.uid).unwrap_or_else(|| format!("/home/{}", user.uid))
-    };
-    let home = clean_abs(&home).unwrap_or_else(|_| PathBuf::from("/tmp"));
-    env.push(format!("HOME={}", home.display()));
-    if let Some(t) = &o.term {
-        env.push(format!("TERM={t}"));
-    }
-    for e in &o.env {
-        match e.split_once('=') {
-            Some((k, _)) if !k.is_empty() && !k.contains('\0') => {
-                env.retain(|x| !x.starts_with(&format!("{k}=")));
-                env.push(e.clone());
-            }
-            _ => return Err(invalid("env", e, "expected NAME=VALUE")),
-        }
-    }
-
-    let mut mounts = vec![
-        Mount::new(MountKind::Proc, "/proc").noexec(),
-        // nodev: only the bind-mounted devices work (their binds keep the host's flags);
-        // a node made with mknod inside cannot be opened.
-        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev")
-            .noexec()
-            .data("mode=755,size=65536k"),
-        // Not nodev: the ptys of its own devpts instance are the program's terminals.
-        Mount {
-            nodev: false,
-            ..Mount::new(MountKind::Devpts, "/dev/pts")
-                .noexec()
-                .data(if o.rootless {
-                    "newinstance,ptmxmode=0666,mode=0620"
-                } else {
-                    "newinstance,ptmxmode=0666,mode=0620,gid=5"
-                })
-        },
-        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev/shm")
-            .noexec()
-            .data("mode=1777,size=65536k"),
-        Mount::new(MountKind::Mqueue, "/dev/mqueue").noexec(),
-        Mount::new(MountKind::Sysfs, "/sys").noexec().ro(),
-        Mount::new(MountKind::Tmpfs { copy_up: false }, "/tmp").data("mode=1777"),
-    ];
-    let home_str = home.display().to_string();
-    if home_str != "/tmp" {
-        mounts.push(
-            Mount::new(MountKind::Tmpfs { copy_up: false }, &home_str)
-                .data(&format!("mode=700,uid={},gid={}", user.uid, user.gid)),
-        );
-    }
-    for v in &o.volumes {
-        mounts.push(volume(v)?);
-    }
-    if let Some(c) = &o.context {
-        if !c.is_absolute() {
-            return Err(invalid(
-                "path",
-                &c.display().to_string(),
-                "--context needs an absolute path",
-            ));
-        }
-        mounts
-            .push(Mount::new(MountKind::CopyOf { source: c.clone() }, "/context").data("mode=755"));
-    }
-
-    let root = match &o.rootfs {
-        None => RootFs::Embedded,
-        Some(p) if p.is_absolute() => RootFs::Dir(p.clone()),
-        Some(p) => {
-            return Err(invalid(
-                "path",
-                &p.display().to_string(),
-                "--rootfs needs an absolute path",
-            ));
-        }
-    };
-
-    let resources = Resources {
-        memory: o.memory.as_deref().map(parse_size).transpose()?,
-        pids: match o.pids {
-            Some(0) => return Err(invalid("pids", "0", "must be at least 1")),
-            p => p,
-        },
-        cpu_quota: o
-            .cpus
-            .as_deref()
-            .map(|c| {
-                let f: f64 = c.parse().map_err(|_| invalid("cpus", c, "not a number"))?;
-                if !(f > 0.0 && f <= 1024.0) {
-                    return Err(invalid("cpus", c, "must be above 0"));
-                }
-                Ok((f * 100_000.0).round() as u64)
-            })
-            .transpose()?,
-        cpu_period: 100_000,
-        ..Resources::default()
-    };
-
-    if resources.any() {
-        // The program sees its own cgroup (its limits), read-only, where programs look.
-        let after_sys = mounts
-            .iter()
-            .position(|m| m.kind == MountKind::Sysfs)
-            .map_or(mounts.len(), |i| i + 1);
-        mounts.insert(
-            after_sys,
-            Mount::new(MountKind::Cgroup, "/sys/fs/cgroup")
-                .noexec()
-                .ro(),
-        );
-    }
-
-    let seccomp = match (o.seccomp.as_deref(), &o.seccomp_profile) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "seccomp",
-                "--seccomp with --seccomp-profile",
-                "give one of them",
-            ));
-        }
-        (Some("unconfined"), None) => Seccomp::Unconfined,
-        (Some("default"), None) | (None, None) => Seccomp::Default,
-        (Some(other), None) => {
-            return Err(invalid(
-                "seccomp",
-                other,
-                "expected 'unconfined' or 'default' (or --seccomp-profile FILE)",
-            ));
-        }
-        (None, Some(text)) => Seccomp::Oci(text.clone()),
-    };
-
+    let home = home_dir(o, &user);
+    let env = env_of(o, &home)?;
+    let resources = resources_of(o)?;
+    let mounts = mounts_of(o, &home, &user, resources.any())?;
     let cwd = match &o.workdir {
         Some(w) => clean_abs(w)?,
         None => PathBuf::from("/"),
@@ -480,7 +300,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         )
     });
     Ok(Config {
-        root,
+        root: root_of(o)?,
         readonly_root: o.read_only,
         mounts,
         masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
@@ -506,7 +326,7 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
             .iter()
             .map(|r| parse_rlimit(r))
             .collect::<Result<_, _>>()?,
-        seccomp,
+        seccomp: seccomp_of(o)?,
         resources,
         cgroups_path: None,
         init: o.init,
@@ -523,6 +343,206 @@ pub fn build(o: &SandboxOptions) -> Result<Config, SpecError> {
         landlock: landlock_of(o)?,
         umask: None,
         attrs: Default::default(),
+    })
+}
+
+/// A command is given, and no argument or --env entry holds a NUL byte.
+fn check_command(o: &SandboxOptions) -> Result<(), SpecError> {
+    if o.args.is_empty() || o.args[0].is_empty() {
+        return Err(SpecError::NoCommand);
+    }
+    if let Some(i) = first_with_nul(&o.args) {
+        return Err(SpecError::Nul(format!("argument {i}")));
+    }
+    if let Some(i) = first_with_nul(&o.env) {
+        return Err(SpecError::Nul(format!("--env {i}")));
+    }
+    Ok(())
+}
+
+/// The capability policy: a policy file, Docker's add/drop, or rkt's isolators (one style
+/// at a time).
+fn policy_of(o: &SandboxOptions) -> Result<Policy, SpecError> {
+    let docker = !o.cap_add.is_empty() || !o.cap_drop.is_empty();
+    let isolator = !o.caps_retain.is_empty() || !o.caps_remove.is_empty();
+    if docker && isolator {
+        return Err(invalid(
+            "capability options",
+            "--cap-add/--cap-drop with --caps-retain/--caps-remove",
+            "use one style: rkt's isolators or Docker's add/drop",
+        ));
+    }
+    // --caps-policy: a policy file replaces the capability flags.
+    if o.caps_policy.is_some() && (docker || isolator) {
+        return Err(invalid(
+            "capability options",
+            "--caps-policy with --caps-retain/--caps-remove/--cap-add/--cap-drop",
+            "the policy file says which capabilities to keep: give it alone",
+        ));
+    }
+    Ok(if let Some((text, origin)) = &o.caps_policy {
+        Policy::from_json(text, origin)?
+    } else if docker {
+        Policy::docker(&o.cap_add, &o.cap_drop)?
+    } else {
+        Policy::from_flags(&o.caps_retain, &o.caps_remove)?
+    })
+}
+
+/// The user's home: /root for root, else its /etc/passwd entry or /home/UID (/tmp when
+/// that is not a clean absolute path).
+fn home_dir(o: &SandboxOptions, user: &Identity) -> PathBuf {
+    let home = if user.uid == 0 {
+        "/root".to_string()
+    } else {
+        home_of(&o.passwd, user.uid).unwrap_or_else(|| format!("/home/{}", user.uid))
+    };
+    clean_abs(&home).unwrap_or_else(|_| PathBuf::from("/tmp"))
+}
+
+/// PATH, HOME, TERM (when the host has one), then --env entries (a later one replaces an
+/// earlier one of the same name).
+fn env_of(o: &SandboxOptions, home: &Path) -> Result<Vec<String>, SpecError> {
+    let mut env =
+        vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()];
+    env.push(format!("HOME={}", home.display()));
+    if let Some(t) = &o.term {
+        env.push(format!("TERM={t}"));
+    }
+    for e in &o.env {
+        match e.split_once('=') {
+            Some((k, _)) if !k.is_empty() && !k.contains('\0') => {
+                env.retain(|x| !x.starts_with(&format!("{k}=")));
+                env.push(e.clone());
+            }
+            _ => return Err(invalid("env", e, "expected NAME=VALUE")),
+        }
+    }
+    Ok(env)
+}
+
+/// The sandbox's own filesystems, the home tmpfs, the cgroup view (when limited), the
+/// volumes and --context.
+fn mounts_of(
+    o: &SandboxOptions,
+    home: &Path,
+    user: &Identity,
+    limited: bool,
+) -> Result<Vec<Mount>, SpecError> {
+    let mut mounts = vec![
+        Mount::new(MountKind::Proc, "/proc").noexec(),
+        // nodev: only the bind-mounted devices work (their binds keep the host's flags);
+        // a node made with mknod inside cannot be opened.
+        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev")
+            .noexec()
+            .data("mode=755,size=65536k"),
+        // Not nodev: the ptys of its own devpts instance are the program's terminals.
+        Mount {
+            nodev: false,
+            ..Mount::new(MountKind::Devpts, "/dev/pts")
+                .noexec()
+                .data(if o.rootless {
+                    "newinstance,ptmxmode=0666,mode=0620"
+                } else {
+                    "newinstance,ptmxmode=0666,mode=0620,gid=5"
+                })
+        },
+        Mount::new(MountKind::Tmpfs { copy_up: false }, "/dev/shm")
+            .noexec()
+            .data("mode=1777,size=65536k"),
+        Mount::new(MountKind::Mqueue, "/dev/mqueue").noexec(),
+        Mount::new(MountKind::Sysfs, "/sys").noexec().ro(),
+    ];
+    if limited {
+        // The program sees its own cgroup (its limits), read-only, where programs look.
+        mounts.push(
+            Mount::new(MountKind::Cgroup, "/sys/fs/cgroup")
+                .noexec()
+                .ro(),
+        );
+    }
+    mounts.push(Mount::new(MountKind::Tmpfs { copy_up: false }, "/tmp").data("mode=1777"));
+    let home_str = home.display().to_string();
+    if home_str != "/tmp" {
+        mounts.push(
+            Mount::new(MountKind::Tmpfs { copy_up: false }, &home_str)
+                .data(&format!("mode=700,uid={},gid={}", user.uid, user.gid)),
+        );
+    }
+    for v in &o.volumes {
+        mounts.push(volume(v)?);
+    }
+    if let Some(c) = &o.context {
+        if !c.is_absolute() {
+            return Err(invalid(
+                "path",
+                &c.display().to_string(),
+                "--context needs an absolute path",
+            ));
+        }
+        mounts
+            .push(Mount::new(MountKind::CopyOf { source: c.clone() }, "/context").data("mode=755"));
+    }
+    Ok(mounts)
+}
+
+/// --rootfs (absolute), or the embedded root.
+fn root_of(o: &SandboxOptions) -> Result<RootFs, SpecError> {
+    match &o.rootfs {
+        None => Ok(RootFs::Embedded),
+        Some(p) if p.is_absolute() => Ok(RootFs::Dir(p.clone())),
+        Some(p) => Err(invalid(
+            "path",
+            &p.display().to_string(),
+            "--rootfs needs an absolute path",
+        )),
+    }
+}
+
+/// --memory, --pids, --cpus.
+fn resources_of(o: &SandboxOptions) -> Result<Resources, SpecError> {
+    Ok(Resources {
+        memory: o.memory.as_deref().map(parse_size).transpose()?,
+        pids: match o.pids {
+            Some(0) => return Err(invalid("pids", "0", "must be at least 1")),
+            p => p,
+        },
+        cpu_quota: o
+            .cpus
+            .as_deref()
+            .map(|c| {
+                let f: f64 = c.parse().map_err(|_| invalid("cpus", c, "not a number"))?;
+                if !(f > 0.0 && f <= 1024.0) {
+                    return Err(invalid("cpus", c, "must be above 0"));
+                }
+                Ok((f * 100_000.0).round() as u64)
+            })
+            .transpose()?,
+        cpu_period: 100_000,
+        ..Resources::default()
+    })
+}
+
+/// --seccomp default|unconfined, or --seccomp-profile (an OCI profile).
+fn seccomp_of(o: &SandboxOptions) -> Result<Seccomp, SpecError> {
+    Ok(match (o.seccomp.as_deref(), &o.seccomp_profile) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "seccomp",
+                "--seccomp with --seccomp-profile",
+                "give one of them",
+            ));
+        }
+        (Some("unconfined"), None) => Seccomp::Unconfined,
+        (Some("default"), None) | (None, None) => Seccomp::Default,
+        (Some(other), None) => {
+            return Err(invalid(
+                "seccomp",
+                other,
+                "expected 'unconfined' or 'default' (or --seccomp-profile FILE)",
+            ));
+        }
+        (None, Some(text)) => Seccomp::Oci(super::seccomp::parse(text)?),
     })
 }
 
