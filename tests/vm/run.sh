@@ -128,6 +128,11 @@ make_cpio() {
   (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet) >"$2"
 }
 
+# clean_console LOG: LOG.raw without carriage returns and terminal escape sequences.
+clean_console() {
+  sed -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1b[a-zA-Z]//g' <"$1.raw" >"$1" 2>/dev/null || true
+}
+
 # boot LANE LOG QEMU-ARGS...: boot under TCG with a hard timeout; the console goes to LOG.
 boot() {
   local lane=$1 console=$2 start rc
@@ -147,7 +152,7 @@ boot() {
     fi
     sleep 1
     # Live progress: the runner's PASS/FAIL lines (or everything with VM_VERBOSE=1).
-    tr -d '\r' <"$console.raw" >"$console" 2>/dev/null || true
+    clean_console "$console"
     if [ "${VM_VERBOSE:-0}" = 1 ]; then
       tail -n +$((shown + 1)) "$console"
     else
@@ -158,7 +163,7 @@ boot() {
   rc=0
   wait "$qemu_pid" || rc=$?
   qemu_pid=
-  tr -d '\r' <"$console.raw" >"$console" 2>/dev/null || true
+  clean_console "$console"
   if [ "${VM_VERBOSE:-0}" = 1 ]; then
     tail -n +$((shown + 1)) "$console"
   else
