@@ -118,7 +118,13 @@ add_payload() {
   if compgen -G "$VM/cases/$lane/*.sh" >/dev/null; then
     cp "$VM/cases/$lane/"*.sh "$dir/vm/cases/"
   fi
+  # The busybox lane's cases too, for systemd cases that re-run one (/vm/busybox-cases).
+  if [ "$lane" != busybox ] && compgen -G "$VM/cases/busybox/*.sh" >/dev/null; then
+    mkdir -p "$dir/vm/busybox-cases"
+    cp "$VM/cases/busybox/"*.sh "$dir/vm/busybox-cases/"
+  fi
   : >"$dir/vm/only"
+  [ "${VM_VERBOSE:-0}" = 1 ] && : >"$dir/vm/verbose"
   local c
   for c in ${VM_CASES:-}; do echo "$c" >>"$dir/vm/only"; done
 }
@@ -201,12 +207,15 @@ lane_busybox() {
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   # Modules the cases may need (more can be loaded with modprobe if listed here).
-  add_modules "$root" overlay veth dummy fuse
+  # virtio_blk: a scratch disk (/dev/vda, 64 MiB of zeros) for io.max and device rules.
+  add_modules "$root" virtio_pci virtio_blk overlay veth dummy fuse
   mv "$root/vm/insmod" "$root/vm/modules.order"
   sed 's|.*/||; s|\.ko$||' "$root/vm/modules.order" >"$root/vm/modules"
   make_cpio "$root" "$work/busybox.cpio"
   log "busybox: initramfs $(($(stat -c %s "$work/busybox.cpio") / 1024 / 1024)) MiB"
+  truncate -s 64M "$work/scratch.img"
   boot busybox "$work/busybox.log" -kernel "$KDIR/vmlinuz" -initrd "$work/busybox.cpio" \
+    -drive "file=$work/scratch.img,if=virtio,format=raw" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3"
   verdict busybox "$work/busybox.log"
 }
@@ -224,6 +233,13 @@ lane_systemd() {
   # The per-run payload, copied onto the (snapshot) disk by the initramfs.
   local p=$root/payload
   add_payload "$p" systemd
+  # A busybox image tar for `podman import` (lib.sh: podman_busybox).
+  local t2=$work/image-tree
+  add_busybox "$t2"
+  mkdir -p "$t2"/{etc,proc,sys,dev,tmp,root,run,var}
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$t2/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$t2/etc/group"
+  tar -C "$t2" -cf "$p/vm/busybox.tar" .
   mkdir -p "$p/etc/systemd/system/multi-user.target.wants"
   cp "$VM/guest/nucleus-vm.service" "$p/etc/systemd/system/"
   ln -s ../nucleus-vm.service "$p/etc/systemd/system/multi-user.target.wants/nucleus-vm.service"

@@ -32,6 +32,7 @@ for c in /vm/cases/*.sh; do
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1))
     echo "PASS $name (${secs}s)"
+    [ -e /vm/verbose ] && sed -e 's/^/    | /' "$log"
   else
     failed=$((failed + 1))
     reason=$(cat "$dir/reason" 2>/dev/null)

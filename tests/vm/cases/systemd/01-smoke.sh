@@ -18,7 +18,7 @@ out=$(nuc run -- cat /proc/self/cgroup 2>&1)
 expect_eq "/proc/self/cgroup inside" "0::/" "$out"
 
 img=$(podman_busybox) || fail "podman import" "cannot import the busybox image"
-echo "image: $img"
+ok "podman import: $img"
 out=$(podman --runtime /usr/local/bin/nucleus run --rm --network none "$img" true 2>&1)
 rc=$?
 echo "$out"
