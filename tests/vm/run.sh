@@ -12,7 +12,8 @@
 #
 # Environment: NUCLEUS_VM_CACHE (default /var/cache/nucleus-vm: kernel, image),
 # VM_CASES="01 02-limits-visible" (run only these cases), VM_VERBOSE=1 (print the whole guest
-# console), VM_TIMEOUT (seconds per boot, default 420), VM_KEEP=1 (keep the work dir).
+# console and every case's log), VM_TIMEOUT (seconds per boot, default 420), VM_KEEP=1 (keep
+# the work dir), VM_NUCLEUS=PATH (boot this static nucleus binary instead of building one).
 # Exit status: 0 only when every lane printed `vm-lane <lane>: N passed, 0 failed`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,12 +47,17 @@ done
   exit 1
 }
 
-# 1. The release binary (a static PIE: it runs in any guest as is).
-log "cargo build --release"
-cargo build --release --quiet
-target_dir=${CARGO_TARGET_DIR:-target}
-case $target_dir in /*) ;; *) target_dir=$REPO/$target_dir ;; esac
-NUCLEUS=$target_dir/x86_64-unknown-linux-gnu/release/nucleus
+# 1. The release binary (a static PIE: it runs in any guest as is), or $VM_NUCLEUS (e.g. a
+# debug build, also static, to iterate without the release build's fat LTO).
+if [ -n "${VM_NUCLEUS:-}" ]; then
+  NUCLEUS=$(realpath "$VM_NUCLEUS")
+else
+  log "cargo build --release"
+  cargo build --release --quiet
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case $target_dir in /*) ;; *) target_dir=$REPO/$target_dir ;; esac
+  NUCLEUS=$target_dir/x86_64-unknown-linux-gnu/release/nucleus
+fi
 [ -x "$NUCLEUS" ] || {
   echo "nucleus vm lane: no binary at $NUCLEUS" >&2
   exit 1

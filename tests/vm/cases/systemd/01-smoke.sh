@@ -8,7 +8,6 @@ expect_eq "PID 1" systemd "$(cat /proc/1/comm)"
 expect_eq "multi-user.target" active "$(systemctl is-active multi-user.target 2>&1)"
 failed=$(systemctl --failed --no-legend --plain 2>&1)
 expect_eq "failed units" "" "$failed"
-systemd-analyze 2>&1
 expect_eq "cgroup v1 mounts" 0 "$(awk '$3 == "cgroup"' /proc/mounts | wc -l)"
 expect_eq "cgroup2 at /sys/fs/cgroup" cgroup2 "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null | sed 's/cgroup2fs/cgroup2/')"
 check "lingering user manager" wait_for 60 systemctl is-active user@1000.service
