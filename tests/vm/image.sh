@@ -19,6 +19,8 @@ if [ -f "$img" ]; then
   echo "$img"
   exit 0
 fi
+# Only the image's path goes to stdout (the caller reads it); everything else to stderr.
+exec 3>&1 1>&2
 MIRROR=${NUCLEUS_VM_MIRROR:-http://deb.debian.org/debian}
 pkgs=systemd-sysv,dbus,dbus-user-session,libpam-systemd,podman,conmon,crun,netavark,aardvark-dns
 pkgs=$pkgs,fuse-overlayfs,uidmap,slirp4netns,catatonit,busybox-static,procps,iproute2,kmod
@@ -105,4 +107,4 @@ size=$((used + 1024))
 mkfs.ext4 -q -F -L nucleus-vm -d "$root" "$img.new" "${size}M"
 mv "$img.new" "$img"
 echo "image.sh: image built in $(($(date +%s) - start)) s ($size MiB)" >&2
-echo "$img"
+echo "$img" >&3
