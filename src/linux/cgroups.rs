@@ -28,6 +28,16 @@ pub enum Error {
         why: String,
         fix: String,
     },
+    /// A hugepageLimits entry for a page size this host does not have.
+    #[error("{field}: this host has no {size} huge pages (no hugetlb.{size}.* in the cgroup); page sizes here: {sizes}")]
+    PageSize {
+        field: String,
+        size: String,
+        sizes: String,
+    },
+    /// v2: this user may not make a cgroup where the container's goes (no delegation).
+    #[error("{0}")]
+    NotDelegated(String),
     /// The kernel refused to hand controllers down to a cgroup's children.
     #[error("cannot enable the {controllers} cgroup controller for the cgroups below {}: {why}", dir.display())]
     Enable {
@@ -46,6 +56,14 @@ impl Error {
                 "resource limits need root (or a delegated cgroup); drop --memory/--pids/--cpus to run rootless".into(),
             ),
             Error::NoController { fix, .. } | Error::Enable { fix, .. } => Some(fix.clone()),
+            Error::NotDelegated(_) => Some(
+                "run as root, or in a cgroup delegated to you (systemd-run --user --scope -p \
+                 Delegate=yes …); or drop the limits to run without a cgroup"
+                    .into(),
+            ),
+            Error::PageSize { field, .. } => Some(format!(
+                "drop the {field} entry for that size, or use one of the sizes listed"
+            )),
             _ => None,
         }
     }
@@ -55,7 +73,7 @@ impl Error {
     /// Whether the kernel refused the write for want of rights (EACCES, EPERM, EROFS): what a
     /// rootless runtime meets on cgroups nobody delegated to it.
     pub fn is_denied(&self) -> bool {
-        matches!(self, Error::Enable { denied: true, .. })
+        matches!(self, Error::Enable { denied: true, .. } | Error::NotDelegated(_))
             || matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
             || why.contains("Operation not permitted")
             || why.contains("Read-only file system"))
@@ -515,7 +533,7 @@ impl Cgroup {
         // Each level above the leaf delegates the controllers to the next.
         let mut above = mp.to_path_buf();
         let rel = relative(place, None)?;
-        self.mkdirs(mp, &rel, |d, _| {
+        let made = self.mkdirs(mp, &rel, |d, _| {
             if !enable.is_empty() {
                 let f = above.join("cgroup.subtree_control");
                 if let Err(e) = std::fs::write(&f, &enable) {
@@ -524,7 +542,10 @@ impl Cgroup {
             }
             above = d.to_path_buf();
             Ok(())
-        })?;
+        });
+        if let Err(e) = made {
+            return Err(not_delegated(e, &res.controllers));
+        }
         self.warnings
             .extend(apply(mp, &Version::V2, &self.dirs, &res.writes, false)?);
         Ok(())
@@ -765,17 +786,16 @@ pub fn apply(
                 ));
                 continue;
             }
-            let why = match w.controller.as_str() {
-                "hugetlb" => no_page_size(dir, &w.file),
-                _ => format!(
-                    "this kernel has no {} in the {} cgroup (the feature is not built in or \
-                     not enabled on this host)",
-                    w.file, w.controller
-                ),
-            };
-            let e = Error::Field {
-                field: w.field.clone(),
-                why,
+            let e = match w.controller.as_str() {
+                "hugetlb" => no_page_size(dir, &w.field, &w.file),
+                _ => Error::Field {
+                    field: w.field.clone(),
+                    why: format!(
+                        "this kernel has no {} in the {} cgroup (the feature is not built in \
+                         or not enabled on this host)",
+                        w.file, w.controller
+                    ),
+                },
             };
             return Err(undo(&mut done, e));
         }
@@ -866,6 +886,28 @@ fn no_v2_controller(mp: &Path, controller: &str, field: String) -> Error {
     }
 }
 
+/// v2: a cgroup directory this user may not make (mkdir refused) becomes an error naming
+/// the controllers the limits needed and where; any other error is returned as it is.
+fn not_delegated(e: Error, controllers: &[String]) -> Error {
+    match &e {
+        Error::Io { path, why } if e.is_denied() => {
+            let parent = path.parent().unwrap_or(path);
+            let what = if controllers.is_empty() {
+                String::new()
+            } else {
+                format!(" for the {} controller", controllers.join(", "))
+            };
+            Error::NotDelegated(format!(
+                "cannot make the container's cgroup {}{what}: {} is not delegated to this \
+                 user ({why})",
+                path.display(),
+                parent.display()
+            ))
+        }
+        _ => e,
+    }
+}
+
 /// The error for a failed write of `+controller…` to `dir`/cgroup.subtree_control, naming
 /// the controllers concerned (read only now, on the error path) and the fix.
 fn enable_error(dir: &Path, controllers: &[String], e: std::io::Error) -> Error {
@@ -950,9 +992,9 @@ fn enable_error(dir: &Path, controllers: &[String], e: std::io::Error) -> Error 
     }
 }
 
-/// Why hugetlb has no `file` (`hugetlb.<size>.max`) in `dir`: no such page size here. Lists
-/// the sizes the cgroup offers.
-fn no_page_size(dir: &Path, file: &str) -> String {
+/// The error for a hugetlb `file` (`hugetlb.<size>.max`) missing from `dir`: no such page
+/// size here. Lists the sizes the cgroup offers.
+fn no_page_size(dir: &Path, field: &str, file: &str) -> Error {
     let size = file
         .strip_prefix("hugetlb.")
         .and_then(|r| r.split('.').next())
@@ -971,15 +1013,15 @@ fn no_page_size(dir: &Path, file: &str) -> String {
         .unwrap_or_default();
     sizes.sort();
     sizes.dedup();
-    format!(
-        "this host has no {size} huge pages (hugetlb.{size}.* is not in the cgroup); page \
-         sizes here: {}",
-        if sizes.is_empty() {
+    Error::PageSize {
+        field: field.to_string(),
+        size: size.to_string(),
+        sizes: if sizes.is_empty() {
             "none".to_string()
         } else {
             sizes.join(", ")
-        }
-    )
+        },
+    }
 }
 
 /// `update`: sets `r` (the container's whole resources, old and new) on the cgroup
