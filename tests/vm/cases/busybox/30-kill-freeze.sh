@@ -5,6 +5,18 @@
 # found only through the container's cgroup.
 . /vm/lib.sh
 
+# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
+# keeps a captured stdout open, and `check` would wait for it.
+qcheck() {
+  _n=$1
+  shift
+  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
+    ok "$_n"
+  else
+    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
+  fi
+}
+
 # state_field ID FIELD: a string or number field of `nucleus state ID`.
 state_field() {
   nuc state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
@@ -54,8 +66,8 @@ advancing() {
 # ---- A: pause/resume, kill without and with --all (its own PID namespace) ----
 A=$TMPDIR/a
 setup "$A"
-check "create a" nuc create -b "$A" kfa
-check "start a" nuc start kfa
+qcheck "create a" nuc create -b "$A" kfa
+qcheck "start a" nuc start kfa
 pid=$(state_field kfa pid)
 cg=/sys/fs/cgroup$(cgroup_of "$pid")
 echo "kfa: init $pid, cgroup $cg"
@@ -65,7 +77,7 @@ advancing "$pid" && ok "counter advances" || fail "counter" "does not advance be
 n=$(wc -l <"$cg/cgroup.procs")
 [ "$n" -ge 2 ] && ok "$n processes in the cgroup" || fail "cgroup.procs" "$n processes"
 
-check "pause" nuc pause kfa
+qcheck "pause" nuc pause kfa
 expect_eq "cgroup.freeze after pause" 1 "$(cat "$cg/cgroup.freeze")"
 grep -qx 'frozen 1' "$cg/cgroup.events" && ok "cgroup.events: frozen 1" ||
   fail "frozen" "cgroup.events: $(tr '\n' ' ' <"$cg/cgroup.events")"
@@ -78,13 +90,13 @@ expect_eq "counter while paused (frozen: it does not move)" "$a" "$b"
 
 # Signals other than SIGKILL leave a paused container paused (the freezer is not thawed
 # behind the user's back); the signal is delivered at resume.
-check "kill --all TERM while paused" nuc kill --all kfa TERM
+qcheck "kill --all TERM while paused" nuc kill --all kfa TERM
 expect_eq "still paused after kill --all TERM" 1 "$(cat "$cg/cgroup.freeze")"
 expect_eq "status still paused" paused "$(state_field kfa status)"
 c=$(counter "$pid")
 expect_eq "counter still frozen" "$a" "$c"
 
-check "resume" nuc resume kfa
+qcheck "resume" nuc resume kfa
 grep -qx 'frozen 0' "$cg/cgroup.events" && ok "cgroup.events: frozen 0" ||
   fail "thawed" "cgroup.events: $(tr '\n' ' ' <"$cg/cgroup.events")"
 expect_eq "status running" running "$(state_field kfa status)"
@@ -101,35 +113,35 @@ make_counter_again() {
 make_counter_again
 wait_for 10 sh -c "[ \$(wc -l <$cg/cgroup.procs) -ge 2 ]" || fail "exec counter" "$(cat "$cg/cgroup.procs")"
 advancing "$pid" && ok "counter advances after resume" || fail "counter" "does not advance after resume"
-check "kill TERM (not --all)" nuc kill kfa TERM
+qcheck "kill TERM (not --all)" nuc kill kfa TERM
 sleep 0.5
 advancing "$pid" && ok "kill without --all leaves the others" || fail "kill" "the counter stopped"
 
 # SIGKILL to a paused container goes through cgroup.kill: everything dies, frozen or not.
-check "pause again" nuc pause kfa
-check "kill --all KILL while paused" nuc kill --all kfa KILL
+qcheck "pause again" nuc pause kfa
+qcheck "kill --all KILL while paused" nuc kill --all kfa KILL
 wait_for 10 sh -c "[ ! -s $cg/cgroup.procs ]" && ok "cgroup empty after kill --all KILL" ||
   fail "kill --all KILL" "cgroup.procs: $(tr '\n' ' ' <"$cg/cgroup.procs")"
 grep -qx 'populated 0' "$cg/cgroup.events" && ok "cgroup.events: populated 0" ||
   fail "populated" "$(tr '\n' ' ' <"$cg/cgroup.events")"
 wait_for 10 sh -c "! [ -d /proc/$pid ] || grep -q ') Z' /proc/$pid/stat" || fail "init" "init $pid still alive"
 expect_eq "status stopped" stopped "$(state_field kfa status)"
-check "delete kfa" nuc delete kfa
+qcheck "delete kfa" nuc delete kfa
 [ -d "$cg" ] && fail "delete" "$cg left behind" || ok "cgroup removed by delete"
 
 # ---- B: delete --force of a running container without a PID namespace ----
 B=$TMPDIR/b
 setup "$B"
 no_pidns "$B"
-check "create b" nuc create -b "$B" kfb
-check "start b" nuc start kfb
+qcheck "create b" nuc create -b "$B" kfb
+qcheck "start b" nuc start kfb
 pid=$(state_field kfb pid)
 cg=/sys/fs/cgroup$(cgroup_of "$pid")
 wait_for 10 test -s "/proc/$pid/root/dev/shm/gc" || fail "gc" "no grandchild pid"
 gc=$(cat "/proc/$pid/root/dev/shm/gc")
 echo "kfb: init $pid, grandchild $gc (orphaned: parent $(awk '{print $4}' "/proc/$gc/stat")), cgroup $cg"
 alive "$gc" && ok "grandchild alive" || fail "grandchild" "$gc is not running"
-check "delete --force b" nuc delete --force kfb
+qcheck "delete --force b" nuc delete --force kfb
 alive "$gc" && fail "delete --force" "grandchild $gc survived" || ok "delete --force killed the grandchild"
 alive "$pid" && fail "delete --force" "init $pid survived" || ok "delete --force killed init"
 [ -d "$cg" ] && fail "delete --force" "$cg left behind" || ok "cgroup removed"
@@ -137,16 +149,16 @@ alive "$pid" && fail "delete --force" "init $pid survived" || ok "delete --force
 [ -z "$(ls "$(nucleus_root)")" ] && ok "no state left" || fail "state" "$(ls "$(nucleus_root)")"
 
 # ---- C: kill --all KILL reaches the orphaned grandchild without a PID namespace ----
-check "create c" nuc create -b "$B" kfc
-check "start c" nuc start kfc
+qcheck "create c" nuc create -b "$B" kfc
+qcheck "start c" nuc start kfc
 pid=$(state_field kfc pid)
 cg=/sys/fs/cgroup$(cgroup_of "$pid")
 wait_for 10 test -s "/proc/$pid/root/dev/shm/gc" || fail "gc" "no grandchild pid"
 gc=$(cat "/proc/$pid/root/dev/shm/gc")
-check "kill --all KILL" nuc kill --all kfc KILL
+qcheck "kill --all KILL" nuc kill --all kfc KILL
 wait_for 10 sh -c "[ ! -s $cg/cgroup.procs ]" && ok "cgroup empty" || fail "kill --all" "$(cat "$cg/cgroup.procs")"
 wait_for 5 sh -c "! [ -r /proc/$gc/stat ] || grep -q ') Z' /proc/$gc/stat" &&
   ok "kill --all reached the orphaned grandchild" || fail "kill --all" "grandchild $gc alive"
-check "delete c" nuc delete kfc
+qcheck "delete c" nuc delete kfc
 [ -d "$cg" ] && fail "delete" "$cg left behind" || ok "cgroup removed"
 finish

@@ -4,6 +4,18 @@
 # carries the counters (memory.raw.oom, memory.raw.oom_kill).
 . /vm/lib.sh
 
+# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
+# keeps a captured stdout open, and `check` would wait for it.
+qcheck() {
+  _n=$1
+  shift
+  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
+    ok "$_n"
+  else
+    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
+  fi
+}
+
 state_field() {
   nuc state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
 }
@@ -18,7 +30,7 @@ B=$TMPDIR/b
 # container's first process survives it and waits.
 make_bundle "$B" sh -c 'sleep 1; head -c 64m /dev/zero | tail >/dev/null; echo hog-ended; exec sleep 1000'
 bundle_resources "$B" '"memory": {"limit": 16777216, "swap": 16777216}'
-check "create" nuc create -b "$B" oom1
+qcheck "create" nuc create -b "$B" oom1
 pid=$(state_field oom1 pid)
 cg=/sys/fs/cgroup$(cgroup_of "$pid")
 expect_eq "memory.max" 16777216 "$(cat "$cg/memory.max")"
@@ -29,7 +41,7 @@ expect_eq "oom_kill before" 0 "$before"
 nuc events --interval 30s oom1 >"$TMPDIR/events.out" 2>"$TMPDIR/events.err" &
 ev=$!
 sleep 0.5
-check "start" nuc start oom1
+qcheck "start" nuc start oom1
 wait_for 60 sh -c "[ \$(sed -n 's/^oom_kill //p' $cg/memory.events) -ge 1 ]" &&
   ok "memory.events oom_kill >= 1" || fail "oom_kill" "memory.events: $(tr '\n' ' ' <"$cg/memory.events")"
 echo "memory.events: $(tr '\n' ' ' <"$cg/memory.events")"
@@ -43,7 +55,7 @@ n=$(echo "$stats" | tr ',{}' '\n\n\n' | sed -n 's/^ *"oom_kill": *\([0-9]*\) *$/
 echo "$stats" | grep -q '"type": *"stats"' && ok "a stats record" || fail "stats" "$stats"
 
 # The stream reports the OOM, and ends with the container.
-check "kill" nuc kill oom1 KILL
+qcheck "kill" nuc kill oom1 KILL
 wait_for 20 sh -c "! kill -0 $ev 2>/dev/null" || {
   fail "events" "the stream did not end with the container"
   kill "$ev"
@@ -53,6 +65,6 @@ expect_eq "events exit status" 0 "$?"
 echo "events: $(cat "$TMPDIR/events.out") / $(cat "$TMPDIR/events.err")"
 grep -q '"type": *"oom"' "$TMPDIR/events.out" && ok "events streamed an oom record" ||
   fail "events" "no oom record in: $(cat "$TMPDIR/events.out") $(cat "$TMPDIR/events.err")"
-check "delete" nuc delete oom1
+qcheck "delete" nuc delete oom1
 [ -d "$cg" ] && fail "delete" "$cg left" || ok "cgroup removed"
 finish

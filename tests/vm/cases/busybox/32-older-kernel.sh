@@ -68,7 +68,7 @@ grep -q '"unenforceable"' "$TMPDIR/check.json" && ok "check --json lists unenfor
   fail "check --json" "no unenforceable list"
 
 # ---- Landlock: best effort warns, strict and production refuse ----
-nuc run --landlock-ro / --landlock-rw /dev/null -- sh -c 'echo ran' >"$TMPDIR/out" 2>"$TMPDIR/err"
+nuc run --landlock-exec / --landlock-rw /dev/null -- sh -c 'echo ran' >"$TMPDIR/out" 2>"$TMPDIR/err"
 rc=$?
 cat "$TMPDIR/err"
 expect_eq "best effort runs" 0 "$rc"
@@ -76,10 +76,10 @@ expect_eq "best effort output" ran "$(cat "$TMPDIR/out")"
 grep -q 'Landlock ABI 2 cannot enforce' "$TMPDIR/err" && ok "best effort warns, naming the ABI" ||
   fail "landlock warning" "$(cat "$TMPDIR/err")"
 # What ABI 2 does enforce is enforced: writing outside the rw paths fails.
-nuc run --landlock-ro / --landlock-rw /dev/null -- sh -c 'echo x >/tmp/x' >/dev/null 2>&1 &&
+nuc run --landlock-exec / --landlock-rw /dev/null -- sh -c 'echo x >/tmp/x' >/dev/null 2>&1 &&
   fail "landlock enforced" "a write outside --landlock-rw succeeded" || ok "ABI 2 rules are enforced"
 
-nuc run --landlock-strict --landlock-ro / -- true >"$TMPDIR/out" 2>"$TMPDIR/err"
+nuc run --landlock-strict --landlock-exec / -- true >"$TMPDIR/out" 2>"$TMPDIR/err"
 rc=$?
 cat "$TMPDIR/err"
 [ "$rc" != 0 ] && ok "--landlock-strict refuses" || fail "strict" "exit 0"
@@ -93,7 +93,7 @@ cat "$TMPDIR/err"
 expect_eq "TCP rules best effort runs" 0 "$rc"
 grep -q 'connect_tcp' "$TMPDIR/err" && ok "warns that connect_tcp is not enforced" || fail "net warning" "$(cat "$TMPDIR/err")"
 
-nuc run --production --memory 64m --pids 64 --landlock-ro / -- true >"$TMPDIR/out" 2>"$TMPDIR/err"
+nuc run --production --memory 64m --pids 64 --landlock-exec / -- true >"$TMPDIR/out" 2>"$TMPDIR/err"
 rc=$?
 cat "$TMPDIR/err"
 [ "$rc" != 0 ] && ok "production refuses" || fail "production" "exit 0"
