@@ -51,6 +51,17 @@ grep '^nucleus:' "$TMPDIR/err" | grep -q 'cap_capable' && ok "run --trace-caps n
 expect_eq "tracefs instances after run" "$inst_before" "$(ls "$T/instances" | tr '\n' ' ')"
 expect_eq "cgroups after run" "" "$(find /sys/fs/cgroup -mindepth 1 -maxdepth 1 -type d -name 'nucleus*')"
 
+# --learn records capability checks too: refused the same way, no directory of results.
+nuc run --learn "$TMPDIR/learned" -- true >"$TMPDIR/out" 2>"$TMPDIR/err"
+rc=$?
+cat "$TMPDIR/err"
+[ "$rc" != 0 ] && ok "run --learn exits non-zero" || fail "run --learn" "exit 0"
+expect_eq "run --learn: one nucleus: line" 1 "$(grep -c '^nucleus:' "$TMPDIR/err")"
+grep '^nucleus:' "$TMPDIR/err" | grep -q 'cap_capable' && ok "run --learn names the tracepoint" ||
+  fail "run --learn" "$(cat "$TMPDIR/err")"
+[ ! -e "$TMPDIR/learned/caps.json" ] && ok "no learned policy written" || fail "learn" "caps.json written"
+expect_eq "tracefs instances after learn" "$inst_before" "$(ls "$T/instances" | tr '\n' ' ')"
+
 # ---- nucleus check ----
 nucleus check >"$TMPDIR/check" 2>&1
 rc=$?
