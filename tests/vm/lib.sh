@@ -11,7 +11,7 @@ VM_FAILED=0
 
 # ok NAME: report one passed check (goes to the case's log; the runner shows it on failure).
 ok() {
-  echo "ok: $*"
+  echo "ok: $* [at $(cut -d' ' -f1 /proc/uptime)s]"
 }
 
 # fail NAME WHY...: report one failed check; the case's exit status becomes 1. Continue
@@ -102,7 +102,10 @@ vm_busybox() {
 
 # json_str S: S as a JSON string literal.
 json_str() {
-  printf '"%s"' "$(printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g')"
+  printf '"'
+  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/\\t/g' |
+    awk '{ printf "%s%s", (NR > 1 ? "\\n" : ""), $0 }'
+  printf '"'
 }
 
 # make_bundle DIR [ARGS...]: an OCI bundle (config.json from `nucleus spec`, rootfs = busybox
@@ -120,9 +123,11 @@ make_bundle() {
     _args="$_args${_args:+, }$(json_str "$_a")"
   done
   # Replace the (multi-line) process.args array with ARGS on one line.
-  awk -v repl="\"args\": [$_args]," '
+  # (awk -v would interpret the backslashes of JSON escapes: pass values through ENVIRON.)
+  VM_REPL="\"args\": [$_args]," awk '
+    BEGIN { repl = ENVIRON["VM_REPL"] }
     skip { if ($0 ~ /^[ \t]*\]/) { skip = 0 }; next }
-    /^    "args": \[/ { open = ($0 !~ /\]/); sub(/"args": \[.*/, repl); print; skip = open; next }
+    /^    "args": \[/ { print "    " repl; skip = ($0 !~ /\]/); next }
     { print }' "$_b/config.json" >"$_b/config.json.new" &&
     mv "$_b/config.json.new" "$_b/config.json"
   # "args": [ "sh" ] spans three lines in nucleus' output: the awk above printed the new
@@ -133,7 +138,8 @@ make_bundle() {
 # bundle_insert DIR LINE TEXT: insert TEXT (JSON members, without a trailing comma) right
 # after the first line of DIR/config.json whose trimmed content is LINE (e.g. '"linux": {').
 bundle_insert() {
-  awk -v line="$2" -v text="$3" '
+  VM_LINE=$2 VM_TEXT=$3 awk '
+    BEGIN { line = ENVIRON["VM_LINE"]; text = ENVIRON["VM_TEXT"] }
     { t = $0; sub(/^[ \t]+/, "", t); sub(/[ \t]+$/, "", t) }
     !done && t == line {
       print

@@ -12,7 +12,8 @@
 #
 # Environment: NUCLEUS_VM_CACHE (default /var/cache/nucleus-vm: kernel, image),
 # VM_CASES="01 02-limits-visible" (run only these cases), VM_VERBOSE=1 (print the whole guest
-# console), VM_TIMEOUT (seconds per boot, default 420), VM_KEEP=1 (keep the work dir).
+# console and every case's log), VM_TIMEOUT (seconds per boot, default 420), VM_KEEP=1 (keep
+# the work dir), VM_NUCLEUS=PATH (boot this static nucleus binary instead of building one).
 # Exit status: 0 only when every lane printed `vm-lane <lane>: N passed, 0 failed`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,12 +47,17 @@ done
   exit 1
 }
 
-# 1. The release binary (a static PIE: it runs in any guest as is).
-log "cargo build --release"
-cargo build --release --quiet
-target_dir=${CARGO_TARGET_DIR:-target}
-case $target_dir in /*) ;; *) target_dir=$REPO/$target_dir ;; esac
-NUCLEUS=$target_dir/x86_64-unknown-linux-gnu/release/nucleus
+# 1. The release binary (a static PIE: it runs in any guest as is), or $VM_NUCLEUS (e.g. a
+# debug build, also static, to iterate without the release build's fat LTO).
+if [ -n "${VM_NUCLEUS:-}" ]; then
+  NUCLEUS=$(realpath "$VM_NUCLEUS")
+else
+  log "cargo build --release"
+  cargo build --release --quiet
+  target_dir=${CARGO_TARGET_DIR:-target}
+  case $target_dir in /*) ;; *) target_dir=$REPO/$target_dir ;; esac
+  NUCLEUS=$target_dir/x86_64-unknown-linux-gnu/release/nucleus
+fi
 [ -x "$NUCLEUS" ] || {
   echo "nucleus vm lane: no binary at $NUCLEUS" >&2
   exit 1
@@ -118,7 +124,13 @@ add_payload() {
   if compgen -G "$VM/cases/$lane/*.sh" >/dev/null; then
     cp "$VM/cases/$lane/"*.sh "$dir/vm/cases/"
   fi
+  # The busybox lane's cases too, for systemd cases that re-run one (/vm/busybox-cases).
+  if [ "$lane" != busybox ] && compgen -G "$VM/cases/busybox/*.sh" >/dev/null; then
+    mkdir -p "$dir/vm/busybox-cases"
+    cp "$VM/cases/busybox/"*.sh "$dir/vm/busybox-cases/"
+  fi
   : >"$dir/vm/only"
+  [ "${VM_VERBOSE:-0}" = 1 ] && : >"$dir/vm/verbose"
   local c
   for c in ${VM_CASES:-}; do echo "$c" >>"$dir/vm/only"; done
 }
@@ -126,6 +138,11 @@ add_payload() {
 # make_cpio DIR OUT: a newc initramfs of DIR (uncompressed: the kernel unpacks it fastest).
 make_cpio() {
   (cd "$1" && find . -print0 | cpio --null -o -H newc --quiet) >"$2"
+}
+
+# clean_console LOG: LOG.raw without carriage returns and terminal escape sequences.
+clean_console() {
+  sed -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[a-zA-Z]//g' -e 's/\x1b[a-zA-Z]//g' <"$1.raw" >"$1" 2>/dev/null || true
 }
 
 # boot LANE LOG QEMU-ARGS...: boot under TCG with a hard timeout; the console goes to LOG.
@@ -147,7 +164,7 @@ boot() {
     fi
     sleep 1
     # Live progress: the runner's PASS/FAIL lines (or everything with VM_VERBOSE=1).
-    tr -d '\r' <"$console.raw" >"$console" 2>/dev/null || true
+    clean_console "$console"
     if [ "${VM_VERBOSE:-0}" = 1 ]; then
       tail -n +$((shown + 1)) "$console"
     else
@@ -158,7 +175,7 @@ boot() {
   rc=0
   wait "$qemu_pid" || rc=$?
   qemu_pid=
-  tr -d '\r' <"$console.raw" >"$console" 2>/dev/null || true
+  clean_console "$console"
   if [ "${VM_VERBOSE:-0}" = 1 ]; then
     tail -n +$((shown + 1)) "$console"
   else
@@ -196,12 +213,15 @@ lane_busybox() {
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   # Modules the cases may need (more can be loaded with modprobe if listed here).
-  add_modules "$root" overlay veth dummy fuse
+  # virtio_blk: a scratch disk (/dev/vda, 64 MiB of zeros) for io.max and device rules.
+  add_modules "$root" virtio_pci virtio_blk overlay veth dummy fuse
   mv "$root/vm/insmod" "$root/vm/modules.order"
   sed 's|.*/||; s|\.ko$||' "$root/vm/modules.order" >"$root/vm/modules"
   make_cpio "$root" "$work/busybox.cpio"
   log "busybox: initramfs $(($(stat -c %s "$work/busybox.cpio") / 1024 / 1024)) MiB"
+  truncate -s 64M "$work/scratch.img"
   boot busybox "$work/busybox.log" -kernel "$KDIR/vmlinuz" -initrd "$work/busybox.cpio" \
+    -drive "file=$work/scratch.img,if=virtio,format=raw" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3"
   verdict busybox "$work/busybox.log"
 }
@@ -219,6 +239,13 @@ lane_systemd() {
   # The per-run payload, copied onto the (snapshot) disk by the initramfs.
   local p=$root/payload
   add_payload "$p" systemd
+  # A busybox image tar for `podman import` (lib.sh: podman_busybox).
+  local t2=$work/image-tree
+  add_busybox "$t2"
+  mkdir -p "$t2"/{etc,proc,sys,dev,tmp,root,run,var}
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$t2/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$t2/etc/group"
+  tar -C "$t2" -cf "$p/vm/busybox.tar" .
   mkdir -p "$p/etc/systemd/system/multi-user.target.wants"
   cp "$VM/guest/nucleus-vm.service" "$p/etc/systemd/system/"
   ln -s ../nucleus-vm.service "$p/etc/systemd/system/multi-user.target.wants/nucleus-vm.service"

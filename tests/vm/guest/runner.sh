@@ -10,6 +10,7 @@ export VM_LANE=$LANE
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 passed=0
 failed=0
+echo "vm: $LANE runner starts at uptime $(cut -d' ' -f1 /proc/uptime) s"
 # One file per case; an optional /vm/only (written by run.sh from $VM_CASES) selects some.
 for c in /vm/cases/*.sh; do
   [ -f "$c" ] || continue
@@ -31,6 +32,7 @@ for c in /vm/cases/*.sh; do
   if [ "$rc" = 0 ]; then
     passed=$((passed + 1))
     echo "PASS $name (${secs}s)"
+    [ -e /vm/verbose ] && sed -e 's/^/    | /' "$log"
   else
     failed=$((failed + 1))
     reason=$(cat "$dir/reason" 2>/dev/null)
