@@ -148,7 +148,10 @@ fn v2_freeze_waits_for_frozen_1_in_cgroup_events() {
     let d = v2_freezer(&tmp, "0", "1");
     let dirs = vec![d.clone()];
     set_frozen(&dirs, true).unwrap();
-    assert_eq!(std::fs::read_to_string(d.join("cgroup.freeze")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(d.join("cgroup.freeze")).unwrap(),
+        "1"
+    );
     assert!(is_frozen(&dirs));
 
     // The kernel never reports `frozen 1`: a bounded wait, an error saying what
@@ -156,16 +159,26 @@ fn v2_freeze_waits_for_frozen_1_in_cgroup_events() {
     let d = v2_freezer(&tmp, "0", "0");
     let t = std::time::Instant::now();
     let e = set_frozen(&dirs, true).unwrap_err().to_string();
-    assert!(t.elapsed() < std::time::Duration::from_secs(4), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(4),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(e.contains("freezing did not complete within 2 s"), "{e}");
     assert!(e.contains("cgroup.events says 'frozen 0'"), "{e}");
-    assert_eq!(std::fs::read_to_string(d.join("cgroup.freeze")).unwrap(), "0");
+    assert_eq!(
+        std::fs::read_to_string(d.join("cgroup.freeze")).unwrap(),
+        "0"
+    );
     assert!(!is_frozen(&dirs));
 
     // No freezer at all: an error naming it.
     let none = vec![tmp.path("none")];
     std::fs::create_dir_all(&none[0]).unwrap();
-    assert!(set_frozen(&none, true).unwrap_err().to_string().contains("freezer"));
+    assert!(set_frozen(&none, true)
+        .unwrap_err()
+        .to_string()
+        .contains("freezer"));
     assert!(!is_frozen(&none));
 }
 
@@ -175,7 +188,11 @@ fn holding_a_cgroup_frozen_puts_it_back_as_it_was() {
     let tmp = TempDir::new("hold");
     let freeze = |d: &std::path::Path| std::fs::read_to_string(d.join("cgroup.freeze")).unwrap();
     let events = |d: &std::path::Path, v: &str| {
-        std::fs::write(d.join("cgroup.events"), format!("populated 1\nfrozen {v}\n")).unwrap()
+        std::fs::write(
+            d.join("cgroup.events"),
+            format!("populated 1\nfrozen {v}\n"),
+        )
+        .unwrap()
     };
     // A running container: frozen while held, thawed after.
     let d = v2_freezer(&tmp, "0", "1");

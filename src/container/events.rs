@@ -44,7 +44,10 @@ fn record(cg: &ContainerCgroup, pid: i32, start_time: u64) -> Result<Stats, Stri
             let mut wanted = stats::wanted_v1(&sizes);
             wanted.push("memory.oom_control".into());
             let snap = cg.snapshot(&wanted).map_err(snap_err)?;
-            (stats::from_v1(&snap, &sizes, cgroup_stats::clock_ticks()), snap)
+            (
+                stats::from_v1(&snap, &sizes, cgroup_stats::clock_ticks()),
+                snap,
+            )
         }
         Version::V2 => {
             let snap = cg.snapshot(&stats::wanted_v2(&sizes)).map_err(snap_err)?;
@@ -259,6 +262,8 @@ mod tests {
         );
         // No memory cgroup (or a kernel before 4.13): nothing is made up.
         assert!(oom_counters(&Version::V2, &BTreeMap::new()).is_empty());
-        assert!(oom_counters(&Version::V1, &snap("memory.oom_control", "under_oom 0\n")).is_empty());
+        assert!(
+            oom_counters(&Version::V1, &snap("memory.oom_control", "under_oom 0\n")).is_empty()
+        );
     }
 }

@@ -73,8 +73,10 @@ impl Error {
     /// Whether the kernel refused the write for want of rights (EACCES, EPERM, EROFS): what a
     /// rootless runtime meets on cgroups nobody delegated to it.
     pub fn is_denied(&self) -> bool {
-        matches!(self, Error::Enable { denied: true, .. } | Error::NotDelegated(_))
-            || matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
+        matches!(
+            self,
+            Error::Enable { denied: true, .. } | Error::NotDelegated(_)
+        ) || matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
             || why.contains("Operation not permitted")
             || why.contains("Read-only file system"))
     }
@@ -918,19 +920,20 @@ fn enable_error(dir: &Path, controllers: &[String], e: std::io::Error) -> Error 
             .map(String::from)
             .collect()
     };
-    let (offered, enabled) = (read_set("cgroup.controllers"), read_set("cgroup.subtree_control"));
-    let pending: Vec<&String> = controllers.iter().filter(|c| !enabled.contains(c)).collect();
+    let (offered, enabled) = (
+        read_set("cgroup.controllers"),
+        read_set("cgroup.subtree_control"),
+    );
+    let pending: Vec<&String> = controllers
+        .iter()
+        .filter(|c| !enabled.contains(c))
+        .collect();
     let unoffered: Vec<&String> = pending
         .iter()
         .copied()
         .filter(|c| !offered.contains(c))
         .collect();
-    let names = |v: &[&String]| {
-        v.iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = |v: &[&String]| v.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
     let errno = e.raw_os_error().unwrap_or(0);
     let (list, why, fix, denied) = if errno == libc::ENOENT && !unoffered.is_empty() {
         (
@@ -1081,7 +1084,9 @@ pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
                 })?;
                 let mut dir = mp.to_path_buf();
                 for c in rel.components() {
-                    if let Err(e) = std::fs::write(dir.join("cgroup.subtree_control"), missing.join(" ")) {
+                    if let Err(e) =
+                        std::fs::write(dir.join("cgroup.subtree_control"), missing.join(" "))
+                    {
                         return Err(enable_error(&dir, &res.controllers, e));
                     }
                     dir.push(c);
@@ -1156,8 +1161,14 @@ impl Freezer {
     /// What the kernel says about `dir` now, for an error message.
     fn report(self, dir: &Path) -> String {
         let (file, text) = match self {
-            Freezer::V1 => ("freezer.state", std::fs::read_to_string(dir.join("freezer.state"))),
-            Freezer::V2 => ("cgroup.events", std::fs::read_to_string(dir.join("cgroup.events"))),
+            Freezer::V1 => (
+                "freezer.state",
+                std::fs::read_to_string(dir.join("freezer.state")),
+            ),
+            Freezer::V2 => (
+                "cgroup.events",
+                std::fs::read_to_string(dir.join("cgroup.events")),
+            ),
         };
         match text {
             Ok(t) => match t.lines().find(|l| l.starts_with("frozen")) {
