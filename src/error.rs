@@ -1,6 +1,7 @@
 //! The crate's error: what failed, on what, and why; plus a hint and an exit status.
 
-use crate::caps::{kernel, policy, set};
+use crate::caps::{policy, set};
+use crate::linux::capset as kernel;
 use crate::linux::{identity, process};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,5 @@
 //! File capabilities: the `security.capability` extended attribute (linux/capability.h,
-//! `struct vfs_ns_cap_data`). Pure parsing and formatting; reading the xattr is in kernel.rs.
+//! `struct vfs_ns_cap_data`). Pure parsing and formatting; reading the xattr is in linux/capset.rs.
 
 use super::set::CapSet;
 use serde::Serialize;
@@ -141,7 +141,7 @@ impl FileCaps {
 /// Whether a v3 rootid is root in the user namespace described by `uid_map` (the text of
 /// /proc/PID/uid_map): some line maps inside uid 0 to exactly `rootid` outside.
 pub fn rootid_is_root(rootid: u32, uid_map: &str) -> bool {
-    crate::linux::identity::parse_id_map(uid_map)
+    super::identity::parse_id_map(uid_map)
         .iter()
         .any(|r| r.inside == 0 && r.count > 0 && r.outside == u64::from(rootid))
 }

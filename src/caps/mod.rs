@@ -1,13 +1,12 @@
-//! The capability model. Everything here is pure data and logic except `kernel` (reads and
-//! applies sets) and `probe` (proves them with real syscalls).
+//! The capability model: pure data and logic, no syscalls (reading and applying sets on the
+//! kernel is linux/capset.rs; proving them with real syscalls is linux/probe.rs).
 
 pub mod cap;
 pub mod danger;
 pub mod execve;
 pub mod file;
-pub mod kernel;
+pub mod identity;
 pub mod policy;
-pub mod probe;
 pub mod set;
 pub mod sets;
 pub mod trace;

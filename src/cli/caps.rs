@@ -2,11 +2,12 @@
 
 use super::print_json;
 use crate::caps::execve::{self, Outcome, Process};
-use crate::caps::probe::{self, Verdict};
 use crate::caps::sets::securebits;
 use crate::caps::trace::{self, Report};
-use crate::caps::{kernel, CapSet, Policy, ProcStatus, Sets, Which};
+use crate::caps::{CapSet, Policy, ProcStatus, Sets, Which};
+use crate::linux::capset as kernel;
 use crate::linux::identity::{self, Identity};
+use crate::linux::probe::{self, Verdict};
 use crate::linux::{process, traced, tracefs};
 use crate::{Error, Result};
 use clap::{Args, Subcommand};

@@ -94,6 +94,10 @@ pub fn may_place_runtime_in_containers(args: impl Iterator<Item = std::ffi::OsSt
 
 /// Runs a parsed command line; returns the process exit status.
 pub fn run(cli: Cli) -> crate::Result<i32> {
+    // --debug: records to --log (runc's JSON with --log-format json) or stderr. Without it
+    // nothing is set up (crate::logging).
+    let g = &cli.global;
+    crate::logging::init(g.debug, g.log.as_deref(), g.log_format == "json");
     if cli.command.places_runtime_in_containers() {
         // Before anything else: these verbs put copies of nucleus into containers, which
         // must not be able to reach a writable binary (CVE-2019-5736; linux::selfexe).

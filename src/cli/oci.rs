@@ -23,7 +23,8 @@ pub struct Global {
     /// Accepted for runc compatibility; cgroups are managed through cgroupfs.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility.
+    /// Debug records of the runtime and of the container's set-up (up to its exec gate)
+    /// to --log (else stderr), in --log-format.
     #[arg(long, global = true)]
     pub debug: bool,
 }
@@ -39,11 +40,7 @@ impl Global {
     /// Appends one record to --log (what containerd and Podman read errors from).
     pub fn log(&self, level: &str, msg: &str) {
         let Some(path) = &self.log else { return };
-        let line = if self.log_format == "json" {
-            serde_json::json!({"level": level, "msg": msg, "time": crate::container::state::now_rfc3339()}).to_string()
-        } else {
-            format!("{level}: {msg}")
-        };
+        let line = crate::logging::line(level, msg, self.log_format == "json");
         use std::io::Write;
         if let Ok(mut f) = std::fs::OpenOptions::new()
             .create(true)

@@ -404,7 +404,7 @@ fn finish_trace(t: &state::Trace) -> Option<String> {
 /// started here can grant one its bounding set lacks (runc fails the container; nucleus
 /// runs it with what exists). The read-back then checks the reduced sets.
 fn within_own_bounding(caps: &mut crate::caps::Sets, warnings: &mut Vec<String>) {
-    let lacking = crate::caps::kernel::beyond_own_bounding(caps);
+    let lacking = crate::linux::capset::beyond_own_bounding(caps);
     if !lacking.is_empty() {
         *caps = caps.masked(!lacking);
         warnings.push(format!(
@@ -457,11 +457,7 @@ pub fn create(
         },
         annotations: b.annotations.clone(),
         created: now_rfc3339(),
-        owner: nix::unistd::User::from_uid(nix::unistd::geteuid())
-            .ok()
-            .flatten()
-            .map(|u| u.name)
-            .unwrap_or_default(),
+        owner: crate::linux::identity::host_user_name(nix::unistd::geteuid().as_raw()),
         cgroup_dirs: vec![],
         cgroup_made: vec![],
         creating: true,
@@ -815,7 +811,7 @@ pub fn exec(
     };
     let (_, mut prep, _) = prepare(&st.bundle)?;
     let mut reduced = None;
-    if !crate::caps::kernel::beyond_own_bounding(&spec.caps).is_empty() {
+    if !crate::linux::capset::beyond_own_bounding(&spec.caps).is_empty() {
         let mut s = spec.clone();
         within_own_bounding(&mut s.caps, &mut prep.warnings);
         reduced = Some(s);
@@ -825,15 +821,10 @@ pub fn exec(
     nix::sys::prctl::set_child_subreaper(true)
         .map_err(|e| Error::Other(format!("prctl(PR_SET_CHILD_SUBREAPER): {e}")))?;
     let set = crate::linux::init::supervised_set();
-    let mut old = nix::sys::signal::SigSet::empty();
-    if !detach {
-        nix::sys::signal::sigprocmask(
-            nix::sys::signal::SigmaskHow::SIG_BLOCK,
-            Some(&set),
-            Some(&mut old),
-        )
-        .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
-    }
+    let blocked = match detach {
+        true => None,
+        false => Some(block_signals(&set)?),
+    };
     let console_fd = console.as_ref().map(|c| c.as_raw_fd());
     // A traced container: the exec'd process is followed before it goes on.
     let follow = |pid: Pid| -> Result<(), crate::linux::init::Failure> {
@@ -853,11 +844,7 @@ pub fn exec(
         console_fd,
         follow,
     )
-    .map_err(|f| run::Error::Child {
-        code: f.code,
-        message: f.message,
-        hint: f.hint,
-    })?;
+    .map_err(run::Error::from)?;
     if let Some(p) = pid_file {
         std::fs::write(p, pid.as_raw().to_string())
             .map_err(|e| Error::Other(format!("pid file {}: {e}", p.display())))?;
@@ -866,8 +853,7 @@ pub fn exec(
         return Ok((0, prep.warnings));
     }
     let code = run::supervise(pid, &set, Duration::from_secs(10));
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    drop(blocked);
     Ok((code, prep.warnings))
 }
 
@@ -947,8 +933,18 @@ pub fn update(
         // A record from before resources were saved: the bundle's config says.
         None => oci::load(&st.bundle)?.config.resources,
     };
+    let rules_before = r.devices.len();
     let mut warnings = crate::spec::resources::update_from_oci(change, &mut r)
         .map_err(|e| Error::Other(format!("update: {e}")))?;
+    // Device rules first: a refused filter leaves every other setting as it was.
+    if r.devices.len() > rules_before {
+        crate::linux::cgroups::update_devices(
+            &st.cgroup_dirs,
+            &r.devices,
+            &r.devices[rules_before..],
+        )
+        .map_err(|e| Error::Other(format!("update: {e}")))?;
+    }
     warnings.extend(
         crate::linux::cgroups::update(&st.cgroup_dirs, &r)
             .map_err(|e| Error::Other(format!("update: {e}")))?,
@@ -973,13 +969,7 @@ pub fn run_container(
         return Ok((0, w));
     }
     let set = crate::linux::init::supervised_set();
-    let mut old = nix::sys::signal::SigSet::empty();
-    nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&set),
-        Some(&mut old),
-    )
-    .map_err(|e| Error::Other(format!("sigprocmask: {e}")))?;
+    let blocked = block_signals(&set)?;
     let result = (|| {
         let (st, mut w) = create(store, id, o, true)?;
         match start(store, id) {
@@ -993,9 +983,16 @@ pub fn run_container(
         w.extend(delete(store, id, true)?);
         Ok((code, w))
     })();
-    let _ =
-        nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&old), None);
+    drop(blocked);
     result
+}
+
+/// Blocks the supervised signals until the guard drops (they are taken with sigwait).
+fn block_signals(
+    set: &nix::sys::signal::SigSet,
+) -> Result<crate::linux::process::SignalsBlocked, Error> {
+    crate::linux::process::SignalsBlocked::block(set)
+        .map_err(|e| Error::Other(format!("sigprocmask: {e}")))
 }
 
 #[cfg(test)]

@@ -2,14 +2,15 @@
 //! leave nothing behind (the namespaces die with their last process; the cgroup is removed).
 
 use crate::caps::trace;
+use crate::linux::channel::{self, FromChild, ToChild};
 use crate::linux::init::{self, Failure};
+use crate::linux::process::{KillOnDrop, SignalsBlocked};
 use crate::linux::{cgroups, namespaces, rootfs, seccomp, tracefs};
 use crate::spec::config::{Config, Seccomp};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{SigmaskHow, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -57,7 +58,9 @@ impl Error {
     }
 }
 
-/// Warnings the caller should print (e.g. skipped seccomp syscall names).
+/// The compiled filters, and warnings the caller should print: what this kernel's
+/// Landlock cannot enforce (best effort), capabilities beyond the runtime's own bounding
+/// set (`exec`).
 pub struct Prepared {
     filters: Vec<seccompiler::BpfProgram>,
     pub warnings: Vec<String>,
@@ -87,18 +90,6 @@ pub fn prepare(cfg: &Config) -> Result<Prepared, Error> {
     Ok(Prepared { filters, warnings })
 }
 
-/// Kills and reaps the child if set-up fails half-way.
-struct ChildGuard(Option<Pid>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
-        }
-    }
-}
-
 fn clone_flags(cfg: &Config) -> CloneFlags {
     let n = &cfg.namespaces;
     let mut f = CloneFlags::empty();
@@ -111,8 +102,18 @@ fn clone_flags(cfg: &Config) -> CloneFlags {
     f
 }
 
-fn pipe() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), Error> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::Setup(format!("pipe: {e}")))
+fn pair<M: channel::Message>() -> Result<(channel::Receiver<M>, channel::Sender<M>), Error> {
+    channel::pair().map_err(|e| Error::Setup(format!("pipe: {e}")))
+}
+
+impl From<Failure> for Error {
+    fn from(f: Failure) -> Error {
+        Error::Child {
+            code: f.code,
+            message: f.message,
+            hint: f.hint,
+        }
+    }
 }
 
 /// How the container's first process is started.
@@ -195,10 +196,27 @@ fn rootless_cgroup(
     }
 }
 
+/// The cgroup2 leaf the container's process is born in (clone3 CLONE_INTO_CGROUP), when
+/// there is one: pure v2 only (v1 and hybrid hosts need cgroup.procs writes), and not when
+/// a user namespace is joined (a helper process clones there; it writes cgroup.procs).
+/// NUCLEUS_CLONE_INTO_CGROUP=0 turns it off (measurements, or a kernel that misbehaves).
+fn birth_cgroup(cfg: &Config, cgroup: Option<&cgroups::Cgroup>) -> Option<std::os::fd::OwnedFd> {
+    if cfg.joins(libc::CLONE_NEWUSER).is_some()
+        || std::env::var_os("NUCLEUS_CLONE_INTO_CGROUP").is_some_and(|v| v == "0")
+    {
+        return None;
+    }
+    cgroup?.birth_dir()
+}
+
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
-pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
-    let cgroup = if cfg.resources.any() {
+/// The container's cgroup, when the config has limits; recorded before it is made.
+fn make_cgroup(cfg: &Config, how: &Launch) -> Result<Option<cgroups::Cgroup>, Error> {
+    if !cfg.resources.any() {
+        return Ok(None);
+    }
+    {
         let mp = Path::new(cgroups::MOUNTPOINT);
         let mut record = |plan: &cgroups::Plan| match how.record {
             Some(f) => f(Record::Cgroup(plan)).map_err(|e| cgroups::Error::Io {
@@ -214,16 +232,18 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             &cfg.resources,
             &mut record,
         ) {
-            Ok(c) => Some(c),
+            Ok(c) => Ok(Some(c)),
             Err(e) if e.is_denied() && crate::linux::userns::rootless() => {
-                rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)?
+                rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    } else {
-        None
-    };
-    let gate = match how.gate {
+    }
+}
+
+/// The exec FIFO, opened O_PATH (the process reopens it for writing at the gate).
+fn open_gate(gate: Option<&Path>) -> Result<Option<std::os::fd::OwnedFd>, Error> {
+    Ok(match gate {
         Some(p) => Some(
             nix::fcntl::open(
                 p,
@@ -233,43 +253,47 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             .map_err(|e| Error::Setup(format!("open {}: {e}", p.display())))?,
         ),
         None => None,
-    };
+    })
+}
+
+pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
+    let cgroup = make_cgroup(cfg, how)?;
+    let gate = open_gate(how.gate)?;
     let cgroup_leaves: &[std::path::PathBuf] = cgroup.as_ref().map_or(&[], |c| &c.dirs);
-    let (go_r, go_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
-    let mut slot = (Some(go_r), Some(err_w));
-    let gate_fd = gate.as_ref().map(|g| g.as_raw_fd());
-    let detached = how.detached;
-    let console = how.console;
-    // Building a root inside the runtime's own mount namespace would pivot the host's.
-    if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
-        if namespaces::is_own_mount_ns(p)? {
-            return Err(Error::Setup(format!(
-                "namespace {} is nucleus' own mount namespace: building the container's root \
-                 there would replace the host's; give a mount namespace of its own",
-                p.display()
-            )));
-        }
-    }
+    refuse_own_mount_ns(cfg)?;
     // Made with the runtime's host identity, before the container's process exists.
     let trees = rootfs::premount(cfg)?;
+    let birth = birth_cgroup(cfg, cgroup.as_ref());
+    let born_in_cgroup = std::cell::Cell::new(false);
+    let (go_r, go_w) = pair::<ToChild>()?;
+    let (err_r, err_w) = pair::<FromChild>()?;
+    let close = [go_w.as_raw_fd(), err_r.as_raw_fd()];
+    let mut slot = (Some(go_r), Some(err_w));
+    let handoff = init::Handoff {
+        cgroup: cgroup_leaves,
+        gate: gate.as_ref().map(|g| g.as_raw_fd()),
+        detached: how.detached,
+        console: how.console,
+        trees: &trees,
+    };
     let mut spawn_child = || {
-        namespaces::spawn(
-            clone_flags(cfg),
-            Box::new(|| {
-                let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
-                let how = init::Handoff {
-                    cgroup: cgroup_leaves,
-                    gate: gate_fd,
-                    detached,
-                    console,
-                    trees: &trees,
-                };
-                init::child_main(cfg, &prep.filters, g, e, &close, how)
-            }),
-        )
-        .map_err(|e| e.to_string())
+        let mut child = || {
+            let (g, e) = (slot.0.take().expect("once"), slot.1.take().expect("once"));
+            init::child_main(cfg, &prep.filters, g, e, &close, handoff)
+        };
+        if let Some(dir) = &birth {
+            use std::os::fd::AsFd;
+            match namespaces::spawn_into_cgroup(clone_flags(cfg), dir.as_fd(), &mut child) {
+                Ok(Some(pid)) => {
+                    born_in_cgroup.set(true);
+                    return Ok(pid);
+                }
+                // No clone3 here: the child did not run; clone and cgroup.procs below.
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        namespaces::spawn(clone_flags(cfg), Box::new(child)).map_err(|e| e.to_string())
     };
     let mut spawn = || match cfg.joins(libc::CLONE_NEWUSER) {
         None => spawn_child().map_err(Error::Setup),
@@ -280,67 +304,99 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         Some(p) => namespaces::in_pid_ns(p, spawn)?,
     };
     let pid = spawned?;
+    log::debug!("launch: container process {pid} cloned");
     drop(slot);
     drop(gate);
-    let mut guard = ChildGuard(Some(pid));
+    let guard = KillOnDrop::new(pid);
     if let Some(f) = how.record {
         f(Record::Pid(pid))?;
     }
     if let Some((uids, gids)) = &cfg.id_maps {
         namespaces::write_id_maps(pid, uids, gids)?;
     }
-    // The process waits for "go": following it now sees everything its program does.
+    // The process waits for Go: following it now sees everything its program does.
     if let Some(f) = how.follow {
         f(pid)?;
     }
-    // The go message (init::GO): "1", the state document's length and the document. On
-    // cgroup v1 the first write to a cgroup.procs waits for an RCU grace period (several
-    // ms): without prestart/createRuntime hooks (which must see the process in its
-    // cgroup) the process gets "go" first and builds its root meanwhile; it waits for
-    // "joined" before it pivots, runs a hook, forks or executes anything.
-    let mut go_w = std::fs::File::from(go_w);
-    let send = |go_w: &mut std::fs::File, msg: &[u8]| {
-        go_w.write_all(msg)
-            .map_err(|e| Error::Setup(format!("starting the container: {e}")))
-    };
-    let go = |state: Vec<u8>| {
-        let mut m = vec![init::GO];
-        m.extend((state.len() as u32).to_le_bytes());
-        m.extend(state);
-        m
-    };
+    let_go(cfg, how, pid, cgroup.as_ref(), born_in_cgroup.get(), go_w)?;
+    log::debug!("launch: go and joined sent");
+    set_up_result(&err_r)?;
+    Ok(Launched {
+        pid: guard.release(),
+        cgroup,
+    })
+}
+
+/// Sends Go (with the state document for the container's hooks) and, once the process
+/// is in its cgroup, Joined. On cgroup v1 the first write to a cgroup.procs waits for an
+/// RCU grace period (several ms): without prestart/createRuntime hooks (which must see
+/// the process in its cgroup) the process gets Go first and builds its root meanwhile;
+/// it waits for Joined before it pivots, runs a hook, forks or executes anything.
+fn let_go(
+    cfg: &Config,
+    how: &Launch,
+    pid: Pid,
+    cgroup: Option<&cgroups::Cgroup>,
+    born_in_cgroup: bool,
+    go_w: channel::Sender<ToChild>,
+) -> Result<(), Error> {
     let hooks_first = !cfg.hooks.prestart.is_empty() || !cfg.hooks.create_runtime.is_empty();
     let state = |pid| how.on_spawn.map_or(Ok(vec![]), |f| f(pid));
+    let go = |state: Vec<u8>| {
+        go_w.send(&ToChild::Go { state })
+            .map_err(|e| Error::Setup(format!("starting the container: {e}")))
+    };
     if !hooks_first {
-        send(&mut go_w, &go(state(pid)?))?;
+        go(state(pid)?)?;
     }
-    if let Some(cg) = &cgroup {
+    if let Some(cg) = cgroup.filter(|_| !born_in_cgroup) {
         cg.add(pid.as_raw())?;
     }
     if hooks_first {
-        send(&mut go_w, &go(state(pid)?))?;
+        go(state(pid)?)?;
     }
     // A process that failed meanwhile has closed its end (EPIPE): its report says why.
-    match go_w.write_all(&[init::JOINED]) {
+    match go_w.send(&ToChild::Joined) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
         Err(e) => return Err(Error::Setup(format!("starting the container: {e}"))),
     }
     drop(go_w);
-    let mut msg = String::new();
-    std::fs::File::from(err_r)
-        .read_to_string(&mut msg)
-        .map_err(|e| Error::Setup(format!("reading set-up result: {e}")))?;
-    if !msg.is_empty() && msg != init::READY {
-        let f = Failure::decode(&msg);
-        return Err(Error::Child {
-            code: f.code,
-            message: f.message,
-            hint: f.hint,
-        });
+    Ok(())
+}
+
+/// Building a root inside the runtime's own mount namespace would pivot the host's.
+fn refuse_own_mount_ns(cfg: &Config) -> Result<(), Error> {
+    if let Some(p) = cfg.joins(libc::CLONE_NEWNS) {
+        if namespaces::is_own_mount_ns(p)? {
+            return Err(Error::Setup(format!(
+                "namespace {} is nucleus' own mount namespace: building the container's root \
+                 there would replace the host's; give a mount namespace of its own",
+                p.display()
+            )));
+        }
     }
-    guard.0 = None;
-    Ok(Launched { pid, cgroup })
+    Ok(())
+}
+
+/// Reads the child's reports until it is at the gate (Ready) or has exec'd (EOF); its
+/// debug records are logged on the way.
+pub(crate) fn set_up_result(err: &channel::Receiver<FromChild>) -> Result<(), Error> {
+    loop {
+        match err.recv() {
+            Ok(FromChild::Log(r)) => crate::logging::replay(&r),
+            Ok(FromChild::Ready) => {
+                log::debug!("launch: the container process is at the exec gate");
+                return Ok(());
+            }
+            Err(channel::Error::Eof) => return Ok(()),
+            Ok(FromChild::Failed(f)) => return Err(f.into()),
+            Ok(FromChild::Pid(_)) => {
+                return Err(Error::Setup("reading set-up result: unexpected pid".into()))
+            }
+            Err(e) => return Err(Error::Setup(format!("reading set-up result: {e}"))),
+        }
+    }
 }
 
 /// Runs the container in the foreground; returns the program's exit status (128+N when
@@ -352,9 +408,8 @@ pub fn run(
     trace: &Tracing,
 ) -> Result<Outcome, Error> {
     let set = init::supervised_set();
-    let mut old = nix::sys::signal::SigSet::empty();
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
-        .map_err(|e| Error::Setup(format!("sigprocmask: {e}")))?;
+    let blocked =
+        SignalsBlocked::block(&set).map_err(|e| Error::Setup(format!("sigprocmask: {e}")))?;
     // After the mask: the tracer's reader thread inherits it, so the forwarded signals
     // reach the supervisor's sigtimedwait, and a Ctrl-C still ends in the cleanup below.
     let result = start_tracer(trace).and_then(|tracer| {
@@ -380,7 +435,7 @@ pub fn run(
         })?;
         Ok((code, tracer))
     });
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+    drop(blocked);
     // On any error the tracer is dropped on the way out, which removes its instance.
     let (code, tracer) = result?;
     let mut out = Outcome {
@@ -582,6 +637,7 @@ pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i
             Err(_) => return 1,
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // Ignored: ESRCH means it exited meanwhile; waitpid above sees it next.
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             deadline = None;
         }
@@ -598,6 +654,7 @@ pub fn supervise(pid: Pid, set: &nix::sys::signal::SigSet, grace: Duration) -> i
             continue;
         }
         if let Ok(sig) = Signal::try_from(sig) {
+            // Ignored: ESRCH means it is exiting, and its SIGCHLD comes next.
             let _ = nix::sys::signal::kill(pid, sig);
             if sig == Signal::SIGTERM && deadline.is_none() {
                 deadline = Some(Instant::now() + grace);

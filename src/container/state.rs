@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -334,12 +334,6 @@ impl Store {
 /// An exclusive lock on one container, released on drop.
 pub struct Lock {
     _flock: nix::fcntl::Flock<OwnedFd>,
-}
-
-impl AsFd for Lock {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self._flock.as_fd()
-    }
 }
 
 /// Now, as RFC 3339 UTC (seconds), without a date crate.

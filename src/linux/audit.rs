@@ -1,9 +1,9 @@
 //! `nucleus audit`'s reads: another process's /proc entries (status, uid_map, ns links,
 //! mountinfo, cgroup) and its cgroup's limit files. Read only; the score is `diag::audit`.
 
-use crate::caps::kernel;
 use crate::diag::audit::{parse_limit, tighter, Limit, Namespace, Subject};
 use crate::diag::mountinfo;
+use crate::linux::capset as kernel;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

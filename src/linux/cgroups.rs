@@ -317,6 +317,8 @@ pub struct Cgroup {
     pub made: Vec<PathBuf>,
     /// Settings skipped because this host cannot apply them (kernel defaults only).
     pub warnings: Vec<String>,
+    /// Made on a pure cgroup v2 host (one cgroup2 leaf): a process can be born in it.
+    v2: bool,
 }
 
 /// What creating a cgroup will use and make (plain data: dropping it removes nothing).
@@ -397,7 +399,7 @@ impl Cgroup {
         cg.warnings.clone_from(&res.warnings);
         let made = match version {
             Version::V1 => cg.create_v1(mountpoint, place, r, &res),
-            Version::V2 => cg.create_v2(mountpoint, place, &res),
+            Version::V2 => cg.create_v2(mountpoint, place, r, &res),
         };
         if let Err(e) = made {
             cg.remove();
@@ -527,9 +529,15 @@ impl Cgroup {
         Ok(())
     }
 
-    fn create_v2(&mut self, mp: &Path, place: &Place, res: &Resolved) -> Result<(), Error> {
+    fn create_v2(
+        &mut self,
+        mp: &Path,
+        place: &Place,
+        r: &Resources,
+        res: &Resolved,
+    ) -> Result<(), Error> {
         // v2 freezes any cgroup through cgroup.freeze: no controller to enable. Device
-        // rules on v2 need an eBPF program, which nucleus does not load (create warns).
+        // rules on v2 are an eBPF program attached to the leaf (attach_device_filter).
         let enable: Vec<String> = res.controllers.iter().map(|c| format!("+{c}")).collect();
         let enable = enable.join(" ");
         // Each level above the leaf delegates the controllers to the next.
@@ -550,6 +558,8 @@ impl Cgroup {
         }
         self.warnings
             .extend(apply(mp, &Version::V2, &self.dirs, &res.writes, false)?);
+        attach_device_filter(&self.dirs, &r.devices)?;
+        self.v2 = true;
         Ok(())
     }
 
@@ -560,6 +570,27 @@ impl Cgroup {
             std::mem::take(&mut self.dirs),
             std::mem::take(&mut self.made),
         )
+    }
+
+    /// The v2 leaf as a descriptor to be born in (clone3 CLONE_INTO_CGROUP), when this
+    /// cgroup is one cgroup2 directory; None on v1 and hybrid hosts, which need
+    /// cgroup.procs writes (`add`).
+    pub fn birth_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        let [leaf] = self.dirs.as_slice() else {
+            return None;
+        };
+        if !self.v2 {
+            return None;
+        }
+        // Not there (a test tree, or removed meanwhile): cgroup.procs says why.
+        nix::fcntl::open(
+            leaf.as_path(),
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .ok()
     }
 
     /// Moves process `pid` into the cgroup.
@@ -1097,6 +1128,62 @@ pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
     let mut warnings = res.warnings;
     warnings.extend(apply(mp, &version, leaves, &res.writes, true)?);
     Ok(warnings)
+}
+
+/// v2: attaches the eBPF device filter for `rules` (none: nothing) to the leaf `dirs[0]`.
+fn attach_device_filter(dirs: &[PathBuf], rules: &[(bool, String)]) -> Result<(), Error> {
+    match (rules.is_empty(), dirs.first()) {
+        (false, Some(leaf)) => super::devices_bpf::attach(leaf, rules).map_err(|e| Error::Io {
+            path: leaf.clone(),
+            why: format!("eBPF device filter: {e}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// `update` of device rules: `all` is the container's whole rule list after the update,
+/// `added` the rules the update appended to it. v1: `added` is written to the devices
+/// cgroup (the kernel applies it to the rules in force); v2: the eBPF filter for `all`
+/// replaces the one nucleus attached.
+pub fn update_devices(
+    leaves: &[PathBuf],
+    all: &[(bool, String)],
+    added: &[(bool, String)],
+) -> Result<(), Error> {
+    for d in leaves {
+        check_recorded(d)?;
+    }
+    let mp = Path::new(MOUNTPOINT);
+    match detect(mp) {
+        Version::V1 => {
+            let Some(dir) = leaves.iter().find(|d| d.starts_with(mp.join("devices"))) else {
+                return Err(Error::Field {
+                    field: "linux.resources.devices".into(),
+                    why: "the container was created without a devices cgroup".into(),
+                });
+            };
+            for (allow, rule) in added {
+                let f = if *allow {
+                    "devices.allow"
+                } else {
+                    "devices.deny"
+                };
+                write(&dir.join(f), rule)?;
+            }
+            Ok(())
+        }
+        Version::V2 => {
+            let Some(leaf) = leaves.first() else {
+                return Err(Error::Refused(
+                    "the container has no cgroup of its own to update".into(),
+                ));
+            };
+            super::devices_bpf::replace(leaf, all).map_err(|e| Error::Io {
+                path: leaf.clone(),
+                why: format!("eBPF device filter: {e}"),
+            })
+        }
+    }
 }
 
 // ---- The freezer: pause/resume, and holding a cgroup still while it is signalled ----

@@ -3,9 +3,9 @@
 //! invalid mount_setattr, a tracefs mount that is never attached to any path). The
 //! verdicts are in `diag::check`.
 
-use crate::caps::kernel;
 use crate::diag::check::{Facts, Tracepoint};
 use crate::diag::mountinfo;
+use crate::linux::capset as kernel;
 use nix::errno::Errno;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;

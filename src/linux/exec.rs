@@ -2,14 +2,15 @@
 //! once more so the PID namespace applies, then the same last steps as the container's
 //! first process (linux::init::finish).
 
+use super::channel::{self, FromChild, Receiver, Sender, Sink, ToChild};
 use super::init::{self, Failure, Program};
+use super::process::KillOnDrop;
 use crate::caps::Sets;
 use crate::linux::identity::Identity;
 use crate::spec::config::Rlimit;
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult, Pid};
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// The process to start in the container.
@@ -67,8 +68,17 @@ fn namespaces_of(pid: i32) -> Result<Vec<(i32, std::fs::File)>, Failure> {
     Ok(out)
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Failure::new(format!("pipe: {e}")))
+fn pair<M: channel::Message>() -> Result<(Receiver<M>, Sender<M>), Failure> {
+    channel::pair().map_err(|e| Failure::new(format!("pipe: {e}")))
+}
+
+/// The child's ends of its channels (see `linux::channel`): the pid of the process that
+/// runs the program, its failure (or EOF at its execve), and, when traced, the Go it
+/// waits for.
+struct Ends {
+    pid: Sender<FromChild>,
+    err: Sender<FromChild>,
+    wait: Option<Receiver<ToChild>>,
 }
 
 /// Starts `spec` in the container whose first process is `pid`. The caller must be a
@@ -84,14 +94,10 @@ pub fn exec_in(
     follow: Option<&dyn Fn(Pid) -> Result<(), Failure>>,
 ) -> Result<Pid, Failure> {
     let nss = namespaces_of(pid)?;
-    let (pid_r, pid_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    // Tracing: the process reads one byte here before it goes on (EOF: leave).
+    let (pid_r, pid_w) = pair::<FromChild>()?;
+    let (err_r, err_w) = pair::<FromChild>()?;
     let (wait_r, wait_w) = match follow {
-        Some(_) => {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
-        }
+        Some(_) => pair::<ToChild>().map(|(r, w)| (Some(r), Some(w)))?,
         None => (None, None),
     };
     // SAFETY: nucleus is single-threaded here; the child only makes syscalls and exits.
@@ -99,96 +105,120 @@ pub fn exec_in(
         Err(e) => return Err(Failure::new(format!("fork: {e}"))),
         Ok(ForkResult::Child) => {
             drop((pid_r, err_r, wait_w));
-            // No descriptor of whoever started nucleus survives but the ones
-            // --preserve-fds names (DESIGN.md §5.5). Not dumpable (inherited by the next
-            // fork) until the program's execve (CVE-2019-5736; linux::selfexe).
-            let mut keep: Vec<RawFd> = vec![pid_w.as_raw_fd(), err_w.as_raw_fd()];
-            keep.extend(nss.iter().map(|(_, f)| f.as_raw_fd()));
-            keep.extend(console);
-            keep.extend(3..3 + spec.preserve_fds as RawFd);
-            keep.extend(wait_r.as_ref().map(|r| r.as_raw_fd()));
-            let entered = nix::sys::prctl::set_dumpable(false)
-                .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {e}")))
-                .and_then(|()| {
-                    super::process::close_stray(3, &keep)
-                        .map_err(|e| Failure::new(format!("closing inherited descriptors: {e}")))
-                })
-                .and_then(|()| enter(&nss, cgroup_dirs));
-            let code = match entered {
-                Err(f) => {
-                    // Ignored: a runtime that cannot read it sees the failed exit status.
-                    let _ = std::fs::File::from(err_w).write_all(f.encode().as_bytes());
-                    1
-                }
-                // SAFETY: as above; the grandchild runs in the container's PID namespace.
-                Ok(()) => match unsafe { fork() } {
-                    Ok(ForkResult::Child) => {
-                        drop(pid_w);
-                        if let Some(r) = wait_r {
-                            let mut b = [0u8; 1];
-                            if std::fs::File::from(r).read_exact(&mut b).is_err() {
-                                // SAFETY: the runtime could not follow this process (or
-                                // died): it must not run untraced; leave quietly.
-                                unsafe { libc::_exit(1) }
-                            }
-                        }
-                        let mut err = Some(err_w);
-                        let Err(f) = start(spec, filters, console, &mut err);
-                        if let Some(e) = err {
-                            // Ignored: the runtime reports a start without a message.
-                            let _ = std::fs::File::from(e).write_all(f.encode().as_bytes());
-                        }
-                        // SAFETY: leave without the parent's destructors.
-                        unsafe { libc::_exit(f.code) }
-                    }
-                    Ok(ForkResult::Parent { child }) => {
-                        drop(err_w);
-                        // Ignored: without the pid the runtime reports that the exec
-                        // process did not start.
-                        let _ = std::fs::File::from(pid_w)
-                            .write_all(child.as_raw().to_string().as_bytes());
-                        0
-                    }
-                    Err(_) => 1,
-                },
+            let ends = Ends {
+                pid: pid_w,
+                err: err_w,
+                wait: wait_r,
             };
-            // SAFETY: leave without the parent's destructors.
-            unsafe { libc::_exit(code) }
+            intermediate(ends, &nss, cgroup_dirs, spec, filters, console)
         }
         Ok(ForkResult::Parent { child }) => child,
     };
     drop((pid_w, err_w, wait_r));
-    let mut text = String::new();
-    // Ignored: an unreadable pid is a missing pid, reported below.
-    let _ = std::fs::File::from(pid_r).read_to_string(&mut text);
+    let started = pid_r.recv();
     // Ignored: the intermediate child has exited or will; this only reaps it.
     let _ = nix::sys::wait::waitpid(a, None);
     // Without a pid the intermediate process failed: its report follows below.
-    let started = text.trim().parse::<i32>().ok().map(Pid::from_raw);
-    if let (Some(f), Some(w), Some(b)) = (follow, wait_w, started) {
-        // Followed before it takes a step of its own; on failure closing `w` makes it leave.
-        if let Err(f) = f(b) {
-            drop(w);
-            // Ignored: reaping the process that leaves at the closed pipe.
-            let _ = nix::sys::wait::waitpid(b, None);
-            return Err(f);
-        }
-        std::fs::File::from(w)
-            .write_all(b"1")
+    let b = match started {
+        Ok(FromChild::Pid(b)) => Some(KillOnDrop::new(Pid::from_raw(b))),
+        _ => None,
+    };
+    if let (Some(f), Some(w), Some(b)) = (follow, wait_w, b.as_ref()) {
+        // Followed before it takes a step of its own; on failure the guard kills it.
+        f(b.pid())?;
+        w.send(&ToChild::Go { state: vec![] })
             .map_err(|e| Failure::new(format!("starting the exec process: {e}")))?;
     }
-    let mut msg = String::new();
-    // Ignored: an unreadable report counts as none; the pid decides success.
-    let _ = std::fs::File::from(err_r).read_to_string(&mut msg);
-    let b = text.trim().parse::<i32>().ok().map(Pid::from_raw);
-    if !msg.is_empty() {
-        if let Some(b) = b {
-            // Ignored: reaping a process that failed before its execve.
-            let _ = nix::sys::wait::waitpid(b, None);
-        }
-        return Err(Failure::decode(&msg));
+    match (report(&err_r), b) {
+        (Ok(()), Some(b)) => Ok(b.release()),
+        (Ok(()), None) => Err(Failure::new("the exec process did not start")),
+        (Err(f), _) => Err(f),
     }
-    b.ok_or_else(|| Failure::new("the exec process did not start"))
+}
+
+/// The exec process's reports until its execve (EOF); its debug records are logged.
+fn report(err: &Receiver<FromChild>) -> Result<(), Failure> {
+    loop {
+        match err.recv() {
+            Ok(FromChild::Log(r)) => crate::logging::replay(&r),
+            Ok(FromChild::Failed(f)) => return Err(f),
+            // An unreadable report counts as none; the pid decides success.
+            Ok(_) | Err(_) => return Ok(()),
+        }
+    }
+}
+
+/// The intermediate child: joins the container's cgroup and namespaces, forks the process
+/// that runs the program (so that the PID namespace applies), reports its pid and exits.
+fn intermediate(
+    ends: Ends,
+    nss: &[(i32, std::fs::File)],
+    cgroup_dirs: &[PathBuf],
+    spec: &ExecSpec,
+    filters: &[seccompiler::BpfProgram],
+    console: Option<RawFd>,
+) -> ! {
+    crate::logging::forward_to(ends.err.as_raw_fd());
+    // No descriptor of whoever started nucleus survives but the ones --preserve-fds
+    // names (DESIGN.md §5.5). Not dumpable (inherited by the next fork) until the
+    // program's execve (CVE-2019-5736; linux::selfexe).
+    let mut keep: Vec<RawFd> = vec![ends.pid.as_raw_fd(), ends.err.as_raw_fd()];
+    keep.extend(nss.iter().map(|(_, f)| f.as_raw_fd()));
+    keep.extend(console);
+    keep.extend(3..3 + spec.preserve_fds as RawFd);
+    keep.extend(ends.wait.as_ref().map(|r| r.as_raw_fd()));
+    let entered = nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| Failure::new(format!("prctl(PR_SET_DUMPABLE): {e}")))
+        .and_then(|()| {
+            super::process::close_stray(3, &keep)
+                .map_err(|e| Failure::new(format!("closing inherited descriptors: {e}")))
+        })
+        .and_then(|()| enter(nss, cgroup_dirs));
+    let code = match entered {
+        Err(f) => {
+            Sink::Runtime(ends.err).fail(&f);
+            1
+        }
+        // SAFETY: as above; the grandchild runs in the container's PID namespace.
+        Ok(()) => match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                drop(ends.pid);
+                exec_process(ends.err, ends.wait, spec, filters, console)
+            }
+            Ok(ForkResult::Parent { child }) => {
+                drop(ends.err);
+                // Ignored: without the pid the runtime reports that the exec process
+                // did not start.
+                let _ = ends.pid.send(&FromChild::Pid(child.as_raw()));
+                0
+            }
+            Err(_) => 1,
+        },
+    };
+    // SAFETY: leave without the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// The process that runs the program: waits for Go when traced, then the last steps.
+fn exec_process(
+    err: Sender<FromChild>,
+    wait: Option<Receiver<ToChild>>,
+    spec: &ExecSpec,
+    filters: &[seccompiler::BpfProgram],
+    console: Option<RawFd>,
+) -> ! {
+    if let Some(r) = wait {
+        if !matches!(r.recv(), Ok(ToChild::Go { .. })) {
+            // SAFETY: the runtime could not follow this process (or died): it must not
+            // run untraced; leave quietly.
+            unsafe { libc::_exit(1) }
+        }
+    }
+    let mut sink = Sink::Runtime(err);
+    let Err(f) = start(spec, filters, console, &mut sink);
+    sink.fail(&f);
+    // SAFETY: leave without the parent's destructors.
+    unsafe { libc::_exit(f.code) }
 }
 
 fn enter(nss: &[(i32, std::fs::File)], cgroup_dirs: &[PathBuf]) -> Result<(), Failure> {
@@ -209,7 +239,7 @@ fn start(
     spec: &ExecSpec,
     filters: &[seccompiler::BpfProgram],
     console: Option<RawFd>,
-    err: &mut Option<OwnedFd>,
+    sink: &mut Sink,
 ) -> Result<std::convert::Infallible, Failure> {
     match console {
         Some(sock) => {
@@ -220,20 +250,7 @@ fn start(
             nix::unistd::setsid().map_err(|e| Failure::new(format!("setsid: {e}")))?;
         }
     }
-    for r in &spec.rlimits {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft,
-            rlim_max: r.hard,
-        };
-        // SAFETY: setrlimit reads one struct of the stated type.
-        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
-            return Err(Failure::new(format!(
-                "setrlimit({}): {}",
-                r.resource,
-                nix::errno::Errno::last()
-            )));
-        }
-    }
+    super::process::apply_rlimits(&spec.rlimits)?;
     if let Some(adj) = spec.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Failure::new(format!("oomScoreAdj {adj}: {e}")))?;
@@ -241,11 +258,7 @@ fn start(
     super::process::enter_cwd(&spec.cwd)
         .map_err(|e| Failure::new(format!("working directory {}: {e}", spec.cwd.display())))?;
     let path = spec.env.iter().find_map(|e| e.strip_prefix("PATH="));
-    let prog = super::process::resolve(&spec.args[0], path).map_err(|e| Failure {
-        code: e.exit_code(),
-        message: e.to_string(),
-        hint: None,
-    })?;
+    let prog = super::process::resolve(&spec.args[0], path)?;
     // No HOME given: the user's home in the container's /etc/passwd, as runc.
     let env = super::identity::env_with_home(&spec.env, spec.user.uid);
     let p = Program {
@@ -261,5 +274,5 @@ fn start(
         preserve_fds: spec.preserve_fds,
         landlock: spec.landlock.as_ref(),
     };
-    init::finish(&p, filters, None, true, err)
+    init::finish(&p, filters, None, true, sink)
 }

@@ -378,6 +378,34 @@ mod tests {
     }
 
     #[test]
+    fn mknod_makes_exactly_the_mode_and_never_through_a_symlink() {
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let (_t, root, host, fd) = tree("mknod");
+        let me = (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        );
+        // A FIFO needs no privilege; the umask (022 or not) must not narrow the mode.
+        let (dir, name) = parent_of(fd.as_fd(), Path::new("/dev/fifo")).unwrap();
+        mknod(dir.as_fd(), &name, SFlag::S_IFIFO, 0o666, 0, me).unwrap();
+        let m = std::fs::symlink_metadata(root.join("dev/fifo")).unwrap();
+        assert!(m.file_type().is_fifo());
+        assert_eq!(m.permissions().mode() & 0o7777, 0o666);
+        // A symlink planted at the name is not followed: EEXIST, and nothing on the host.
+        symlink(host.join("planted"), root.join("dev/link")).unwrap();
+        let e = mknod(
+            dir.as_fd(),
+            std::ffi::OsStr::new("link"),
+            SFlag::S_IFIFO,
+            0o600,
+            0,
+            me,
+        );
+        assert_eq!(e.unwrap_err(), Errno::EEXIST);
+        assert!(host_is_empty(&host));
+    }
+
+    #[test]
     fn copies_stay_inside_the_destination() {
         let (_t, root, host, fd) = tree("copy");
         let src = root.parent().unwrap().join("src");

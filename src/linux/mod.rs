@@ -2,9 +2,12 @@
 
 pub mod attrs;
 pub mod audit;
+pub mod capset;
 pub mod cgroup_stats;
 pub mod cgroups;
+pub mod channel;
 pub mod check;
+pub mod devices_bpf;
 pub mod exec;
 pub mod hooks;
 pub mod identity;
@@ -12,10 +15,12 @@ pub mod init;
 pub mod inroot;
 pub mod landlock;
 pub mod namespaces;
+pub mod probe;
 pub mod process;
 pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
+pub mod sys;
 mod syscall_table;
 pub mod terminal;
 pub mod traced;

@@ -32,6 +32,76 @@ pub fn spawn(flags: CloneFlags, child: Box<dyn FnMut() -> isize + '_>) -> Result
     })
 }
 
+/// `struct clone_args` of clone3(2), up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// As `spawn`, but the child is born in the cgroup2 directory `cgroup` (clone3 with
+/// CLONE_INTO_CGROUP): it is never outside the container's limits and nothing writes
+/// cgroup.procs. Like fork(), the child runs on a copy of this stack. `Ok(None)`: this
+/// kernel (or a seccomp filter around nucleus) has no clone3 or CLONE_INTO_CGROUP (ENOSYS,
+/// E2BIG, EINVAL); `child` has not run and the caller uses `spawn` and cgroup.procs.
+pub fn spawn_into_cgroup(
+    flags: CloneFlags,
+    cgroup: std::os::fd::BorrowedFd<'_>,
+    child: &mut dyn FnMut() -> isize,
+) -> Result<Option<Pid>, Error> {
+    use std::os::fd::AsRawFd;
+    let mut args = CloneArgs {
+        flags: flags.bits() as u32 as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    // SAFETY: clone3 without CLONE_VM (and without a stack) gives the child a copy-on-write
+    // copy of this address space, returning 0 there as fork() does; `args` is a complete
+    // clone_args of the size passed. The caller is single-threaded, so no lock can be held
+    // by another thread at the time of the copy.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        0 => {
+            let code = child();
+            // SAFETY: leave the child without the runtime's destructors (a copy of it), as
+            // the clone() trampoline of `spawn` does when the closure returns.
+            unsafe { libc::_exit(code as i32) }
+        }
+        r if r > 0 => Ok(Some(Pid::from_raw(r as i32))),
+        _ => match Errno::last() {
+            Errno::ENOSYS | Errno::E2BIG | Errno::EINVAL => Ok(None),
+            Errno::EAGAIN => Err(Error::Other(
+                "clone3 into the container's cgroup: EAGAIN: Resource temporarily unavailable \
+                 (the cgroup's pids.max allows no more processes)"
+                    .into(),
+            )),
+            errno => Err(Error::Sys {
+                what: "clone3 into the container's cgroup".into(),
+                errno,
+            }),
+        },
+    }
+}
+
 fn open_ns(path: &Path) -> Result<std::fs::File, Error> {
     std::fs::File::open(path).map_err(|e| Error::Sys {
         what: format!("open namespace {}", path.display()),
@@ -72,51 +142,49 @@ pub fn spawn_in_user_ns(
     path: &Path,
     spawn: &mut dyn FnMut() -> Result<Pid, String>,
 ) -> Result<Pid, Error> {
-    use std::io::{BufRead, Write};
+    use super::channel::{self, Failure, FromChild};
     let target = open_ns(path)?;
     sys(
         "prctl(PR_SET_CHILD_SUBREAPER)",
         nix::sys::prctl::set_child_subreaper(true),
     )?;
-    let (r, w) = sys("pipe", nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC))?;
+    let (r, w) = sys("pipe", channel::pair::<FromChild>())?;
     // SAFETY: nucleus is single-threaded here; the helper only makes syscalls, clones
     // and exits without running destructors.
     match sys("fork", unsafe { nix::unistd::fork() })? {
         nix::unistd::ForkResult::Child => {
             drop(r);
             // Not dumpable, nor what it spawns (CVE-2019-5736; linux::selfexe).
-            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-                let _ = std::fs::File::from(w).write_all(format!("Eprctl: {e}\n").as_bytes());
-                // SAFETY: leave without the runtime's destructors (this is a copy of it).
-                unsafe { libc::_exit(1) }
-            }
-            let report = match nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER) {
-                Err(e) => format!("Esetns({}): {e}", path.display()),
-                Ok(()) => match spawn() {
-                    Ok(pid) => pid.as_raw().to_string(),
-                    Err(e) => format!("E{e}"),
-                },
+            let report = nix::sys::prctl::set_dumpable(false)
+                .map_err(|e| format!("prctl: {e}"))
+                .and_then(|()| {
+                    nix::sched::setns(&target, CloneFlags::CLONE_NEWUSER)
+                        .map_err(|e| format!("setns({}): {e}", path.display()))
+                })
+                .and_then(|()| spawn());
+            // One message: the new process keeps a copy of this pipe, so there is no EOF
+            // to wait for.
+            let (msg, code) = match report {
+                Ok(pid) => (FromChild::Pid(pid.as_raw()), 0),
+                Err(e) => (FromChild::Failed(Failure::new(e)), 1),
             };
-            // One line: the new process keeps a copy of this pipe, so there is no EOF to
-            // wait for.
-            let _ = std::fs::File::from(w).write_all(format!("{report}\n").as_bytes());
+            // Ignored: a runtime that cannot read it reports the helper as dead.
+            let _ = w.send(&msg);
             // SAFETY: leave without the runtime's destructors (this is a copy of it).
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(code) }
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(w);
-            let mut text = String::new();
-            let read = std::io::BufReader::new(std::fs::File::from(r)).read_line(&mut text);
+            let report = r.recv();
             // Ignored: reaping the helper; what it reported decides.
             let _ = nix::sys::wait::waitpid(child, None);
-            let text = text.trim_end();
-            match (read, text.strip_prefix('E')) {
-                (Ok(_), Some(e)) => Err(Error::Other(e.to_string())),
-                (Ok(_), None) => text
-                    .parse::<i32>()
-                    .map(Pid::from_raw)
-                    .map_err(|_| Error::Other("the user namespace helper died".into())),
-                (Err(e), _) => Err(Error::Other(format!("user namespace helper: {e}"))),
+            match report {
+                Ok(FromChild::Pid(pid)) => Ok(Pid::from_raw(pid)),
+                Ok(FromChild::Failed(f)) => Err(Error::Other(f.message)),
+                Ok(_) | Err(channel::Error::Eof) => {
+                    Err(Error::Other("the user namespace helper died".into()))
+                }
+                Err(e) => Err(Error::Other(format!("user namespace helper: {e}"))),
             }
         }
     }

@@ -67,20 +67,8 @@ pub fn signal_verified(
     start_time: u64,
     sig: nix::sys::signal::Signal,
 ) -> Result<(), Errno> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    if pid <= 0 {
-        return Err(Errno::ESRCH);
-    }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if raw < 0 {
-        return Err(gone_as_esrch(Errno::last()));
-    }
-    // SAFETY: `raw` is a descriptor the kernel just returned to us.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
-    if live_start_time(pid) != Some(start_time) {
-        return Err(Errno::ESRCH);
-    }
+    use std::os::fd::AsRawFd;
+    let fd = pidfd_verified(pid, start_time)?;
     // SAFETY: pidfd_send_signal with a null siginfo and no flags sends `sig` like kill(2).
     let r = unsafe {
         libc::syscall(
@@ -313,6 +301,123 @@ pub fn end_as_sigpipe() -> ! {
         let _ = signal::raise(Signal::SIGPIPE);
     }
     std::process::exit(128 + libc::SIGPIPE)
+}
+
+// ---- Limits, descriptors and signal masks of the process being started ----
+
+/// A resource limit the kernel refused.
+#[derive(Debug, thiserror::Error)]
+#[error("setrlimit(resource {resource}, soft {soft}, hard {hard}): {errno}")]
+pub struct RlimitError {
+    pub resource: i32,
+    pub soft: u64,
+    pub hard: u64,
+    pub errno: Errno,
+}
+
+/// Sets process.rlimits (the container's first process and `exec`).
+pub fn apply_rlimits(rlimits: &[crate::spec::config::Rlimit]) -> Result<(), RlimitError> {
+    for r in rlimits {
+        let lim = libc::rlimit {
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
+        };
+        // SAFETY: setrlimit reads one struct of the stated type.
+        if unsafe { libc::setrlimit(r.resource as _, &lim) } != 0 {
+            return Err(RlimitError {
+                resource: r.resource,
+                soft: r.soft,
+                hard: r.hard,
+                errno: Errno::last(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Clears descriptor `fd`'s close-on-exec flag (--preserve-fds).
+pub fn keep_across_exec(fd: i32) -> Result<(), Errno> {
+    // SAFETY: F_SETFD only clears the close-on-exec flag of a descriptor we were given.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor from `first` up close-on-exec.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// An empty signal mask (the program's, before execve).
+pub fn unblock_all_signals() -> Result<(), Errno> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// Signals blocked (to be taken with sigwait) while this lives; the mask from before is
+/// restored on drop.
+pub struct SignalsBlocked {
+    old: nix::sys::signal::SigSet,
+}
+
+impl SignalsBlocked {
+    pub fn block(set: &nix::sys::signal::SigSet) -> Result<SignalsBlocked, Errno> {
+        use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+        let mut old = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(set), Some(&mut old))?;
+        Ok(SignalsBlocked { old })
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        use nix::sys::signal::{sigprocmask, SigmaskHow};
+        // Ignored: restoring the mask this process had; it was valid a moment ago.
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old), None);
+    }
+}
+
+/// A child process that set-up has not handed over yet: killed (SIGKILL) and reaped on
+/// drop, so a launch that fails half-way leaves no process behind.
+pub struct KillOnDrop(Option<nix::unistd::Pid>);
+
+impl KillOnDrop {
+    pub fn new(pid: nix::unistd::Pid) -> KillOnDrop {
+        KillOnDrop(Some(pid))
+    }
+
+    pub fn pid(&self) -> nix::unistd::Pid {
+        self.0.expect("not released")
+    }
+
+    /// Set-up succeeded: the process lives on.
+    pub fn release(mut self) -> nix::unistd::Pid {
+        self.0.take().expect("released once")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            // Ignored: the process may have exited already (ESRCH); it is reaped next.
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // Ignored: reaping our own child; nothing is left to do if that fails.
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,11 @@
 //!
 //! Runs in the container's init process, inside its private mount namespace.
 
+use super::sys::{Node, Real, Sys};
 use crate::spec::config::{Config, Mount, MountKind, RootFs};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
@@ -134,9 +135,9 @@ fn flags_of(m: &Mount) -> MsFlags {
 
 /// Remounts the bind mount at `target` with `extra` flags, keeping the flags the kernel
 /// locks on it (a user namespace may not clear nosuid/nodev/noexec/ro/atime of its source).
-fn remount_bind(target: &Path, extra: MsFlags) -> Result<(), Error> {
-    use nix::sys::statvfs::{statvfs, FsFlags};
-    let have = sys("statvfs", target, statvfs(target))?.flags();
+fn remount_bind(os: &dyn Sys, target: &Path, extra: MsFlags) -> Result<(), Error> {
+    use nix::sys::statvfs::FsFlags;
+    let have = sys("statvfs", target, os.mount_flags(target))?;
     let mut f = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | extra;
     for (st, ms) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -158,16 +159,13 @@ fn remount_bind(target: &Path, extra: MsFlags) -> Result<(), Error> {
     {
         f |= MsFlags::MS_STRICTATIME;
     }
-    sys(
-        "remount",
-        target,
-        mount(None::<&str>, target, None::<&str>, f, None::<&str>),
-    )
+    sys("remount", target, os.mount(None, target, None, f, None))
 }
 
 /// Bind-mounts the object open as `src` at `dest` inside `root` (created as a directory, or
 /// a file when `file`), then applies `flags` with a remount.
 fn bind(
+    os: &dyn Sys,
     src: &OwnedFd,
     root: &OwnedFd,
     dest: &Path,
@@ -178,21 +176,13 @@ fn bind(
     let d = resolve_create(root, dest, file)?;
     let mut f = MsFlags::MS_BIND;
     f.set(MsFlags::MS_REC, recursive);
-    sys(
-        "bind",
-        dest,
-        mount(
-            Some(&fd_path(src)),
-            &fd_path(&d),
-            None::<&str>,
-            f,
-            None::<&str>,
-        ),
-    )?;
+    let source = fd_path(src);
+    let r = os.mount(Some(&source), &fd_path(&d), None, f, None);
+    sys("bind", dest, r)?;
     if !flags.is_empty() {
         // `d` still names the covered directory: resolve again to reach the new mount.
         let top = resolve_create(root, dest, file)?;
-        remount_bind(&fd_path(&top), flags)?;
+        remount_bind(os, &fd_path(&top), flags)?;
     }
     Ok(())
 }
@@ -288,10 +278,15 @@ fn open_cgroup_view(cfg: &Config, leaves: &[PathBuf]) -> Result<CgroupView, Erro
 struct Sources<'a> {
     cgroup: CgroupView,
     volumes: Vec<Option<Volume<'a>>>,
-    system: Vec<(&'static str, SystemEntry)>,
-    etc: Vec<(&'static str, OwnedFd, bool)>,
+    system: Vec<Named<SystemEntry>>,
+    etc: Vec<EtcEntry>,
     devices: Vec<(&'static str, OwnedFd)>,
 }
+
+/// A host entry the embedded root shows under its name.
+type Named<T> = (&'static str, T);
+/// An /etc entry of the host: name, opened, whether it is a directory.
+type EtcEntry = (&'static str, OwnedFd, bool);
 
 enum SystemEntry {
     Dir(OwnedFd),
@@ -334,33 +329,11 @@ fn open_sources<'a>(
             _ => None,
         });
     }
-    let mut system = Vec::new();
-    let mut etc = Vec::new();
-    if cfg.root == RootFs::Embedded {
-        for d in SYSTEM_DIRS {
-            let host = Path::new("/").join(d);
-            match std::fs::symlink_metadata(&host) {
-                Ok(m) if m.file_type().is_symlink() => {
-                    let t = sys("readlink", &host, nix::fcntl::readlink(&host))?;
-                    system.push((*d, SystemEntry::Link(PathBuf::from(t))));
-                }
-                Ok(m) if m.is_dir() => system.push((*d, SystemEntry::Dir(open_path(&host)?))),
-                _ => {}
-            }
-        }
-        for f in ETC_FILES {
-            let p = Path::new("/etc").join(f);
-            if p.is_file() {
-                etc.push((*f, open_path(&p)?, false));
-            }
-        }
-        for d in ETC_DIRS {
-            let p = Path::new("/etc").join(d);
-            if p.is_dir() {
-                etc.push((*d, open_path(&p)?, true));
-            }
-        }
-    }
+    let (system, etc) = if cfg.root == RootFs::Embedded {
+        embedded_sources()?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut devices = Vec::new();
     for d in DEVICES {
         let p = Path::new("/dev").join(d);
@@ -377,6 +350,36 @@ fn open_sources<'a>(
     })
 }
 
+/// The host directories and /etc entries the embedded root shows, opened.
+fn embedded_sources() -> Result<(Vec<Named<SystemEntry>>, Vec<EtcEntry>), Error> {
+    let mut system = Vec::new();
+    let mut etc = Vec::new();
+    for d in SYSTEM_DIRS {
+        let host = Path::new("/").join(d);
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let t = sys("readlink", &host, nix::fcntl::readlink(&host))?;
+                system.push((*d, SystemEntry::Link(PathBuf::from(t))));
+            }
+            Ok(m) if m.is_dir() => system.push((*d, SystemEntry::Dir(open_path(&host)?))),
+            _ => {}
+        }
+    }
+    for f in ETC_FILES {
+        let p = Path::new("/etc").join(f);
+        if p.is_file() {
+            etc.push((*f, open_path(&p)?, false));
+        }
+    }
+    for d in ETC_DIRS {
+        let p = Path::new("/etc").join(d);
+        if p.is_dir() {
+            etc.push((*d, open_path(&p)?, true));
+        }
+    }
+    Ok((system, etc))
+}
+
 /// The directory the embedded root tmpfs is staged on, inside the private mount namespace.
 /// Every bind source is opened before it is covered.
 const STAGING: &str = "/tmp";
@@ -391,104 +394,92 @@ pub fn setup(
     trees: &[Option<OwnedFd>],
     before_pivot: &dyn Fn() -> Result<(), Error>,
 ) -> Result<(), Error> {
+    setup_with(&Real, cfg, cgroup, trees, before_pivot)
+}
+
+/// `setup` through the syscall seam `os`.
+fn setup_with(
+    os: &dyn Sys,
+    cfg: &Config,
+    cgroup: &[PathBuf],
+    trees: &[Option<OwnedFd>],
+    before_pivot: &dyn Fn() -> Result<(), Error>,
+) -> Result<(), Error> {
     let slash = Path::new("/");
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     sys(
         "make private",
         slash,
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        ),
+        os.mount(None, slash, None, private, None),
     )?;
     let src = open_sources(cfg, cgroup, trees)?;
-    let root_path = match &cfg.root {
+    let root_path = mount_root(os, &cfg.root)?;
+    let root = open_path(&root_path)?;
+    fill_embedded(os, cfg, &root, &src)?;
+    for (m, source) in cfg.mounts.iter().zip(&src.volumes) {
+        mount_one(os, &root, &root_path, m, source.as_ref(), &src)?;
+    }
+    for d in &cfg.devices {
+        make_device(os, &root, d)?;
+    }
+    before_pivot()?;
+    pivot(os, &root_path)
+}
+
+/// Mounts what becomes the container's `/`: a fresh tmpfs staged on STAGING (the embedded
+/// root), or the --rootfs directory bound onto itself (nodev: device nodes in the image do
+/// not work, /dev is ours). Returns where it is.
+fn mount_root(os: &dyn Sys, root: &RootFs) -> Result<PathBuf, Error> {
+    match root {
         RootFs::Embedded => {
             let p = PathBuf::from(STAGING);
-            sys(
-                "mount tmpfs on",
+            let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            let tmpfs = Some(Path::new("tmpfs"));
+            let r = os.mount(
+                tmpfs,
                 &p,
-                mount(
-                    Some("tmpfs"),
-                    &p,
-                    Some("tmpfs"),
-                    MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                    Some("mode=755,size=65536k"),
-                ),
-            )?;
-            p
+                Some("tmpfs"),
+                flags,
+                Some("mode=755,size=65536k"),
+            );
+            sys("mount tmpfs on", &p, r)?;
+            Ok(p)
         }
         RootFs::Dir(d) => {
-            sys(
-                "bind root",
-                d,
-                mount(
-                    Some(d),
-                    d,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                ),
-            )?;
-            // Device nodes in the image do not work: /dev is ours.
-            remount_bind(d, MsFlags::MS_NODEV)?;
-            d.clone()
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            sys("bind root", d, os.mount(Some(d), d, None, flags, None))?;
+            remount_bind(os, d, MsFlags::MS_NODEV)?;
+            Ok(d.clone())
         }
-    };
-    let root = open_path(&root_path)?;
+    }
+}
 
-    // The embedded root: host system directories read-only, a minimal /etc.
+/// The embedded root: host system directories read-only, a minimal /etc (and its
+/// /etc/hostname). Nothing for a --rootfs directory (its sources lists are empty).
+fn fill_embedded(os: &dyn Sys, cfg: &Config, root: &OwnedFd, src: &Sources) -> Result<(), Error> {
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     for (name, entry) in &src.system {
         let dest = Path::new("/").join(name);
         match entry {
             SystemEntry::Link(t) => {
-                sys(
-                    "symlink",
-                    &dest,
-                    nix::unistd::symlinkat(t, root.as_fd(), *name),
-                )?;
+                let r = nix::unistd::symlinkat(t, root.as_fd(), *name);
+                sys("symlink", &dest, r)?;
             }
-            SystemEntry::Dir(fd) => {
-                let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-                bind(fd, &root, &dest, false, true, ro)?;
-            }
+            SystemEntry::Dir(fd) => bind(os, fd, root, &dest, false, true, ro)?,
         }
     }
     for (name, fd, dir) in &src.etc {
         let dest = Path::new("/etc").join(name);
-        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        bind(fd, &root, &dest, !dir, *dir, ro)?;
+        bind(os, fd, root, &dest, !dir, *dir, ro)?;
     }
     if let (RootFs::Embedded, Some(h)) = (&cfg.root, &cfg.hostname) {
         let path = Path::new("/etc/hostname");
-        resolve_create(&root, path, true)?;
-        let fd = sys(
-            "open",
-            path,
-            open_in_root(
-                &root,
-                Path::new("etc/hostname"),
-                OFlag::O_WRONLY | OFlag::O_TRUNC,
-            ),
-        )?;
-        sys(
-            "write",
-            path,
-            nix::unistd::write(&fd, format!("{h}\n").as_bytes()),
-        )?;
+        resolve_create(root, path, true)?;
+        let flags = OFlag::O_WRONLY | OFlag::O_TRUNC;
+        let fd = sys("open", path, open_in_root(root, path, flags))?;
+        let r = nix::unistd::write(&fd, format!("{h}\n").as_bytes());
+        sys("write", path, r)?;
     }
-
-    for (m, source) in cfg.mounts.iter().zip(&src.volumes) {
-        mount_one(&root, &root_path, m, source.as_ref(), &src)?;
-    }
-    for d in &cfg.devices {
-        make_device(&root, d)?;
-    }
-
-    before_pivot()?;
-    pivot(&root_path)?;
     Ok(())
 }
 
@@ -503,33 +494,27 @@ pub fn sysctls(cfg: &Config) -> Result<(), Error> {
 
 /// The last filesystem steps, after sysctls: masked paths, read-only paths, read-only root.
 pub fn finish(cfg: &Config) -> Result<(), Error> {
+    finish_with(&Real, cfg)
+}
+
+/// `finish` through the syscall seam `os`.
+fn finish_with(os: &dyn Sys, cfg: &Config) -> Result<(), Error> {
     let slash = Path::new("/");
     // After pivot_root: the mounts below land in this mount namespace only (the kernel
     // refuses targets in another one).
     for p in &cfg.masked_paths {
-        mask(p)?;
+        mask(os, p)?;
     }
     for p in &cfg.readonly_paths {
         if p.exists() {
-            sys(
-                "bind",
-                p,
-                mount(
-                    Some(p),
-                    p,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                ),
-            )?;
-            remount_bind(
-                p,
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            )?;
+            let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
+            sys("bind", p, os.mount(Some(p), p, None, rec, None))?;
+            let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            remount_bind(os, p, ro | MsFlags::MS_NOEXEC)?;
         }
     }
     if cfg.readonly_root {
-        remount_bind(slash, MsFlags::MS_RDONLY)?;
+        remount_bind(os, slash, MsFlags::MS_RDONLY)?;
     }
     if let Some(p) = &cfg.rootfs_propagation {
         // Last: binds from an unbindable tree fail. The root is private until here (a copy
@@ -540,17 +525,8 @@ pub fn finish(cfg: &Config) -> Result<(), Error> {
             "unbindable" => MsFlags::MS_UNBINDABLE,
             _ => MsFlags::MS_PRIVATE,
         };
-        sys(
-            "set propagation of",
-            slash,
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | flag,
-                None::<&str>,
-            ),
-        )?;
+        let r = os.mount(None, slash, None, MsFlags::MS_REC | flag, None);
+        sys("set propagation of", slash, r)?;
     }
     Ok(())
 }
@@ -558,7 +534,7 @@ pub fn finish(cfg: &Config) -> Result<(), Error> {
 /// mknod of one linux.devices entry with its mode and owner, resolved inside the root. A
 /// node already there with the same type and numbers is kept (the default devices are
 /// bound from the host).
-fn make_device(root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Error> {
+fn make_device(os: &dyn Sys, root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Error> {
     use nix::sys::stat::SFlag;
     let kind = match d.kind {
         'b' => SFlag::S_IFBLK,
@@ -581,11 +557,15 @@ fn make_device(root: &OwnedFd, d: &crate::spec::config::Device) -> Result<(), Er
             d.path.display()
         )));
     }
-    sys(
-        "mknod",
-        &d.path,
-        super::inroot::mknod(dir.as_fd(), &name, kind, d.mode, rdev, (d.uid, d.gid)),
-    )
+    let node = Node {
+        dir: dir.as_fd(),
+        name: &name,
+        kind,
+        mode: d.mode,
+        rdev,
+        owner: (d.uid, d.gid),
+    };
+    sys("mknod", &d.path, os.mknod(&node))
 }
 
 /// `/dev/ptmx` (c 5:2) in linux.devices, where the devpts mount already made the
@@ -605,109 +585,41 @@ fn is_ptmx_link(
         && nix::fcntl::readlinkat(dir.as_fd(), name).is_ok_and(|t| t == "pts/ptmx")
 }
 
+/// Mounts one entry of `cfg.mounts` at its destination inside the root (`shown`: where
+/// that is on the host, for messages), then applies its whole-tree attributes.
 fn mount_one(
+    os: &dyn Sys,
     root: &OwnedFd,
     root_path: &Path,
     m: &Mount,
     source: Option<&Volume>,
     src: &Sources,
 ) -> Result<(), Error> {
-    let devices = &src.devices;
     let shown = root_path.join(m.destination.strip_prefix("/").unwrap_or(&m.destination));
-    let fs = |fstype: &str, flags: MsFlags, data: &str| -> Result<(), Error> {
-        if matches!(m.kind, MountKind::Proc | MountKind::Sysfs) {
-            refuse_symlinked(root, &m.destination, fstype)?;
-        }
-        let d = resolve_create(root, &m.destination, false)?;
-        if matches!(m.kind, MountKind::Proc | MountKind::Sysfs) {
-            real_dir(root, &m.destination)?;
-        }
-        let data = (!data.is_empty()).then_some(data);
-        sys(
-            "mount",
-            &shown,
-            mount(
-                Some(m.label.as_deref().unwrap_or(fstype)),
-                &fd_path(&d),
-                Some(fstype),
-                flags,
-                data,
-            ),
-        )
+    let at = Target {
+        os,
+        root,
+        m,
+        shown: &shown,
     };
-    let flags_of = fs_flags_of;
+    let flags = fs_flags_of(m);
     match &m.kind {
-        MountKind::Proc => fs("proc", flags_of(m), &m.data)?,
-        MountKind::Overlay => fs("overlay", flags_of(m), &m.data)?,
-        MountKind::Tmpfs { copy_up } => {
-            // What the directory holds now, still reachable once it is covered.
-            let rel: PathBuf = m.destination.components().skip(1).collect();
-            let below = if *copy_up {
-                open_in_root(root, &rel, OFlag::O_PATH | OFlag::O_DIRECTORY).ok()
-            } else {
-                None
-            };
-            fs("tmpfs", flags_of(m), &m.data)?;
-            if let Some(b) = below {
-                copy_into(root, &m.destination, b.as_fd())?;
-            }
-            if m.destination == Path::new("/dev") {
-                populate_dev(root, &shown, devices)?;
-            }
-        }
-        MountKind::Mqueue => fs("mqueue", flags_of(m), &m.data)?,
+        MountKind::Proc => at.fs("proc", flags, &m.data)?,
+        MountKind::Overlay => at.fs("overlay", flags, &m.data)?,
+        MountKind::Tmpfs { copy_up } => mount_tmpfs(&at, *copy_up, &src.devices)?,
+        MountKind::Mqueue => at.fs("mqueue", flags, &m.data)?,
         // The container sees only its own cgroup (DESIGN.md §5.3), never the host's tree.
         MountKind::Cgroup => match &src.cgroup {
-            CgroupView::Fresh => fs("cgroup2", flags_of(m), "")?,
-            CgroupView::Leaf(leaf) => bind(leaf, root, &m.destination, false, false, flags_of(m))?,
-            CgroupView::Hierarchies { dirs, links } => {
-                // A tmpfs holding one directory per hierarchy, each the container's leaf.
-                let tmpfs = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-                fs("tmpfs", tmpfs, "mode=755")?;
-                let top = sys(
-                    "open",
-                    &shown,
-                    open_in_root(root, &m.destination, OFlag::O_PATH | OFlag::O_DIRECTORY),
-                )?;
-                for (name, leaf) in dirs {
-                    bind(
-                        leaf,
-                        root,
-                        &m.destination.join(name),
-                        false,
-                        false,
-                        flags_of(m),
-                    )?;
-                }
-                for (link, target) in links {
-                    sys(
-                        "symlink",
-                        &shown.join(link),
-                        nix::unistd::symlinkat(target.as_str(), top.as_fd(), link.as_str()),
-                    )?;
-                }
-                if m.readonly {
-                    let top = resolve_create(root, &m.destination, false)?;
-                    sys(
-                        "remount read-only",
-                        &shown,
-                        mount(
-                            None::<&str>,
-                            &fd_path(&top),
-                            None::<&str>,
-                            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs,
-                            Some("mode=755"),
-                        ),
-                    )?;
-                }
-            }
+            CgroupView::Fresh => at.fs("cgroup2", flags, "")?,
+            CgroupView::Leaf(leaf) => bind(os, leaf, root, &m.destination, false, false, flags)?,
+            CgroupView::Hierarchies { dirs, links } => mount_cgroup_v1(&at, dirs, links)?,
         },
         MountKind::Devpts => {
-            fs("devpts", flags_of(m), &m.data)?;
+            at.fs("devpts", flags, &m.data)?;
             let dev = sys(
                 "open /dev",
                 &shown,
-                open_in_root(root, Path::new("dev"), OFlag::O_PATH | OFlag::O_DIRECTORY),
+                open_in_root(root, Path::new("dev"), DIR),
             )?;
             match nix::unistd::symlinkat("pts/ptmx", dev.as_fd(), "ptmx") {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -716,7 +628,7 @@ fn mount_one(
         }
         MountKind::Sysfs => {
             refuse_symlinked(root, &m.destination, "sysfs")?;
-            if let Err(e) = fs("sysfs", flags_of(m), &m.data) {
+            if let Err(e) = at.fs("sysfs", flags, &m.data) {
                 // Without its own network namespace a user namespace may not mount sysfs:
                 // bind the host's read-only instead.
                 let host = open_path(Path::new("/sys"))?;
@@ -724,20 +636,103 @@ fn mount_one(
                     | MsFlags::MS_NOSUID
                     | MsFlags::MS_NODEV
                     | MsFlags::MS_NOEXEC;
-                bind(&host, root, &m.destination, false, true, ro).map_err(|_| e)?;
+                bind(os, &host, root, &m.destination, false, true, ro).map_err(|_| e)?;
             }
         }
         MountKind::Bind { recursive, .. } => {
             let src = source.expect("bind sources are opened in order");
-            bind_volume(root, m, src, *recursive)?;
+            bind_volume(os, root, m, src, *recursive)?;
         }
         MountKind::CopyOf { .. } => {
             let src = source.expect("copy sources are opened in order");
-            fs("tmpfs", flags_of(m), &m.data)?;
+            at.fs("tmpfs", flags, &m.data)?;
             copy_into(root, &m.destination, src.fd())?;
         }
     }
-    tree_attrs(root, m, &shown)
+    tree_attrs(os, root, m, &shown)
+}
+
+const DIR: OFlag = OFlag::O_PATH.union(OFlag::O_DIRECTORY);
+
+/// Where one mount goes: its entry, the root it is resolved in, and the seam.
+struct Target<'a> {
+    os: &'a dyn Sys,
+    root: &'a OwnedFd,
+    m: &'a Mount,
+    shown: &'a Path,
+}
+
+impl Target<'_> {
+    /// Mounts a new `fstype` filesystem at the destination (made as a directory inside the
+    /// root); procfs and sysfs only on a real directory.
+    fn fs(&self, fstype: &str, flags: MsFlags, data: &str) -> Result<(), Error> {
+        let (root, m) = (self.root, self.m);
+        let pseudo = matches!(m.kind, MountKind::Proc | MountKind::Sysfs);
+        if pseudo {
+            refuse_symlinked(root, &m.destination, fstype)?;
+        }
+        let d = resolve_create(root, &m.destination, false)?;
+        if pseudo {
+            real_dir(root, &m.destination)?;
+        }
+        let data = (!data.is_empty()).then_some(data);
+        let source = Path::new(m.label.as_deref().unwrap_or(fstype));
+        let r = self
+            .os
+            .mount(Some(source), &fd_path(&d), Some(fstype), flags, data);
+        sys("mount", self.shown, r)
+    }
+}
+
+/// A tmpfs; with `copy_up` filled with what the directory held (still reachable once it
+/// is covered); at /dev, the default devices bound into it.
+fn mount_tmpfs(
+    at: &Target,
+    copy_up: bool,
+    devices: &[(&'static str, OwnedFd)],
+) -> Result<(), Error> {
+    let (root, m) = (at.root, at.m);
+    let below = if copy_up {
+        open_in_root(root, &m.destination, DIR).ok()
+    } else {
+        None
+    };
+    at.fs("tmpfs", fs_flags_of(m), &m.data)?;
+    if let Some(b) = below {
+        copy_into(root, &m.destination, b.as_fd())?;
+    }
+    if m.destination == Path::new("/dev") {
+        populate_dev(at.os, root, at.shown, devices)?;
+    }
+    Ok(())
+}
+
+/// cgroup v1: a tmpfs holding one directory per hierarchy, each the container's leaf
+/// bound there, plus the host's alias symlinks; read-only when the mount is.
+fn mount_cgroup_v1(
+    at: &Target,
+    dirs: &[(String, OwnedFd)],
+    links: &[(String, String)],
+) -> Result<(), Error> {
+    let (os, root, m, shown) = (at.os, at.root, at.m, at.shown);
+    let tmpfs = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    at.fs("tmpfs", tmpfs, "mode=755")?;
+    let top = sys("open", shown, open_in_root(root, &m.destination, DIR))?;
+    for (name, leaf) in dirs {
+        let dest = m.destination.join(name);
+        bind(os, leaf, root, &dest, false, false, fs_flags_of(m))?;
+    }
+    for (link, target) in links {
+        let r = nix::unistd::symlinkat(target.as_str(), top.as_fd(), link.as_str());
+        sys("symlink", &shown.join(link), r)?;
+    }
+    if m.readonly {
+        let top = resolve_create(root, &m.destination, false)?;
+        let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs;
+        let r = os.mount(None, &fd_path(&top), None, ro, Some("mode=755"));
+        sys("remount read-only", shown, r)?;
+    }
+    Ok(())
 }
 
 /// A bind source: opened by the container's process in its own mount namespace, or a
@@ -781,7 +776,7 @@ fn attr_of(ms: u64) -> u64 {
 }
 
 /// mount_setattr(2) on the mount open as `fd` (AT_RECURSIVE: and every mount below it).
-fn mount_setattr(
+pub(super) fn mount_setattr(
     fd: std::os::fd::BorrowedFd<'_>,
     recursive: bool,
     set: u64,
@@ -834,7 +829,7 @@ fn open_tree_clone(path: &Path, recursive: bool) -> Result<OwnedFd, Errno> {
 }
 
 /// move_mount(2) of the detached tree `tree` onto the object open as `to`.
-fn move_mount(
+pub(super) fn move_mount(
     tree: std::os::fd::BorrowedFd<'_>,
     to: std::os::fd::BorrowedFd<'_>,
 ) -> Result<(), Errno> {
@@ -918,7 +913,13 @@ pub fn premount(cfg: &Config) -> Result<Vec<Option<OwnedFd>>, Error> {
 /// is followed inside the root) and applies its per-mount flags with mount_setattr: only
 /// what the options set or clear changes, so flags the kernel locks on the source in a
 /// user namespace (nosuid, nodev, noexec, ro, atime) are kept.
-fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Result<(), Error> {
+fn bind_volume(
+    os: &dyn Sys,
+    root: &OwnedFd,
+    m: &Mount,
+    src: &Volume,
+    recursive: bool,
+) -> Result<(), Error> {
     let st = sys("stat", &m.destination, nix::sys::stat::fstat(src.fd()))?;
     let file = st.st_mode & libc::S_IFMT != libc::S_IFDIR;
     let d = resolve_create(root, &m.destination, file)?;
@@ -926,19 +927,10 @@ fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Resu
         Volume::Path(fd) => {
             let mut f = MsFlags::MS_BIND;
             f.set(MsFlags::MS_REC, recursive);
-            sys(
-                "bind",
-                &m.destination,
-                mount(
-                    Some(&fd_path(fd)),
-                    &fd_path(&d),
-                    None::<&str>,
-                    f,
-                    None::<&str>,
-                ),
-            )?
+            let r = os.mount(Some(&fd_path(fd)), &fd_path(&d), None, f, None);
+            sys("bind", &m.destination, r)?
         }
-        Volume::Tree(t) => sys("move_mount", &m.destination, move_mount(*t, d.as_fd()))?,
+        Volume::Tree(t) => sys("move_mount", &m.destination, os.move_mount(*t, d.as_fd()))?,
     }
     // `d` still names the covered object: resolve again to reach the new mount.
     let top = resolve_create(root, &m.destination, file)?;
@@ -967,17 +959,17 @@ fn bind_volume(root: &OwnedFd, m: &Mount, src: &Volume, recursive: bool) -> Resu
     if set == 0 && clear == 0 {
         return Ok(());
     }
-    match mount_setattr(top.as_fd(), false, set, clear, None) {
+    match os.mount_setattr(top.as_fd(), false, set, clear, None) {
         Ok(()) => Ok(()),
         // Before Linux 5.12: a remount that keeps what the kernel locks.
-        Err(Errno::ENOSYS) => remount_bind(&fd_path(&top), fs_flags_of(m)),
+        Err(Errno::ENOSYS) => remount_bind(os, &fd_path(&top), fs_flags_of(m)),
         Err(e) => sys("mount_setattr", &m.destination, Err(e)),
     }
 }
 
 /// What applies to the whole tree of a mount once it is there: the recursive attributes
 /// (rro, rnosuid, …: mount_setattr with AT_RECURSIVE) and its propagation.
-fn tree_attrs(root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
+fn tree_attrs(os: &dyn Sys, root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
     let a = &m.attrs;
     if !a.recursive() && a.propagation == 0 {
         return Ok(());
@@ -997,34 +989,26 @@ fn tree_attrs(root: &OwnedFd, m: &Mount, shown: &Path) -> Result<(), Error> {
         sys(
             "mount_setattr(AT_RECURSIVE)",
             shown,
-            mount_setattr(top.as_fd(), true, set, clear, None),
+            os.mount_setattr(top.as_fd(), true, set, clear, None),
         )?;
     }
     if a.propagation != 0 {
         let flags = MsFlags::from_bits_retain(a.propagation as libc::c_ulong);
-        sys(
-            "set propagation of",
-            shown,
-            mount(
-                None::<&str>,
-                &fd_path(&top),
-                None::<&str>,
-                flags,
-                None::<&str>,
-            ),
-        )?;
+        let r = os.mount(None, &fd_path(&top), None, flags, None);
+        sys("set propagation of", shown, r)?;
     }
     Ok(())
 }
 
 fn populate_dev(
+    os: &dyn Sys,
     root: &OwnedFd,
     shown: &Path,
     devices: &[(&'static str, OwnedFd)],
 ) -> Result<(), Error> {
     for (name, fd) in devices {
         let dest = Path::new("/dev").join(name);
-        bind(fd, root, &dest, true, false, MsFlags::empty())?;
+        bind(os, fd, root, &dest, true, false, MsFlags::empty())?;
     }
     let dev = sys(
         "open /dev",
@@ -1059,44 +1043,36 @@ fn copy_into(root: &OwnedFd, dest: &Path, from: std::os::fd::BorrowedFd<'_>) -> 
 }
 
 /// pivot_root into `new_root` and detach the old root (the pivot_root(".", ".") idiom).
-fn pivot(new_root: &Path) -> Result<(), Error> {
-    sys("chdir", new_root, nix::unistd::chdir(new_root))?;
-    sys("pivot_root", new_root, nix::unistd::pivot_root(".", "."))?;
-    sys(
-        "detach old root",
-        new_root,
-        umount2(".", MntFlags::MNT_DETACH),
-    )?;
-    sys("chdir", Path::new("/"), nix::unistd::chdir("/"))
+fn pivot(os: &dyn Sys, new_root: &Path) -> Result<(), Error> {
+    let (dot, slash) = (Path::new("."), Path::new("/"));
+    sys("chdir", new_root, os.chdir(new_root))?;
+    sys("pivot_root", new_root, os.pivot_root(dot, dot))?;
+    let r = os.umount(dot, MntFlags::MNT_DETACH);
+    sys("detach old root", new_root, r)?;
+    sys("chdir", slash, os.chdir(slash))
 }
 
 /// Hides `p`: /dev/null over a file, an empty read-only tmpfs over a directory.
-fn mask(p: &Path) -> Result<(), Error> {
-    match std::fs::symlink_metadata(p) {
-        Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => sys(
-            "mask",
-            p,
-            mount(
-                Some("tmpfs"),
+fn mask(os: &dyn Sys, p: &Path) -> Result<(), Error> {
+    let r = match std::fs::symlink_metadata(p) {
+        Err(_) => return Ok(()),
+        Ok(m) if m.is_dir() => {
+            let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+            let tmpfs = Some(Path::new("tmpfs"));
+            os.mount(
+                tmpfs,
                 p,
                 Some("tmpfs"),
-                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                ro | MsFlags::MS_NOEXEC,
                 Some("size=0"),
-            ),
-        ),
-        Ok(_) => sys(
-            "mask",
-            p,
-            mount(
-                Some("/dev/null"),
-                p,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            ),
-        ),
-    }
+            )
+        }
+        Ok(_) => {
+            let null = Some(Path::new("/dev/null"));
+            os.mount(null, p, None, MsFlags::MS_BIND, None)
+        }
+    };
+    sys("mask", p, r)
 }
 
 /// Sets the hostname of the (new) UTS namespace.
@@ -1126,3 +1102,7 @@ pub fn check_root(cfg: &Config) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "rootfs_tests.rs"]
+mod tests;

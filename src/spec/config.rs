@@ -1,9 +1,9 @@
 //! The container as nucleus executes it: one validated, explicit description that both the
-//! one-shot sandbox (`nucleus run`) and, later, OCI config.json translate into, so that
-//! container set-up has exactly one code path (linux::process).
+//! one-shot sandbox (`nucleus run`) and OCI config.json translate into, so that container
+//! set-up has exactly one code path (container::run::launch, then linux::init).
 
+use crate::caps::identity::Identity;
 use crate::caps::Sets;
-use crate::linux::identity::Identity;
 use std::path::PathBuf;
 
 /// The smallest memory limit nucleus accepts: 6 MiB, Docker's minimum. Below a few MiB the

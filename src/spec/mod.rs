@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod default;
+pub mod devices_bpf;
 pub mod mount_options;
 pub mod oci;
 pub mod policy;

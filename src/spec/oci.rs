@@ -820,42 +820,10 @@ pub fn translate(text: &str, bundle: &Path) -> Result<Bundle, OciError> {
             resources.cpuset_mems = cpu.mems().clone().filter(|m| !m.is_empty());
         }
         if let Some(devs) = r.devices() {
-            use oci_spec::runtime::LinuxDeviceType as T;
-            for d in devs {
-                let kind = match d.typ() {
-                    Some(T::C) | Some(T::U) => "c",
-                    Some(T::B) => "b",
-                    Some(T::P) => {
-                        return Err(invalid(
-                            "linux.resources.devices: type 'p' has no device cgroup rule".into(),
-                        ))
-                    }
-                    Some(T::A) | None => "a",
-                };
-                let access = d.access().clone().unwrap_or_else(|| "rwm".into());
-                if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
-                    return Err(invalid(format!(
-                        "linux.resources.devices access '{access}': use letters of rwm"
-                    )));
-                }
-                let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-                let rule = if kind == "a" && d.major().is_none() && d.minor().is_none() {
-                    "a".to_string()
-                } else {
-                    format!("{kind} {}:{} {access}", num(d.major()), num(d.minor()))
-                };
-                resources.devices.push((d.allow(), rule));
-            }
-            if !resources.devices.is_empty()
-                && crate::linux::cgroups::detect(Path::new("/sys/fs/cgroup"))
-                    == crate::linux::cgroups::Version::V2
-            {
-                warnings.push(
-                    "linux.resources.devices is not enforced on cgroup v2 (nucleus loads no \
-                     eBPF device filter yet)"
-                        .into(),
-                );
-            }
+            // Enforced on both versions: v1 devices cgroup, v2 eBPF (linux::devices_bpf).
+            resources
+                .devices
+                .extend(super::devices_bpf::oci_rules(devs).map_err(invalid)?);
         }
         // blockIO, hugepageLimits, network, rdma, unified, realtime, disableOOMKiller:
         // translated here, checked against the host when the cgroup is made.

@@ -4,7 +4,7 @@
 //! not empty; agent mode (the default) warns once.
 //!
 //! A capability the policy drops but that is still present after apply is not in this
-//! list because it is never tolerated, in either mode: `caps::kernel::apply` reads all
+//! list because it is never tolerated, in either mode: `linux::capset::apply` reads all
 //! five sets back from the kernel after applying them and fails closed on any difference
 //! (`verify`, called by the container's init before no_new_privs, seccomp and execve).
 

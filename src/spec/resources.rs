@@ -749,14 +749,14 @@ pub fn update_from_oci(o: &LinuxResources, r: &mut Resources) -> Result<Vec<Stri
         ("hugepageLimits", o.hugepage_limits().is_some()),
         ("network", o.network().is_some()),
         ("rdma", o.rdma().is_some()),
-        (
-            "devices",
-            o.devices().as_ref().is_some_and(|d| !d.is_empty()),
-        ),
     ] {
         if set {
             warn.push(format!("{what} cannot be updated: ignored"));
         }
+    }
+    // Device rules are appended to those in force, as writes to a v1 devices cgroup are.
+    if let Some(devs) = o.devices() {
+        r.devices.extend(super::devices_bpf::oci_rules(devs)?);
     }
     if let Some(m) = r
         .memory

@@ -2,8 +2,8 @@
 //! check that needs no kernel happens here, before anything is created.
 
 use super::config::*;
+use crate::caps::identity::{self, Identity};
 use crate::caps::policy::{Policy, PolicyError};
-use crate::linux::identity::{self, Identity};
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Clone, Debug, Default)]

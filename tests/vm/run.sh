@@ -214,7 +214,7 @@ lane_busybox() {
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   # Modules the cases may need (more can be loaded with modprobe if listed here).
   # virtio_blk: a scratch disk (/dev/vda, 64 MiB of zeros) for io.max and device rules.
-  add_modules "$root" virtio_pci virtio_blk overlay veth dummy fuse
+  add_modules "$root" virtio_pci virtio_blk overlay veth dummy fuse loop
   mv "$root/vm/insmod" "$root/vm/modules.order"
   sed 's|.*/||; s|\.ko$||' "$root/vm/modules.order" >"$root/vm/modules"
   make_cpio "$root" "$work/busybox.cpio"

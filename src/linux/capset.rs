@@ -1,12 +1,12 @@
 //! Reading and applying capabilities on the running kernel: /proc, capget/capset, prctl,
 //! getxattr. Everything that is applied is read back and compared (fail closed).
 
-use super::cap::Capability;
-use super::execve::{Process, Program};
-use super::file::{self, FileCaps};
-use super::set::CapSet;
-use super::sets::{ProcStatus, Sets, Which};
-use crate::linux::identity::{self, Identity};
+use super::identity::{self, Identity};
+use crate::caps::cap::Capability;
+use crate::caps::execve::{Process, Program};
+use crate::caps::file::{self, FileCaps};
+use crate::caps::set::CapSet;
+use crate::caps::sets::{ProcStatus, Sets, Which};
 use nix::errno::Errno;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -22,12 +22,12 @@ pub enum Error {
     #[error("{path}: {source}")]
     Status {
         path: PathBuf,
-        source: super::sets::BadStatus,
+        source: crate::caps::sets::BadStatus,
     },
     #[error("{path}: {source}")]
     Xattr {
         path: PathBuf,
-        source: super::file::BadXattr,
+        source: crate::caps::file::BadXattr,
     },
     #[error("{what} failed: {errno}")]
     Syscall { what: String, errno: Errno },

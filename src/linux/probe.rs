@@ -5,9 +5,9 @@
 //! namespaces it makes for itself, or with arguments the kernel rejects right after the
 //! permission check; the child then exits and the directory is removed.
 
-use super::cap::Capability;
-use super::kernel::{self, capset};
-use super::set::CapSet;
+use super::capset::{self as kernel, capset};
+use crate::caps::cap::Capability;
+use crate::caps::set::CapSet;
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -115,7 +115,7 @@ impl Ctx {
     /// A uid (or gid) that is none of `ids` and is mapped in this user namespace.
     fn other_id(ids: &[u32; 4], map: &str) -> Result<u32, String> {
         let text = std::fs::read_to_string(map).map_err(|e| format!("{map}: {e}"))?;
-        let ranges = crate::linux::identity::parse_id_map(&text);
+        let ranges = super::identity::parse_id_map(&text);
         let mapped = |id: u32| {
             let id = u64::from(id);
             ranges
@@ -463,7 +463,8 @@ const PROBES: &[(u8, &str, ProbeFn)] = &[
         |ctx, c| {
             let f = ctx.create("setfcap", 0o600)?;
             let value =
-                super::file::FileCaps::new(CapSet::from_bits(1), CapSet::EMPTY, false).encode();
+                crate::caps::file::FileCaps::new(CapSet::from_bits(1), CapSet::EMPTY, false)
+                    .encode();
             isolate(c)?;
             let (p, name) = (cpath(&f), c"security.capability");
             // SAFETY: NUL-terminated path and name, and a buffer of the stated length.
@@ -638,6 +639,7 @@ fn in_child(f: impl FnOnce() -> String) -> Result<String, kernel::Error> {
             unsafe { libc::alarm(5) };
             let out = f();
             let mut w = std::fs::File::from(w);
+            // A parent that stopped reading gets no result: it reports the probe as failed.
             let _ = w.write_all(out.as_bytes());
             // SAFETY: leave without running the parent's destructors or atexit handlers.
             unsafe { libc::_exit(0) }
@@ -682,6 +684,7 @@ impl Helper {
             Ok(ForkResult::Child) => {
                 drop((hold_w, ready_r));
                 let ok = setup();
+                // A parent that is gone cannot read it; it reads EOF as "not ready" otherwise.
                 let _ = nix::unistd::write(&ready_w, if ok { b"1" } else { b"0" });
                 drop(ready_w);
                 if ok {
@@ -770,6 +773,7 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // Best-effort cleanup of the probes' private directory; nothing depends on it.
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
