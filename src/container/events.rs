@@ -39,17 +39,23 @@ fn record(cg: &ContainerCgroup, pid: i32, start_time: u64) -> Result<Stats, Stri
         .filter_map(|d| stats::hugepage_name(d))
         .collect();
     let snap_err = |e: cgroup_stats::Error| e.to_string();
-    let mut st = match cg.version {
+    let (st, snap) = match cg.version {
         Version::V1 => {
-            let snap = cg.snapshot(&stats::wanted_v1(&sizes)).map_err(snap_err)?;
-            stats::from_v1(&snap, &sizes, cgroup_stats::clock_ticks())
+            let mut wanted = stats::wanted_v1(&sizes);
+            wanted.push("memory.oom_control".into());
+            let snap = cg.snapshot(&wanted).map_err(snap_err)?;
+            (
+                stats::from_v1(&snap, &sizes, cgroup_stats::clock_ticks()),
+                snap,
+            )
         }
         Version::V2 => {
             let snap = cg.snapshot(&stats::wanted_v2(&sizes)).map_err(snap_err)?;
-            stats::from_v2(&snap, &sizes)
+            (stats::from_v2(&snap, &sizes), snap)
         }
-    }
-    .map_err(|e| e.to_string())?;
+    };
+    let mut st = st.map_err(|e| e.to_string())?;
+    st.memory.raw.extend(oom_counters(&cg.version, &snap));
     if let Some(text) = cgroup_stats::net_dev(pid) {
         // Read by PID: only if it is still the container's process afterwards.
         if crate::linux::process::live_start_time(pid) == Some(start_time) {
@@ -59,6 +65,30 @@ fn record(cg: &ContainerCgroup, pid: i32, start_time: u64) -> Result<Stats, Stri
         }
     }
     Ok(st)
+}
+
+/// The OOM counters of the container's memory cgroup, for the stats record's `memory.raw`
+/// (runc's record has no field for them; `raw` is its map of the cgroup's counters): v2
+/// `oom` and `oom_kill` from memory.events, v1 `oom_kill` from memory.oom_control (kernels
+/// since 4.13). None without a memory cgroup.
+fn oom_counters(
+    version: &Version,
+    snap: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, u64)> {
+    match version {
+        Version::V2 => snap
+            .get("memory.events")
+            .map(|t| {
+                let (oom, kill) = stats::oom_counts_v2(t);
+                vec![("oom".to_string(), oom), ("oom_kill".to_string(), kill)]
+            })
+            .unwrap_or_default(),
+        Version::V1 => snap
+            .get("memory.oom_control")
+            .and_then(|t| stats::oom_kills_v1(t))
+            .map(|kill| vec![("oom_kill".to_string(), kill)])
+            .unwrap_or_default(),
+    }
 }
 
 type Watch = Option<(OomWatch, Option<String>)>;
@@ -200,5 +230,40 @@ pub fn events(
                 next = Instant::now() + opts.interval;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn snap(file: &str, text: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([(file.to_string(), text.to_string())])
+    }
+
+    #[test]
+    fn oom_counters_in_the_stats_record() {
+        let v2 = snap(
+            "memory.events",
+            "low 0\nhigh 0\nmax 12\noom 2\noom_kill 1\noom_group_kill 0\n",
+        );
+        assert_eq!(
+            oom_counters(&Version::V2, &v2),
+            vec![("oom".to_string(), 2), ("oom_kill".to_string(), 1)]
+        );
+        let v1 = snap(
+            "memory.oom_control",
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+        );
+        assert_eq!(
+            oom_counters(&Version::V1, &v1),
+            vec![("oom_kill".to_string(), 3)]
+        );
+        // No memory cgroup (or a kernel before 4.13): nothing is made up.
+        assert!(oom_counters(&Version::V2, &BTreeMap::new()).is_empty());
+        assert!(
+            oom_counters(&Version::V1, &snap("memory.oom_control", "under_oom 0\n")).is_empty()
+        );
     }
 }

@@ -323,11 +323,7 @@ impl Store {
         if self.fifo(&st.id).exists() {
             return Status::Created;
         }
-        let frozen = st.cgroup_dirs.iter().any(|d| {
-            std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-                || std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
-        });
-        if frozen {
+        if crate::linux::cgroups::is_frozen(&st.cgroup_dirs) {
             Status::Paused
         } else {
             Status::Running

@@ -559,17 +559,37 @@ fn seccomp(f: &Facts) -> Item {
 
 fn landlock(f: &Facts) -> Item {
     match &f.landlock {
-        Ok(abi) => item(
-            "landlock",
-            Status::Ok,
-            format!("ABI {abi}"),
-            if *abi >= 4 {
-                "filesystem rules and TCP bind/connect rules can be enforced"
-            } else {
-                "filesystem rules can be enforced (network rules need ABI 4)"
-            },
-            json!({"abi": abi}),
-        ),
+        Ok(abi) => {
+            // The rights this ABI cannot enforce, with the ABI and kernel that brought each.
+            let lacking: Vec<String> = crate::spec::config::LANDLOCK_FS
+                .iter()
+                .chain(crate::spec::config::LANDLOCK_NET)
+                .filter(|(_, _, v)| u32::from(*v) > *abi)
+                .map(|(n, _, v)| format!("{n} (ABI {v}, Linux {})", landlock_kernel(*v)))
+                .collect();
+            item(
+                "landlock",
+                Status::Ok,
+                if lacking.is_empty() {
+                    format!("ABI {abi}")
+                } else {
+                    format!("ABI {abi}: cannot enforce {}", lacking.join(", "))
+                },
+                &if lacking.is_empty() {
+                    "filesystem rules and TCP bind/connect rules can be enforced".to_string()
+                } else {
+                    "rules on the rights listed are not enforced: best effort warns, \
+                     --landlock-strict and production mode refuse"
+                        .to_string()
+                },
+                json!({"abi": abi, "unenforceable": crate::spec::config::LANDLOCK_FS
+                    .iter()
+                    .chain(crate::spec::config::LANDLOCK_NET)
+                    .filter(|(_, _, v)| u32::from(*v) > *abi)
+                    .map(|(n, _, _)| *n)
+                    .collect::<Vec<_>>()}),
+            )
+        }
         Err(e) => item(
             "landlock",
             Status::Missing,
@@ -581,6 +601,19 @@ fn landlock(f: &Facts) -> Item {
             "Landlock rules are reported unenforced (best effort); production mode refuses them",
             json!({"abi": null, "error": e}),
         ),
+    }
+}
+
+/// The first Linux release with Landlock ABI `abi`.
+fn landlock_kernel(abi: u8) -> &'static str {
+    match abi {
+        0 | 1 => "5.13",
+        2 => "5.19",
+        3 => "6.2",
+        4 => "6.7",
+        5 => "6.10",
+        6 => "6.12",
+        _ => "6.15",
     }
 }
 
@@ -665,7 +698,8 @@ fn tracepoint(f: &Facts) -> Item {
                 "recording capability checks needs tracefs: mount it at /sys/kernel/tracing"
             }
             Status::Missing => {
-                "capability checks cannot be recorded; policies must be written by hand"
+                "capability checks cannot be recorded (the capability:cap_capable tracepoint \
+                 is in Linux 6.14 and newer); `nucleus caps probe` still works"
             }
         },
         json!({"present": status == Status::Ok || method == "kallsyms", "method": method}),

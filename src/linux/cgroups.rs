@@ -20,6 +20,33 @@ pub enum Error {
     /// A setting refused before anything was written.
     #[error("{0}")]
     Refused(String),
+    /// A limit needs a controller the host's hierarchy does not offer.
+    #[error("{field}: this host's cgroup v2 hierarchy has no {controller} controller ({why})")]
+    NoController {
+        field: String,
+        controller: String,
+        why: String,
+        fix: String,
+    },
+    /// A hugepageLimits entry for a page size this host does not have.
+    #[error("{field}: this host has no {size} huge pages (no hugetlb.{size}.* in the cgroup); page sizes here: {sizes}")]
+    PageSize {
+        field: String,
+        size: String,
+        sizes: String,
+    },
+    /// v2: this user may not make a cgroup where the container's goes (no delegation).
+    #[error("{0}")]
+    NotDelegated(String),
+    /// The kernel refused to hand controllers down to a cgroup's children.
+    #[error("cannot enable the {controllers} cgroup controller for the cgroups below {}: {why}", dir.display())]
+    Enable {
+        controllers: String,
+        dir: PathBuf,
+        why: String,
+        fix: String,
+        denied: bool,
+    },
 }
 
 impl Error {
@@ -28,6 +55,15 @@ impl Error {
             Error::Io { why, .. } if why.contains("ermission") || why.contains("Read-only") => Some(
                 "resource limits need root (or a delegated cgroup); drop --memory/--pids/--cpus to run rootless".into(),
             ),
+            Error::NoController { fix, .. } | Error::Enable { fix, .. } => Some(fix.clone()),
+            Error::NotDelegated(_) => Some(
+                "run as root, or in a cgroup delegated to you (systemd-run --user --scope -p \
+                 Delegate=yes …); or drop the limits to run without a cgroup"
+                    .into(),
+            ),
+            Error::PageSize { field, .. } => Some(format!(
+                "drop the {field} entry for that size, or use one of the sizes listed"
+            )),
             _ => None,
         }
     }
@@ -37,7 +73,10 @@ impl Error {
     /// Whether the kernel refused the write for want of rights (EACCES, EPERM, EROFS): what a
     /// rootless runtime meets on cgroups nobody delegated to it.
     pub fn is_denied(&self) -> bool {
-        matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
+        matches!(
+            self,
+            Error::Enable { denied: true, .. } | Error::NotDelegated(_)
+        ) || matches!(self, Error::Io { why, .. } if why.contains("ermission denied")
             || why.contains("Operation not permitted")
             || why.contains("Read-only file system"))
     }
@@ -233,7 +272,15 @@ pub fn signal_all(leaves: &[PathBuf], sig: nix::sys::signal::Signal) -> Result<(
         }
         return Ok(());
     }
-    let frozen = sig != Signal::SIGCONT && set_frozen(leaves, true).is_ok();
+    // Held still so that no process forks past the signal (a cgroup without a freezer is
+    // signalled as it is). SIGKILL must reach paused processes too: a v1 freezer holds it
+    // back until thawed, so they are thawed after; other signals leave a paused container
+    // paused. SIGCONT needs no freeze.
+    let hold = if sig == Signal::SIGCONT {
+        None
+    } else {
+        Frozen::hold(leaves, sig == Signal::SIGKILL).ok()
+    };
     let result = (|| {
         for pid in procs(leaves)? {
             match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig) {
@@ -248,10 +295,8 @@ pub fn signal_all(leaves: &[PathBuf], sig: nix::sys::signal::Signal) -> Result<(
         }
         Ok(())
     })();
-    if frozen {
-        set_frozen(leaves, false)?;
-    }
-    result
+    let released = hold.map_or(Ok(()), Frozen::release);
+    result.and(released)
 }
 
 /// Where a cgroup goes in each hierarchy.
@@ -498,13 +543,19 @@ impl Cgroup {
         // Each level above the leaf delegates the controllers to the next.
         let mut above = mp.to_path_buf();
         let rel = relative(place, None)?;
-        self.mkdirs(mp, &rel, |d, _| {
+        let made = self.mkdirs(mp, &rel, |d, _| {
             if !enable.is_empty() {
-                write(&above.join("cgroup.subtree_control"), &enable)?;
+                let f = above.join("cgroup.subtree_control");
+                if let Err(e) = std::fs::write(&f, &enable) {
+                    return Err(enable_error(&above, &res.controllers, e));
+                }
             }
             above = d.to_path_buf();
             Ok(())
-        })?;
+        });
+        if let Err(e) = made {
+            return Err(not_delegated(e, &res.controllers));
+        }
         self.warnings
             .extend(apply(mp, &Version::V2, &self.dirs, &res.writes, false)?);
         attach_device_filter(&self.dirs, &r.devices)?;
@@ -624,6 +675,8 @@ pub fn resolve(
                  default)",
                 w.field, w.controller
             ));
+        } else if *version == Version::V2 {
+            return Err(no_v2_controller(mp, &w.controller, w.field));
         } else {
             return Err(Error::Field {
                 why: format!(
@@ -766,13 +819,16 @@ pub fn apply(
                 ));
                 continue;
             }
-            let e = Error::Field {
-                field: w.field.clone(),
-                why: format!(
-                    "this kernel has no {} in the {} cgroup (the feature is not built in or \
-                     not enabled on this host)",
-                    w.file, w.controller
-                ),
+            let e = match w.controller.as_str() {
+                "hugetlb" => no_page_size(dir, &w.field, &w.file),
+                _ => Error::Field {
+                    field: w.field.clone(),
+                    why: format!(
+                        "this kernel has no {} in the {} cgroup (the feature is not built in \
+                         or not enabled on this host)",
+                        w.file, w.controller
+                    ),
+                },
             };
             return Err(undo(&mut done, e));
         }
@@ -803,6 +859,203 @@ pub fn apply(
         }
     }
     Ok(warnings)
+}
+
+// ---- Bad input on a host that cannot apply a limit: say which controller, and the fix ----
+
+/// The error for a limit (`field`) whose `controller` is not in the v2 root's
+/// cgroup.controllers, with why (read only now, on the error path): bound to a v1
+/// hierarchy, disabled at boot, or not built into the kernel.
+fn no_v2_controller(mp: &Path, controller: &str, field: String) -> Error {
+    let v1_mount = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 3 && f[2] == "cgroup" && f[3].split(',').any(|o| o == controller))
+                .then(|| f[1].to_string())
+        });
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let disabled = cmdline.split_whitespace().any(|a| {
+        a.strip_prefix("cgroup_disable=")
+            .is_some_and(|v| v.split(',').any(|c| c == controller))
+    });
+    let known = std::fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(controller));
+    let (why, fix) = if let Some(m) = v1_mount {
+        (
+            format!("it is bound to the cgroup v1 hierarchy mounted at {m}"),
+            format!(
+                "unmount that v1 hierarchy (umount {m}) so that cgroup v2 gets the {controller} \
+                 controller back, or drop {field}"
+            ),
+        )
+    } else if disabled {
+        (
+            format!("the kernel command line has cgroup_disable={controller}"),
+            format!("boot without cgroup_disable={controller}, or drop {field}"),
+        )
+    } else if !known {
+        (
+            "this kernel is built without it (not in /proc/cgroups)".to_string(),
+            format!("use a kernel with the {controller} controller, or drop {field}"),
+        )
+    } else {
+        (
+            format!("not in {}/cgroup.controllers", mp.display()),
+            format!(
+                "make the {controller} controller available to cgroup v2 (it may be bound to \
+                 a v1 hierarchy elsewhere), or drop {field}"
+            ),
+        )
+    };
+    Error::NoController {
+        field,
+        controller: controller.to_string(),
+        why,
+        fix,
+    }
+}
+
+/// v2: a cgroup directory this user may not make (mkdir refused) becomes an error naming
+/// the controllers the limits needed and where; any other error is returned as it is.
+fn not_delegated(e: Error, controllers: &[String]) -> Error {
+    match &e {
+        Error::Io { path, why } if e.is_denied() => {
+            let parent = path.parent().unwrap_or(path);
+            let what = if controllers.is_empty() {
+                String::new()
+            } else {
+                format!(" for the {} controller", controllers.join(", "))
+            };
+            Error::NotDelegated(format!(
+                "cannot make the container's cgroup {}{what}: {} is not delegated to this \
+                 user ({why})",
+                path.display(),
+                parent.display()
+            ))
+        }
+        _ => e,
+    }
+}
+
+/// The error for a failed write of `+controller…` to `dir`/cgroup.subtree_control, naming
+/// the controllers concerned (read only now, on the error path) and the fix.
+fn enable_error(dir: &Path, controllers: &[String], e: std::io::Error) -> Error {
+    let read_set = |f: &str| -> Vec<String> {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    let (offered, enabled) = (
+        read_set("cgroup.controllers"),
+        read_set("cgroup.subtree_control"),
+    );
+    let pending: Vec<&String> = controllers
+        .iter()
+        .filter(|c| !enabled.contains(c))
+        .collect();
+    let unoffered: Vec<&String> = pending
+        .iter()
+        .copied()
+        .filter(|c| !offered.contains(c))
+        .collect();
+    let names = |v: &[&String]| v.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+    let errno = e.raw_os_error().unwrap_or(0);
+    let (list, why, fix, denied) = if errno == libc::ENOENT && !unoffered.is_empty() {
+        (
+            names(&unoffered),
+            format!(
+                "{} does not offer it (not in its cgroup.controllers): its parent did not \
+                 delegate it",
+                dir.display()
+            ),
+            format!(
+                "enable it in the cgroup.subtree_control of every cgroup above {} (systemd: \
+                 Delegate=yes on the unit), or drop the limit",
+                dir.display()
+            ),
+            false,
+        )
+    } else if errno == libc::EBUSY {
+        (
+            names(&pending),
+            format!(
+                "{} holds processes of its own, and cgroup v2 hands controllers down only \
+                 from a cgroup without processes (the no-internal-processes rule)",
+                dir.display()
+            ),
+            format!(
+                "put the container in a cgroup whose parent holds no processes (cgroupsPath), \
+                 or move the processes in {} into a child cgroup first",
+                dir.display()
+            ),
+            false,
+        )
+    } else if matches!(errno, libc::EACCES | libc::EPERM | libc::EROFS) {
+        (
+            names(&pending),
+            format!("{} is not delegated to this user ({e})", dir.display()),
+            "run as root, or in a cgroup delegated to you (systemd-run --user --scope -p \
+             Delegate=yes …); or drop the limits to run without a cgroup"
+                .to_string(),
+            true,
+        )
+    } else {
+        (
+            names(&pending),
+            format!("writing cgroup.subtree_control: {e}"),
+            "drop the limit that needs it".to_string(),
+            false,
+        )
+    };
+    Error::Enable {
+        controllers: if list.is_empty() {
+            controllers.join(", ")
+        } else {
+            list
+        },
+        dir: dir.to_path_buf(),
+        why,
+        fix,
+        denied,
+    }
+}
+
+/// The error for a hugetlb `file` (`hugetlb.<size>.max`) missing from `dir`: no such page
+/// size here. Lists the sizes the cgroup offers.
+fn no_page_size(dir: &Path, field: &str, file: &str) -> Error {
+    let size = file
+        .strip_prefix("hugetlb.")
+        .and_then(|r| r.split('.').next())
+        .unwrap_or(file);
+    let mut sizes: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    let rest = n.strip_prefix("hugetlb.")?;
+                    let (sz, f) = rest.split_once('.')?;
+                    matches!(f, "max" | "limit_in_bytes").then(|| sz.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    sizes.sort();
+    sizes.dedup();
+    Error::PageSize {
+        field: field.to_string(),
+        size: size.to_string(),
+        sizes: if sizes.is_empty() {
+            "none".to_string()
+        } else {
+            sizes.join(", ")
+        },
+    }
 }
 
 /// `update`: sets `r` (the container's whole resources, old and new) on the cgroup
@@ -862,7 +1115,11 @@ pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
                 })?;
                 let mut dir = mp.to_path_buf();
                 for c in rel.components() {
-                    write(&dir.join("cgroup.subtree_control"), &missing.join(" "))?;
+                    if let Err(e) =
+                        std::fs::write(dir.join("cgroup.subtree_control"), missing.join(" "))
+                    {
+                        return Err(enable_error(&dir, &res.controllers, e));
+                    }
                     dir.push(c);
                 }
             }
@@ -929,46 +1186,192 @@ pub fn update_devices(
     }
 }
 
-/// Freezes (or thaws) the cgroups in `dirs` and waits until the kernel reports it done.
-pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<(), Error> {
-    let mut found = false;
-    for d in dirs {
-        let (file, value, done_file, done): (_, _, _, &dyn Fn(&str) -> bool) =
-            if d.join("freezer.state").exists() {
-                let v = if frozen { "FROZEN" } else { "THAWED" };
-                ("freezer.state", v, "freezer.state", &move |s: &str| {
-                    s.trim() == v
-                })
-            } else if d.join("cgroup.freeze").exists() {
-                let v = if frozen { "1" } else { "0" };
-                let want = format!("frozen {v}");
-                ("cgroup.freeze", v, "cgroup.events", &move |s: &str| {
-                    s.lines().any(|l| l == want)
-                })
-            } else {
-                continue;
-            };
-        found = true;
-        write(&d.join(file), value)?;
-        let mut ok = false;
-        for _ in 0..400 {
-            if std::fs::read_to_string(d.join(done_file)).is_ok_and(|s| done(&s)) {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        if !ok {
-            return Err(Error::Io {
-                path: d.clone(),
-                why: format!("did not reach {value} within 2 s"),
-            });
+// ---- The freezer: pause/resume, and holding a cgroup still while it is signalled ----
+//
+// One place for it: `pause`/`resume` (set_frozen), `kill --all` (Frozen, in signal_all) and
+// the container's status (is_frozen) all go through these functions.
+
+/// How long a freeze (or thaw) may take before it is reported as failed and undone.
+const FREEZE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The freezer interface of one cgroup directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freezer {
+    /// v1: `freezer.state` takes FROZEN/THAWED and reads FREEZING until it is done.
+    V1,
+    /// v2: `cgroup.freeze` takes 1/0; `cgroup.events` says `frozen 1` once it is done.
+    V2,
+}
+
+impl Freezer {
+    fn of(dir: &Path) -> Option<Freezer> {
+        if dir.join("freezer.state").exists() {
+            Some(Freezer::V1)
+        } else if dir.join("cgroup.freeze").exists() {
+            Some(Freezer::V2)
+        } else {
+            None
         }
     }
-    if found {
-        Ok(())
-    } else {
-        Err(Error::Missing("freezer"))
+
+    /// The file written to freeze or thaw, and the value.
+    fn request(self, frozen: bool) -> (&'static str, &'static str) {
+        match (self, frozen) {
+            (Freezer::V1, true) => ("freezer.state", "FROZEN"),
+            (Freezer::V1, false) => ("freezer.state", "THAWED"),
+            (Freezer::V2, true) => ("cgroup.freeze", "1"),
+            (Freezer::V2, false) => ("cgroup.freeze", "0"),
+        }
+    }
+
+    /// Whether `dir` was asked to be frozen (v1: and is; v2: cgroup.freeze says 1).
+    fn requested(self, dir: &Path) -> bool {
+        let (file, value) = self.request(true);
+        std::fs::read_to_string(dir.join(file)).is_ok_and(|s| s.trim() == value)
+    }
+
+    /// Whether the kernel reports `dir` done: frozen (or thawed) for every process.
+    fn reached(self, dir: &Path, frozen: bool) -> bool {
+        match self {
+            Freezer::V1 => {
+                let (_, want) = self.request(frozen);
+                std::fs::read_to_string(dir.join("freezer.state")).is_ok_and(|s| s.trim() == want)
+            }
+            Freezer::V2 => {
+                let want = if frozen { "frozen 1" } else { "frozen 0" };
+                std::fs::read_to_string(dir.join("cgroup.events"))
+                    .is_ok_and(|s| s.lines().any(|l| l.trim() == want))
+            }
+        }
+    }
+
+    /// What the kernel says about `dir` now, for an error message.
+    fn report(self, dir: &Path) -> String {
+        let (file, text) = match self {
+            Freezer::V1 => (
+                "freezer.state",
+                std::fs::read_to_string(dir.join("freezer.state")),
+            ),
+            Freezer::V2 => (
+                "cgroup.events",
+                std::fs::read_to_string(dir.join("cgroup.events")),
+            ),
+        };
+        match text {
+            Ok(t) => match t.lines().find(|l| l.starts_with("frozen")) {
+                Some(l) => format!("{file} says '{}'", l.trim()),
+                None => format!("{file} says '{}'", t.trim()),
+            },
+            Err(e) => format!("{file}: {e}"),
+        }
+    }
+}
+
+/// Whether the container whose cgroup `dirs` records is paused: any of its cgroups frozen.
+pub fn is_frozen(dirs: &[PathBuf]) -> bool {
+    dirs.iter()
+        .any(|d| Freezer::of(d).is_some_and(|f| f.requested(d)))
+}
+
+/// Writes the freezer of `dir` and waits (bounded) until the kernel reports it done.
+fn freeze_one(f: Freezer, dir: &Path, frozen: bool) -> Result<(), Error> {
+    let (file, value) = f.request(frozen);
+    write(&dir.join(file), value)?;
+    let deadline = std::time::Instant::now() + FREEZE_WAIT;
+    let mut pause = std::time::Duration::from_micros(200);
+    loop {
+        if f.reached(dir, frozen) {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                why: format!(
+                    "{} did not complete within {} s ({}): a process may be stuck in the \
+                     kernel (uninterruptible sleep, e.g. on a hung mount or device)",
+                    if frozen { "freezing" } else { "thawing" },
+                    FREEZE_WAIT.as_secs(),
+                    f.report(dir)
+                ),
+            });
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Freezes (or thaws) the cgroups in `dirs` and waits until the kernel reports it done
+/// (v2: `frozen 1` in cgroup.events), at most 2 s each. A freeze that does not complete is
+/// undone: every cgroup goes back to how it was, and the error says what the kernel said.
+pub fn set_frozen(dirs: &[PathBuf], frozen: bool) -> Result<(), Error> {
+    let found: Vec<(&PathBuf, Freezer)> = dirs
+        .iter()
+        .filter_map(|d| Freezer::of(d).map(|f| (d, f)))
+        .collect();
+    if found.is_empty() {
+        return Err(Error::Missing("freezer"));
+    }
+    let mut changed: Vec<(&PathBuf, Freezer)> = Vec::new();
+    for (d, f) in &found {
+        let before = f.requested(d);
+        if let Err(e) = freeze_one(*f, d, frozen) {
+            if before != frozen {
+                changed.push((d, *f));
+            }
+            for (d, f) in changed.iter().rev() {
+                let (file, value) = f.request(!frozen);
+                // Ignored: best effort to undo; the error returned is the one that matters.
+                let _ = std::fs::write(d.join(file), value);
+            }
+            return Err(e);
+        }
+        if before != frozen {
+            changed.push((d, *f));
+        }
+    }
+    Ok(())
+}
+
+/// The cgroups of a container held frozen, so that no process forks while they are
+/// signalled. `release` (or drop) puts them back: thawed, unless they were paused before
+/// and `thaw_paused` is false.
+pub struct Frozen<'a> {
+    dirs: &'a [PathBuf],
+    thaw: bool,
+}
+
+impl<'a> Frozen<'a> {
+    /// Freezes `dirs` (already frozen: left so). `thaw_paused`: thaw at the end even a
+    /// container that was paused before (a v1 freezer holds back SIGKILL until then).
+    pub fn hold(dirs: &'a [PathBuf], thaw_paused: bool) -> Result<Frozen<'a>, Error> {
+        let paused = is_frozen(dirs);
+        if !paused {
+            set_frozen(dirs, true)?;
+        }
+        Ok(Frozen {
+            dirs,
+            thaw: !paused || thaw_paused,
+        })
+    }
+
+    /// Puts the cgroups back, reporting a thaw that fails.
+    pub fn release(mut self) -> Result<(), Error> {
+        let thaw = std::mem::take(&mut self.thaw);
+        if thaw {
+            set_frozen(self.dirs, false)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        if self.thaw {
+            // Ignored: a drop without `release` is an error path already being reported;
+            // a cgroup left frozen shows as paused and `resume` thaws it.
+            let _ = set_frozen(self.dirs, false);
+        }
     }
 }
 

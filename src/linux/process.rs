@@ -48,6 +48,17 @@ pub fn live_start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// pidfd_open's EINVAL for a valid pid means the PID names no process any more, only the
+/// session or process group its dead leader left behind (Linux 6.1 says EINVAL there;
+/// the VM lane meets it in `delete --force`): the process is gone.
+fn gone_as_esrch(e: Errno) -> Errno {
+    if e == Errno::EINVAL {
+        Errno::ESRCH
+    } else {
+        e
+    }
+}
+
 /// Sends `sig` to `pid` only while it is the process that started at `start_time`: a
 /// pidfd pins the process first, then its start time is checked, so a PID reused in
 /// between is never signalled (ESRCH instead).
@@ -85,7 +96,7 @@ pub fn pidfd_verified(pid: i32, start_time: u64) -> Result<std::os::fd::OwnedFd,
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if raw < 0 {
-        return Err(Errno::last());
+        return Err(gone_as_esrch(Errno::last()));
     }
     // SAFETY: `raw` is a descriptor the kernel just returned to us.
     let fd = unsafe { OwnedFd::from_raw_fd(raw as i32) };
