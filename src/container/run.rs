@@ -36,6 +36,8 @@ pub enum Error {
     Trace(#[from] tracefs::Error),
     #[error(transparent)]
     Landlock(#[from] crate::linux::landlock::Error),
+    #[error(transparent)]
+    Systemd(#[from] crate::linux::systemd::Error),
 }
 
 impl Error {
@@ -45,6 +47,7 @@ impl Error {
             Error::Cgroup(e) => e.hint(),
             Error::Trace(e) => e.hint(),
             Error::Landlock(e) => e.hint(),
+            Error::Systemd(e) => e.hint(),
             _ => None,
         }
     }
@@ -137,6 +140,9 @@ pub struct Launch<'a> {
     /// told the process's pid before it is let go, so it is observed from before its
     /// program's execve. None: no tracing, nothing extra happens.
     pub follow: Option<&'a FollowFn<'a>>,
+    /// `--systemd-cgroup` with a `slice:prefix:name` cgroupsPath: the cgroup is a transient
+    /// unit systemd makes (linux/systemd.rs). None: cgroupfs, and no D-Bus code runs.
+    pub systemd: Option<&'a crate::linux::systemd::Request>,
 }
 
 /// Starts observing a container process (see `Launch::follow`).
@@ -198,7 +204,13 @@ fn rootless_cgroup(
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
-    let cgroup = if cfg.resources.any() {
+    // --systemd-cgroup: on v2 the cgroup is the unit's, which systemd makes (once the
+    // process exists: it goes in with it); on v1 nucleus places it in its hierarchies as
+    // before and systemd adds its own. Dropped on an error below, it stops the unit.
+    let mut scope = how.systemd.map(crate::linux::systemd::Scope::plan);
+    let sd_v2 =
+        scope.is_some() && cgroups::detect(Path::new(cgroups::MOUNTPOINT)) == cgroups::Version::V2;
+    let mut cgroup = if cfg.resources.any() || sd_v2 {
         let mp = Path::new(cgroups::MOUNTPOINT);
         let mut record = |plan: &cgroups::Plan| match how.record {
             Some(f) => f(Record::Cgroup(plan)).map_err(|e| cgroups::Error::Io {
@@ -207,18 +219,22 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
             }),
             None => Ok(()),
         };
-        match cgroups::Cgroup::create_recorded(
-            mp,
-            &cgroups::detect(mp),
-            &how.cgroup,
-            &cfg.resources,
-            &mut record,
-        ) {
-            Ok(c) => Some(c),
-            Err(e) if e.is_denied() && crate::linux::userns::rootless() => {
-                rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)?
+        if let Some(s) = scope.as_ref().filter(|_| sd_v2) {
+            Some(s.cgroup(&mut record)?)
+        } else {
+            match cgroups::Cgroup::create_recorded(
+                mp,
+                &cgroups::detect(mp),
+                &how.cgroup,
+                &cfg.resources,
+                &mut record,
+            ) {
+                Ok(c) => Some(c),
+                Err(e) if e.is_denied() && crate::linux::userns::rootless() => {
+                    rootless_cgroup(&cfg.resources, &how.cgroup, &mut record)?
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
     } else {
         None
@@ -314,8 +330,14 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if !hooks_first {
         send(&mut go_w, &go(state(pid)?))?;
     }
-    if let Some(cg) = &cgroup {
+    if let Some(cg) = cgroup.as_ref().filter(|_| !sd_v2) {
         cg.add(pid.as_raw())?;
+    }
+    if let Some(s) = scope.as_mut() {
+        let w = s.start(pid.as_raw(), &cfg.resources, sd_v2)?;
+        if let Some(cg) = cgroup.as_mut() {
+            cg.warnings.extend(w);
+        }
     }
     if hooks_first {
         send(&mut go_w, &go(state(pid)?))?;
@@ -340,6 +362,9 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
         });
     }
     guard.0 = None;
+    if let Some(s) = scope.as_mut() {
+        s.keep();
+    }
     Ok(Launched { pid, cgroup })
 }
 
@@ -370,6 +395,7 @@ pub fn run(
             console: None,
             record: None,
             follow: tracer.is_some().then_some(&follow as &FollowFn),
+            systemd: None,
         };
         let code = launch(cfg, prep, &how).map(|mut l| {
             let code = supervise(l.pid, &set, grace);

@@ -17,6 +17,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod selfexe;
 mod syscall_table;
+pub mod systemd;
 pub mod terminal;
 pub mod traced;
 pub mod tracefs;
