@@ -594,18 +594,18 @@ impl Scope {
     }
 
     /// The unit's cgroup as nucleus' own cgroup type (v2): it makes and removes nothing
-    /// (systemd does), and `record` is told it before the unit exists.
+    /// (systemd does). The record is told of no directory: until systemd has made the
+    /// unit for this container, that path may be another owner's (a taken name), whose
+    /// processes `delete --force` must not kill; the unit's name is in the record already
+    /// (`delete` kills and stops the unit itself), and the leaf is recorded once create
+    /// has finished.
     pub fn cgroup(
         &self,
         record: &mut dyn FnMut(&super::cgroups::Plan) -> Result<(), super::cgroups::Error>,
     ) -> Result<super::cgroups::Cgroup, super::cgroups::Error> {
-        let plan = super::cgroups::Plan {
-            dirs: vec![self.leaf.clone()],
-            made: vec![],
-        };
-        record(&plan)?;
+        record(&super::cgroups::Plan::default())?;
         Ok(super::cgroups::Cgroup {
-            dirs: plan.dirs,
+            dirs: vec![self.leaf.clone()],
             made: vec![],
             warnings: vec![],
         })
@@ -644,6 +644,20 @@ fn stop_on(bus: &zbus::blocking::Connection, r: &Recorded) -> Result<(), Error> 
         .map_err(|e| call_err("reading Description of", e))?;
     if desc != r.description {
         return Ok(());
+    }
+    // Every process of the unit first (a scope's stop would wait TimeoutStopSec for those
+    // that ignore SIGTERM); a unit whose processes are gone already is fine.
+    match call::<_, ()>(
+        bus,
+        PATH,
+        MANAGER,
+        "KillUnit",
+        &(r.unit.as_str(), "all", libc::SIGKILL),
+    ) {
+        Ok(()) => {}
+        Err(e) if why(&e).0 == "org.freedesktop.systemd1.NoSuchUnit" => return Ok(()),
+        Err(e) if why(&e).0 == "org.freedesktop.systemd1.UnitInactive" => {}
+        Err(e) => return Err(call_err("KillUnit", e)),
     }
     match call::<_, zbus::zvariant::OwnedObjectPath>(
         bus,
