@@ -951,6 +951,14 @@ pub fn update(
         crate::linux::cgroups::update(&st.cgroup_dirs, &r)
             .map_err(|e| Error::Other(format!("update: {e}")))?,
     );
+    // --systemd-cgroup: systemd keeps the unit's limits too (or would put back the old ones).
+    if let Some(unit) = &st.systemd {
+        if let Err(e) = crate::linux::systemd::set_limits(unit, &r) {
+            warnings.push(format!(
+                "the new limits are in force, but systemd was not told: {e}"
+            ));
+        }
+    }
     st.resources = Some(r);
     store.save(&st)?;
     Ok(warnings)

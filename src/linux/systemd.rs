@@ -395,7 +395,7 @@ where
     R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
 {
     let m = bus.call_method(Some(DEST), path, Some(iface), method, body)?;
-    m.body().deserialize::<R>().map_err(zbus::Error::from)
+    m.body().deserialize::<R>()
 }
 
 /// The object path of a loaded unit; None when systemd does not know it.
@@ -418,7 +418,7 @@ fn get_str(
     prop: &str,
 ) -> Result<String, zbus::Error> {
     let v: zbus::zvariant::OwnedValue = call(bus, path, PROPS, "Get", &(iface, prop))?;
-    String::try_from(v).map_err(|e| zbus::Error::Variant(e))
+    String::try_from(v).map_err(zbus::Error::Variant)
 }
 
 fn to_value(p: Prop) -> zbus::zvariant::Value<'static> {
@@ -697,6 +697,49 @@ fn stop_on(bus: &zbus::blocking::Connection, r: &Recorded) -> Result<(), Error> 
     }
 }
 
+/// The properties of `properties` that are limits (what `update` changes on a live unit).
+pub fn limit_properties(r: &Resources) -> Vec<(&'static str, Prop)> {
+    let unit = Unit {
+        name: String::new(),
+        slice: String::new(),
+        path: String::new(),
+    };
+    properties(&unit, r, 0, "")
+        .into_iter()
+        .filter(|(k, _)| {
+            k.starts_with("Memory") && !k.ends_with("Accounting")
+                || k.starts_with("CPUQuota")
+                || matches!(
+                    *k,
+                    "CPUWeight" | "TasksMax" | "AllowedCPUs" | "AllowedMemoryNodes"
+                )
+        })
+        .collect()
+}
+
+/// `update`: tells systemd the container's new limits (SetUnitProperties, runtime only),
+/// so that it keeps them (a daemon-reload re-applies a unit's properties to its cgroup).
+/// The files are written by the caller.
+pub fn set_limits(rec: &Recorded, r: &Resources) -> Result<(), Error> {
+    let bus = connect(rec.user)?;
+    let props: Vec<(&str, zbus::zvariant::Value)> = limit_properties(r)
+        .into_iter()
+        .map(|(k, v)| (k, to_value(v)))
+        .collect();
+    call::<_, ()>(
+        &bus,
+        PATH,
+        MANAGER,
+        "SetUnitProperties",
+        &(rec.unit.as_str(), true, props),
+    )
+    .map_err(|e| Error::Call {
+        what: "SetUnitProperties",
+        unit: rec.unit.clone(),
+        why: why(&e).1,
+    })
+}
+
 /// `delete`: stops the unit a container's record names (when it is still that container's)
 /// and waits until systemd has removed it. A unit that is gone already is fine.
 pub fn stop(r: &Recorded) -> Result<(), Error> {
@@ -818,6 +861,17 @@ mod tests {
         assert_eq!(get(&p, "CPUQuotaPeriodUSec"), Some(&Prop::U64(100_000)));
         assert_eq!(get(&p, "AllowedCPUs"), Some(&Prop::Bytes(vec![0b11])));
         assert_eq!(get(&p, "AllowedMemoryNodes"), Some(&Prop::Bytes(vec![1])));
+    }
+
+    #[test]
+    fn update_sends_only_limits() {
+        let r = Resources {
+            memory: Some(64 << 20),
+            pids: Some(5),
+            ..Default::default()
+        };
+        let names: Vec<&str> = limit_properties(&r).iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["MemoryMax", "TasksMax"]);
     }
 
     #[test]

@@ -53,6 +53,12 @@ expect_eq "inside: pids.max" 20 "$(sed -n 2p "$out")"
 expect_eq "inside: cpu.max" "50000 100000" "$(sed -n 3p "$out")"
 expect_eq "inside: own cgroup is the namespace's root" "0::/" "$(sed -n 4p "$out")"
 
+# update: the files and systemd's properties both change.
+check "update --memory" nuc update --memory 67108864 --pids-limit 30 "$id"
+expect_eq "memory.max after update" 67108864 "$(cat "$cg/memory.max")"
+expect_eq "MemoryMax after update" 67108864 "$(show MemoryMax)"
+expect_eq "TasksMax after update" 30 "$(show TasksMax)"
+
 # The same unit name again: a clear error, and the first container's unit is left alone.
 b2=$TMPDIR/b2
 clone_bundle "$b" "$b2"
