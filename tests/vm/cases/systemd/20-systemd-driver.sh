@@ -101,13 +101,15 @@ bk=$TMPDIR/bk
 clone_bundle "$b" "$bk"
 sed -i "s|machine.slice:nucleus:$id|machine.slice:nucleus:$k|" "$bk/config.json"
 bundle_insert "$bk" '{' '"hooks": {"createContainer": [{"path": "/bin/sleep", "args": ["sleep", "60"]}]}'
-nuc --systemd-cgroup create --bundle "$bk" "$k" >/dev/null 2>&1 &
+# Not through the nuc function: $! must be nucleus itself, not a subshell.
+nucleus --root "$(nucleus_root)" --systemd-cgroup create --bundle "$bk" "$k" >/dev/null 2>&1 &
 cpid=$!
 if wait_for 30 systemctl is-active --quiet "nucleus-$k.scope"; then
   ok "half-way: scope active during the hook"
 else
   fail "half-way" "the scope never became active"
 fi
+expect_eq "the killed process is nucleus create" nucleus "$(cat /proc/$cpid/comm 2>&1)"
 kill -9 "$cpid"
 wait "$cpid" 2>/dev/null
 check "delete --force after a killed create" nuc delete --force "$k"
