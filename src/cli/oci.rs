@@ -20,7 +20,11 @@ pub struct Global {
     /// Format of --log: text or json.
     #[arg(long, global = true, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
-    /// Accepted for runc compatibility; cgroups are managed through cgroupfs.
+    /// Let systemd manage the cgroup: with linux.cgroupsPath `slice:prefix:name`, ask
+    /// systemd over D-Bus (rootless: the user's own manager) for the transient unit
+    /// prefix-name.scope in that slice, with Delegate=yes and the limits as properties
+    /// (the rest are written into its cgroup); delete stops the unit. Other
+    /// cgroupsPaths are managed through cgroupfs, as without this flag.
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Debug records of the runtime and of the container's set-up (up to its exec gate)
@@ -576,7 +580,7 @@ pub fn features() -> serde_json::Value {
         "linux": {
             "namespaces": spec::NAMESPACE_NAMES,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": seccomp::OCI_ACTIONS,

@@ -131,6 +131,17 @@ fn destroy(st: &State) -> Result<(), Error> {
         cgroups::signal_all(&leaves, Signal::SIGKILL).map_err(cg)?;
         std::thread::sleep(Duration::from_millis(2));
     }
+    // A systemd unit is stopped, and systemd removes its cgroup; nucleus removes only the
+    // directories it made itself (v1 hierarchies systemd does not manage).
+    if let Some(unit) = &st.systemd {
+        match crate::linux::systemd::stop(unit) {
+            // No manager to ask (create failed for that very reason, or it went away): the
+            // processes are gone (above), and a scope without processes ends by itself.
+            Ok(()) | Err(crate::linux::systemd::Error::NoBus { .. }) => {}
+            Err(e) => return Err(Error::Other(e.to_string())),
+        }
+        return cgroups::remove_recorded(&st.cgroup_dirs, &st.cgroup_made).map_err(cg);
+    }
     cgroups::remove_recorded(&st.cgroup_dirs, made_or_leaves(st)).map_err(cg)
 }
 
@@ -175,7 +186,8 @@ fn console_for(terminal: bool, socket: Option<&Path>) -> Result<Option<OwnedFd>,
 
 /// Where a container's cgroup goes: linux.cgroupsPath when set (absolute: below each
 /// hierarchy's root; relative: below the runtime's own cgroup; with --systemd-cgroup,
-/// `slice:prefix:name` laid out as systemd would), else `/nucleus-<id>`.
+/// `slice:prefix:name`: where systemd puts that unit, see [`systemd_unit`]), else
+/// `/nucleus-<id>`.
 pub fn cgroup_place(
     id: &str,
     path: Option<&str>,
@@ -199,41 +211,10 @@ pub fn cgroup_place(
         }
     };
     if systemd && !p.starts_with('/') {
-        let parts: Vec<&str> = p.split(':').collect();
-        let [slice, prefix, name] = parts[..] else {
-            return Err(bad("with --systemd-cgroup it must be slice:prefix:name"));
-        };
-        let slice = if slice.is_empty() {
-            "system.slice"
-        } else {
-            slice
-        };
-        let Some(stem) = slice.strip_suffix(".slice") else {
-            return Err(bad("the slice must end in .slice"));
-        };
-        // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice.
-        let mut dirs = Vec::new();
-        let mut acc = String::new();
-        for part in stem.split('-') {
-            if !acc.is_empty() {
-                acc.push('-');
-            }
-            acc.push_str(part);
-            if acc != "-" {
-                dirs.push(format!("{acc}.slice"));
-            }
-        }
-        let unit = if name.ends_with(".slice") {
-            name.to_string()
-        } else if prefix.is_empty() {
-            format!("{name}.scope")
-        } else {
-            format!("{prefix}-{name}.scope")
-        };
-        dirs.push(unit);
-        let joined = dirs.join("/");
-        check(&joined)?;
-        return Ok(Place::Root(joined));
+        // Laid out as systemd nests it (linux/systemd.rs), which makes the unit there.
+        let unit = crate::linux::systemd::parse(p).map_err(|why| bad(&why))?;
+        check(&unit.path)?;
+        return Ok(Place::Root(unit.path));
     }
     check(p)?;
     let trimmed = p.trim_matches('/');
@@ -245,6 +226,13 @@ pub fn cgroup_place(
     } else {
         Place::Own(trimmed.to_string())
     })
+}
+
+/// With --systemd-cgroup and linux.cgroupsPath `slice:prefix:name`: the transient unit
+/// systemd makes for the container (other paths stay cgroupfs paths, as `cgroup_place`).
+pub fn systemd_unit(path: Option<&str>, systemd: bool) -> Option<crate::linux::systemd::Unit> {
+    let p = path.filter(|p| systemd && !p.is_empty() && !p.starts_with('/'))?;
+    crate::linux::systemd::parse(p).ok()
 }
 
 /// Loads and checks a bundle; nothing is created yet.
@@ -444,6 +432,14 @@ pub fn create(
     within_own_bounding(&mut b.config.caps, &mut b.warnings);
     let console = console_for(b.config.terminal, o.console_socket)?;
     let trace = trace_of(id, &b.annotations)?;
+    // --systemd-cgroup: the unit is named in the record before systemd is asked for it.
+    let systemd = systemd_unit(b.config.cgroups_path.as_deref(), o.systemd_cgroup).map(|unit| {
+        let user = crate::linux::userns::rootless();
+        crate::linux::systemd::Request {
+            recorded: crate::linux::systemd::Recorded::new(&unit, id, user),
+            unit,
+        }
+    });
     store.create_dir(id)?;
     let st = std::cell::RefCell::new(State {
         oci_version: b.oci_version.clone(),
@@ -465,6 +461,7 @@ pub fn create(
         poststop: b.config.hooks.poststop.clone(),
         trace: trace.clone(),
         resources: Some(b.config.resources.clone()),
+        systemd: systemd.as_ref().map(|r| r.recorded.clone()),
     });
     let mut guard = CreateGuard {
         store,
@@ -547,6 +544,7 @@ pub fn create(
         console: console.as_ref().map(|c| c.as_raw_fd()),
         record: Some(&record),
         follow: trace.is_some().then_some(&follow as &run::FollowFn),
+        systemd: systemd.as_ref(),
     };
     let launched = run::launch(&b.config, &prep, &how)?;
     let pid = launched.pid.as_raw();
@@ -949,6 +947,14 @@ pub fn update(
         crate::linux::cgroups::update(&st.cgroup_dirs, &r)
             .map_err(|e| Error::Other(format!("update: {e}")))?,
     );
+    // --systemd-cgroup: systemd keeps the unit's limits too (or would put back the old ones).
+    if let Some(unit) = &st.systemd {
+        if let Err(e) = crate::linux::systemd::set_limits(unit, &r) {
+            warnings.push(format!(
+                "the new limits are in force, but systemd was not told: {e}"
+            ));
+        }
+    }
     st.resources = Some(r);
     store.save(&st)?;
     Ok(warnings)

@@ -37,6 +37,8 @@ pub enum Error {
     Trace(#[from] tracefs::Error),
     #[error(transparent)]
     Landlock(#[from] crate::linux::landlock::Error),
+    #[error(transparent)]
+    Systemd(#[from] crate::linux::systemd::Error),
 }
 
 impl Error {
@@ -46,6 +48,7 @@ impl Error {
             Error::Cgroup(e) => e.hint(),
             Error::Trace(e) => e.hint(),
             Error::Landlock(e) => e.hint(),
+            Error::Systemd(e) => e.hint(),
             _ => None,
         }
     }
@@ -138,6 +141,9 @@ pub struct Launch<'a> {
     /// told the process's pid before it is let go, so it is observed from before its
     /// program's execve. None: no tracing, nothing extra happens.
     pub follow: Option<&'a FollowFn<'a>>,
+    /// `--systemd-cgroup` with a `slice:prefix:name` cgroupsPath: the cgroup is a transient
+    /// unit systemd makes (linux/systemd.rs). None: cgroupfs, and no D-Bus code runs.
+    pub systemd: Option<&'a crate::linux::systemd::Request>,
 }
 
 /// Starts observing a container process (see `Launch::follow`).
@@ -212,8 +218,15 @@ fn birth_cgroup(cfg: &Config, cgroup: Option<&cgroups::Cgroup>) -> Option<std::o
 /// Creates the container's process and waits until it is at the gate (or has exec'd).
 /// On failure nothing is left: the process is killed and the cgroup removed.
 /// The container's cgroup, when the config has limits; recorded before it is made.
-fn make_cgroup(cfg: &Config, how: &Launch) -> Result<Option<cgroups::Cgroup>, Error> {
-    if !cfg.resources.any() {
+/// With --systemd-cgroup on v2 (`scope`) it is the unit's, which systemd makes once the
+/// process exists (it goes in with it); on v1 nucleus places it in its hierarchies as
+/// before and systemd adds its own.
+fn make_cgroup(
+    cfg: &Config,
+    how: &Launch,
+    scope: Option<&crate::linux::systemd::Scope>,
+) -> Result<Option<cgroups::Cgroup>, Error> {
+    if !cfg.resources.any() && scope.is_none() {
         return Ok(None);
     }
     {
@@ -225,6 +238,9 @@ fn make_cgroup(cfg: &Config, how: &Launch) -> Result<Option<cgroups::Cgroup>, Er
             }),
             None => Ok(()),
         };
+        if let Some(s) = scope {
+            return Ok(Some(s.cgroup(&mut record)?));
+        }
         match cgroups::Cgroup::create_recorded(
             mp,
             &cgroups::detect(mp),
@@ -257,13 +273,18 @@ fn open_gate(gate: Option<&Path>) -> Result<Option<std::os::fd::OwnedFd>, Error>
 }
 
 pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, Error> {
-    let cgroup = make_cgroup(cfg, how)?;
+    // --systemd-cgroup: dropped on an error below, the scope stops its unit.
+    let mut scope = how.systemd.map(crate::linux::systemd::Scope::plan);
+    let sd_v2 =
+        scope.is_some() && cgroups::detect(Path::new(cgroups::MOUNTPOINT)) == cgroups::Version::V2;
+    let mut cgroup = make_cgroup(cfg, how, scope.as_ref().filter(|_| sd_v2))?;
     let gate = open_gate(how.gate)?;
     let cgroup_leaves: &[std::path::PathBuf] = cgroup.as_ref().map_or(&[], |c| &c.dirs);
     refuse_own_mount_ns(cfg)?;
     // Made with the runtime's host identity, before the container's process exists.
     let trees = rootfs::premount(cfg)?;
-    let birth = birth_cgroup(cfg, cgroup.as_ref());
+    // A systemd unit's cgroup exists only once systemd has made it, after the clone.
+    let birth = birth_cgroup(cfg, cgroup.as_ref().filter(|_| scope.is_none()));
     let born_in_cgroup = std::cell::Cell::new(false);
     let (go_r, go_w) = pair::<ToChild>()?;
     let (err_r, err_w) = pair::<FromChild>()?;
@@ -318,13 +339,28 @@ pub fn launch(cfg: &Config, prep: &Prepared, how: &Launch) -> Result<Launched, E
     if let Some(f) = how.follow {
         f(pid)?;
     }
-    let_go(cfg, how, pid, cgroup.as_ref(), born_in_cgroup.get(), go_w)?;
+    let placed = Placed {
+        born_in_cgroup: born_in_cgroup.get(),
+        sd_v2,
+    };
+    let_go(cfg, how, pid, cgroup.as_mut(), placed, scope.as_mut(), go_w)?;
     log::debug!("launch: go and joined sent");
     set_up_result(&err_r)?;
+    if let Some(s) = scope.as_mut() {
+        s.keep();
+    }
     Ok(Launched {
         pid: guard.release(),
         cgroup,
     })
+}
+
+/// How the process got into its cgroup before Joined: born there (CLONE_INTO_CGROUP), or
+/// put there by systemd (a v2 unit's cgroup, `sd_v2`); otherwise through cgroup.procs.
+#[derive(Clone, Copy)]
+struct Placed {
+    born_in_cgroup: bool,
+    sd_v2: bool,
 }
 
 /// Sends Go (with the state document for the container's hooks) and, once the process
@@ -336,8 +372,9 @@ fn let_go(
     cfg: &Config,
     how: &Launch,
     pid: Pid,
-    cgroup: Option<&cgroups::Cgroup>,
-    born_in_cgroup: bool,
+    mut cgroup: Option<&mut cgroups::Cgroup>,
+    placed: Placed,
+    scope: Option<&mut crate::linux::systemd::Scope>,
     go_w: channel::Sender<ToChild>,
 ) -> Result<(), Error> {
     let hooks_first = !cfg.hooks.prestart.is_empty() || !cfg.hooks.create_runtime.is_empty();
@@ -349,8 +386,17 @@ fn let_go(
     if !hooks_first {
         go(state(pid)?)?;
     }
-    if let Some(cg) = cgroup.filter(|_| !born_in_cgroup) {
+    if let Some(cg) = cgroup
+        .as_deref()
+        .filter(|_| !placed.born_in_cgroup && !placed.sd_v2)
+    {
         cg.add(pid.as_raw())?;
+    }
+    if let Some(s) = scope {
+        let w = s.start(pid.as_raw(), &cfg.resources, placed.sd_v2)?;
+        if let Some(cg) = cgroup.as_mut() {
+            cg.warnings.extend(w);
+        }
     }
     if hooks_first {
         go(state(pid)?)?;
@@ -425,6 +471,7 @@ pub fn run(
             console: None,
             record: None,
             follow: tracer.is_some().then_some(&follow as &FollowFn),
+            systemd: None,
         };
         let code = launch(cfg, prep, &how).map(|mut l| {
             let code = supervise(l.pid, &set, grace);

@@ -98,6 +98,10 @@ pub struct State {
     /// `update` changed them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<crate::spec::config::Resources>,
+    /// `--systemd-cgroup`: the transient unit systemd holds the container's cgroup in,
+    /// recorded before it is asked for; `delete` stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<crate::linux::systemd::Recorded>,
 }
 
 /// A container's capability trace: its tracefs instance and where the report goes.
@@ -409,6 +413,7 @@ mod tests {
                 report: "/tmp/r.json".into(),
             }),
             resources: None,
+            systemd: None,
         };
         s.save(&st).unwrap();
         let back = s.load("c1").unwrap().unwrap();

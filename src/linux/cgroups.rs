@@ -563,6 +563,17 @@ impl Cgroup {
         Ok(())
     }
 
+    /// A cgroup someone else made and owns (a systemd unit's): nucleus writes limits in it
+    /// but never removes it.
+    pub fn adopted(leaf: PathBuf) -> Cgroup {
+        Cgroup {
+            dirs: vec![leaf],
+            made: vec![],
+            warnings: vec![],
+            v2: false,
+        }
+    }
+
     /// Keeps the cgroup past this value (a created container owns it): returns its leaves
     /// and the directories it made, which are then no longer removed on drop.
     pub fn keep(mut self) -> (Vec<PathBuf>, Vec<PathBuf>) {
@@ -1131,7 +1142,7 @@ pub fn update(leaves: &[PathBuf], r: &Resources) -> Result<Vec<String>, Error> {
 }
 
 /// v2: attaches the eBPF device filter for `rules` (none: nothing) to the leaf `dirs[0]`.
-fn attach_device_filter(dirs: &[PathBuf], rules: &[(bool, String)]) -> Result<(), Error> {
+pub fn attach_device_filter(dirs: &[PathBuf], rules: &[(bool, String)]) -> Result<(), Error> {
     match (rules.is_empty(), dirs.first()) {
         (false, Some(leaf)) => super::devices_bpf::attach(leaf, rules).map_err(|e| Error::Io {
             path: leaf.clone(),

@@ -22,6 +22,7 @@ pub mod seccomp;
 pub mod selfexe;
 pub mod sys;
 mod syscall_table;
+pub mod systemd;
 pub mod terminal;
 pub mod traced;
 pub mod tracefs;
