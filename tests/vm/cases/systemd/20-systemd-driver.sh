@@ -46,6 +46,22 @@ expect_eq "the container's process is in the scope" "/machine.slice/$unit" "$(cg
 expect_eq "memory.max of the scope" 33554432 "$(cat "$cg/memory.max")"
 expect_eq "pids.max of the scope" 20 "$(cat "$cg/pids.max")"
 
+# The device allow-list applies to the unit's cgroup too (an eBPF program attached by
+# nucleus): the guest's own disk, readable here, cannot be opened from inside, while a
+# node of the allow-list can.
+disk=$(cat /sys/block/vda/dev)
+check "control: the guest reads its disk" head -c 1 /dev/vda
+blk="mknod /dev/xblk b ${disk%%:*} ${disk#*:} && head -c 1 /dev/xblk >/dev/null"
+if err=$(nuc exec "$id" sh -c "$blk" 2>&1); then
+  fail "block device denied in the unit's cgroup" "the container read $disk"
+else
+  case $err in
+    *"Operation not permitted"*) ok "block device $disk denied: $err" ;;
+    *) fail "block device denied in the unit's cgroup" "unexpected error: $err" ;;
+  esac
+fi
+check "allow-list: /dev/null opens" nuc exec "$id" sh -c 'echo x >/dev/null'
+
 check "start" nuc start "$id"
 wait_for 10 grep -q '^0::' "$out" || fail "container output" "$(cat "$out")"
 expect_eq "inside: memory.max" 33554432 "$(sed -n 1p "$out")"
