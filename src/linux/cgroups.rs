@@ -761,88 +761,12 @@ pub fn apply(
 ) -> Result<Vec<String>, Error> {
     let mut warnings = Vec::new();
     let mut done: Vec<(PathBuf, String)> = Vec::new();
-    let undo = |done: &mut Vec<(PathBuf, String)>, e: Error| -> Error {
-        if !restore {
-            return e;
-        }
-        let mut failed = Vec::new();
-        for (path, old) in done.drain(..).rev() {
-            if let Err(er) = std::fs::write(&path, &old) {
-                failed.push(format!("{} ({er})", path.display()));
-            }
-        }
-        let note = if failed.is_empty() {
-            "; nothing was changed (the values written before it were restored)".to_string()
-        } else {
-            format!(
-                "; restoring the previous values failed for {}",
-                failed.join(", ")
-            )
-        };
-        match e {
-            Error::Field { field, why } => Error::Field {
-                field,
-                why: why + &note,
-            },
-            other => Error::Refused(format!("{other}{note}")),
-        }
-    };
     for w in writes {
-        let dir = match version {
-            Version::V1 => {
-                let base = mp.join(&w.controller);
-                leaves.iter().find(|d| d.starts_with(&base))
-            }
-            Version::V2 => leaves.first(),
+        let (path, value) = match write_target(mp, version, leaves, w, &mut warnings) {
+            Ok(Some(t)) => t,
+            Ok(None) => continue,
+            Err(e) => return Err(undo_writes(&mut done, e, restore)),
         };
-        let Some(dir) = dir else {
-            let e = Error::Field {
-                field: w.field.clone(),
-                why: format!(
-                    "the container has no {} cgroup: nucleus makes one per hierarchy only for \
-                     the limits set at create",
-                    w.controller
-                ),
-            };
-            return Err(undo(&mut done, e));
-        };
-        let (mut path, mut value) = (dir.join(&w.file), w.value.as_str());
-        // A directory laid out like cgroupfs (tests) has no kernel files: writes make them.
-        let kernel = nix::sys::statfs::statfs(dir.as_path()).is_ok_and(|s| {
-            [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&s.filesystem_type().0)
-        });
-        if !kernel {
-        } else if !path.exists() {
-            if let Some((f, v)) = &w.alt {
-                if dir.join(f).exists() {
-                    (path, value) = (dir.join(f), v.as_str());
-                }
-            }
-        }
-        if kernel && !path.exists() {
-            if w.optional {
-                continue;
-            }
-            if w.default {
-                warnings.push(format!(
-                    "{} is ignored: this kernel has no {} (the value is the kernel's default)",
-                    w.field, w.file
-                ));
-                continue;
-            }
-            let e = match w.controller.as_str() {
-                "hugetlb" => no_page_size(dir, &w.field, &w.file),
-                _ => Error::Field {
-                    field: w.field.clone(),
-                    why: format!(
-                        "this kernel has no {} in the {} cgroup (the feature is not built in \
-                         or not enabled on this host)",
-                        w.file, w.controller
-                    ),
-                },
-            };
-            return Err(undo(&mut done, e));
-        }
         let old = if restore {
             std::fs::read_to_string(&path)
                 .ok()
@@ -851,7 +775,7 @@ pub fn apply(
         } else {
             None
         };
-        if let Err(er) = std::fs::write(&path, value) {
+        if let Err(er) = std::fs::write(&path, &value) {
             let mut why = format!("writing '{value}' to {}: {er}", path.display());
             if w.file == "cpu.rt_runtime_us" && er.raw_os_error() == Some(libc::EINVAL) {
                 why.push_str(
@@ -863,13 +787,109 @@ pub fn apply(
                 field: w.field.clone(),
                 why,
             };
-            return Err(undo(&mut done, e));
+            return Err(undo_writes(&mut done, e, restore));
         }
         if let Some(o) = old {
             done.push((path, o));
         }
     }
     Ok(warnings)
+}
+
+/// The file and value one write goes to: its own leaf (v1: of its hierarchy), the
+/// alternative file when the kernel lacks the first; None when the kernel lacks both and
+/// the write is implied or the kernel's default (then with a warning); else why not.
+fn write_target(
+    mp: &Path,
+    version: &Version,
+    leaves: &[PathBuf],
+    w: &crate::spec::resources::Write,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(PathBuf, String)>, Error> {
+    let dir = match version {
+        Version::V1 => {
+            let base = mp.join(&w.controller);
+            leaves.iter().find(|d| d.starts_with(&base))
+        }
+        Version::V2 => leaves.first(),
+    };
+    let Some(dir) = dir else {
+        return Err(Error::Field {
+            field: w.field.clone(),
+            why: format!(
+                "the container has no {} cgroup: nucleus makes one per hierarchy only for \
+                 the limits set at create",
+                w.controller
+            ),
+        });
+    };
+    let (mut path, mut value) = (dir.join(&w.file), w.value.as_str());
+    // A directory laid out like cgroupfs (tests) has no kernel files: writes make them.
+    let kernel = nix::sys::statfs::statfs(dir.as_path())
+        .is_ok_and(|s| [CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC].contains(&s.filesystem_type().0));
+    if !kernel {
+        return Ok(Some((path, value.to_string())));
+    }
+    if !path.exists() {
+        if let Some((f, v)) = &w.alt {
+            if dir.join(f).exists() {
+                (path, value) = (dir.join(f), v.as_str());
+            }
+        }
+    }
+    if path.exists() {
+        return Ok(Some((path, value.to_string())));
+    }
+    if w.optional {
+        return Ok(None);
+    }
+    if w.default {
+        warnings.push(format!(
+            "{} is ignored: this kernel has no {} (the value is the kernel's default)",
+            w.field, w.file
+        ));
+        return Ok(None);
+    }
+    Err(match w.controller.as_str() {
+        "hugetlb" => no_page_size(dir, &w.field, &w.file),
+        _ => Error::Field {
+            field: w.field.clone(),
+            why: format!(
+                "this kernel has no {} in the {} cgroup (the feature is not built in or not \
+                 enabled on this host)",
+                w.file, w.controller
+            ),
+        },
+    })
+}
+
+/// With `restore`, writes the values `done` replaced back (last first) and says in `e`
+/// whether that worked.
+fn undo_writes(done: &mut Vec<(PathBuf, String)>, e: Error, restore: bool) -> Error {
+    if !restore {
+        return e;
+    }
+    let mut failed = Vec::new();
+    for (path, old) in done.drain(..).rev() {
+        if let Err(er) = std::fs::write(&path, &old) {
+            failed.push(format!("{} ({er})", path.display()));
+        }
+    }
+    let note = if failed.is_empty() {
+        "; nothing was changed (the values written before it were restored)".to_string()
+    } else {
+        format!(
+            "; restoring the previous values failed for {}",
+            failed.join(", ")
+        )
+    };
+    match e {
+        Error::Field { field, why } => Error::Field {
+            field,
+            why: why + &note,
+        },
+        other => Error::Refused(format!("{other}{note}")),
+    }
 }
 
 // ---- Bad input on a host that cannot apply a limit: say which controller, and the fix ----

@@ -491,37 +491,7 @@ impl Scope {
             why: why(&e).1,
         };
         // The job runs after the call returns: wait until the unit is active.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let path = loop {
-            let Some(p) = unit_path(bus, &self.unit.name)? else {
-                return Err(Error::Call {
-                    what: "starting",
-                    unit: self.unit.name.clone(),
-                    why: "the unit is gone: it failed to start (see the journal)".into(),
-                });
-            };
-            let state = get_str(bus, &p, "org.freedesktop.systemd1.Unit", "ActiveState")
-                .map_err(|e| call_err("reading ActiveState of", e))?;
-            match state.as_str() {
-                "active" => break p,
-                "failed" => {
-                    return Err(Error::Call {
-                        what: "starting",
-                        unit: self.unit.name.clone(),
-                        why: format!("the unit failed (journalctl -u {})", self.unit.name),
-                    })
-                }
-                _ => {}
-            }
-            if Instant::now() > deadline {
-                return Err(Error::Call {
-                    what: "starting",
-                    unit: self.unit.name.clone(),
-                    why: format!("the unit is still {state} after 10 s"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        };
+        let path = Self::wait_active(bus, &self.unit.name)?;
         let iface = if self.unit.is_slice() {
             "org.freedesktop.systemd1.Slice"
         } else {
@@ -558,6 +528,46 @@ impl Scope {
         // the unit's cgroup as on one nucleus made, before the process is let go.
         super::cgroups::attach_device_filter(std::slice::from_ref(&self.leaf), &r.devices)?;
         Ok(warnings)
+    }
+
+    /// Polls the unit until it is active (10 s at most); its object path.
+    fn wait_active(bus: &zbus::blocking::Connection, unit: &str) -> Result<String, Error> {
+        let call_err = |what, e: zbus::Error| Error::Call {
+            what,
+            unit: unit.to_string(),
+            why: why(&e).1,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let Some(p) = unit_path(bus, unit)? else {
+                return Err(Error::Call {
+                    what: "starting",
+                    unit: unit.to_string(),
+                    why: "the unit is gone: it failed to start (see the journal)".into(),
+                });
+            };
+            let state = get_str(bus, &p, "org.freedesktop.systemd1.Unit", "ActiveState")
+                .map_err(|e| call_err("reading ActiveState of", e))?;
+            match state.as_str() {
+                "active" => return Ok(p),
+                "failed" => {
+                    return Err(Error::Call {
+                        what: "starting",
+                        unit: unit.to_string(),
+                        why: format!("the unit failed (journalctl -u {unit})"),
+                    })
+                }
+                _ => {}
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Call {
+                    what: "starting",
+                    unit: unit.to_string(),
+                    why: format!("the unit is still {state} after 10 s"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Writes every limit of `r` into the unit's cgroup, after checking that each

@@ -239,7 +239,48 @@ fn throttle_v1(k: ThrottleKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The cgroup v1 writes of `r`, controller by controller. `cur_memory` is the memory limit
+/// in force (None: a new cgroup), which decides the order of the memory writes.
 fn v1_writes(r: &Resources, cur_memory: Option<u64>, out: &mut Vec<Write>) -> Result<(), String> {
+    v1_memory(r, cur_memory, out)?;
+    if let Some(p) = r.pids {
+        out.push(w("pids", "pids.max", v2(p), "pids.limit"));
+    }
+    v1_cpu(r, out);
+    v1_blkio(r, out);
+    for (size, limit) in &r.hugetlb {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.limit_in_bytes"),
+            v1(*limit),
+            "hugepageLimits",
+        ));
+    }
+    if let Some(id) = r.net_class_id {
+        out.push(w("net_cls", "net_cls.classid", id, "network.classID").default_if(id == 0));
+    }
+    for (name, prio) in &r.net_priorities {
+        out.push(w(
+            "net_prio",
+            "net_prio.ifpriomap",
+            format!("{name} {prio}"),
+            "network.priorities",
+        ));
+    }
+    rdma_writes(&r.rdma, out);
+    if !r.unified.is_empty() {
+        return Err(
+            "linux.resources.unified needs cgroup v2, and this host drives cgroup v1 (use \
+             the v1 fields of linux.resources instead)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// memory: limit and memory+swap in the order the kernel accepts, reservation,
+/// swappiness, the OOM killer.
+fn v1_memory(r: &Resources, cur_memory: Option<u64>, out: &mut Vec<Write>) -> Result<(), String> {
     // memory: limit and memory+swap in the order the kernel accepts (runc's rule: swap
     // first when it is unlimited or above the limit in force).
     let mut mem = Vec::new();
@@ -296,9 +337,11 @@ fn v1_writes(r: &Resources, cur_memory: Option<u64>, out: &mut Vec<Write>) -> Re
             "memory.disableOOMKiller",
         ));
     }
-    if let Some(p) = r.pids {
-        out.push(w("pids", "pids.max", v2(p), "pids.limit"));
-    }
+    Ok(())
+}
+
+/// cpu and cpuset: shares, CFS and real-time bandwidth, the CPUs and memory nodes.
+fn v1_cpu(r: &Resources, out: &mut Vec<Write>) {
     if let Some(sh) = r.cpu_shares {
         out.push(w("cpu", "cpu.shares", sh, "cpu.shares"));
     }
@@ -321,6 +364,10 @@ fn v1_writes(r: &Resources, cur_memory: Option<u64>, out: &mut Vec<Write>) -> Re
     if let Some(m) = &r.cpuset_mems {
         out.push(w("cpuset", "cpuset.mems", m, "cpu.mems"));
     }
+}
+
+/// blkio: weights (CFQ's files, else BFQ's), per-device weights and throttles.
+fn v1_blkio(r: &Resources, out: &mut Vec<Write>) {
     // blkio: CFQ's files, else BFQ's.
     if let Some(x) = r.blkio_weight {
         out.push(
@@ -364,34 +411,6 @@ fn v1_writes(r: &Resources, cur_memory: Option<u64>, out: &mut Vec<Write>) -> Re
             &format!("blockIO.{field}"),
         ));
     }
-    for (size, limit) in &r.hugetlb {
-        out.push(w(
-            "hugetlb",
-            format!("hugetlb.{size}.limit_in_bytes"),
-            v1(*limit),
-            "hugepageLimits",
-        ));
-    }
-    if let Some(id) = r.net_class_id {
-        out.push(w("net_cls", "net_cls.classid", id, "network.classID").default_if(id == 0));
-    }
-    for (name, prio) in &r.net_priorities {
-        out.push(w(
-            "net_prio",
-            "net_prio.ifpriomap",
-            format!("{name} {prio}"),
-            "network.priorities",
-        ));
-    }
-    rdma_writes(&r.rdma, out);
-    if !r.unified.is_empty() {
-        return Err(
-            "linux.resources.unified needs cgroup v2, and this host drives cgroup v1 (use \
-             the v1 fields of linux.resources instead)"
-                .into(),
-        );
-    }
-    Ok(())
 }
 
 fn rdma_writes(rdma: &[Rdma], out: &mut Vec<Write>) {
@@ -425,7 +444,39 @@ fn no_v2(field: &str, default: bool, warn: &mut Vec<String>) -> Result<(), Strin
     }
 }
 
+/// The cgroup v2 writes of `r`; v1-only settings at their default are skipped, others
+/// refused (`no_v2`).
 fn v2_writes(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Result<(), String> {
+    v2_memory(r, out, warn)?;
+    if let Some(p) = r.pids {
+        out.push(w("pids", "pids.max", v2(p), "pids.limit"));
+    }
+    v2_cpu(r, out, warn)?;
+    v2_io(r, out, warn)?;
+    for (size, limit) in &r.hugetlb {
+        out.push(w(
+            "hugetlb",
+            format!("hugetlb.{size}.max"),
+            v2(*limit),
+            "hugepageLimits",
+        ));
+    }
+    if let Some(id) = r.net_class_id {
+        no_v2("network.classID", id == 0, warn)?;
+    }
+    if !r.net_priorities.is_empty() {
+        no_v2("network.priorities", false, warn)?;
+    }
+    rdma_writes(&r.rdma, out);
+    for (k, v) in &r.unified {
+        let ctrl = unified_key(k)?;
+        out.push(w(&ctrl, k.as_str(), v, &format!("unified.{k}")));
+    }
+    Ok(())
+}
+
+/// memory.max, memory.swap.max (swap alone), memory.low.
+fn v2_memory(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Result<(), String> {
     if let Some(m) = r.memory {
         out.push(w("memory", "memory.max", v2(m), "memory.limit"));
     }
@@ -446,9 +497,11 @@ fn v2_writes(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Res
     if r.oom_kill_disable {
         no_v2("memory.disableOOMKiller", false, warn)?;
     }
-    if let Some(p) = r.pids {
-        out.push(w("pids", "pids.max", v2(p), "pids.limit"));
-    }
+    Ok(())
+}
+
+/// cpu.weight (from shares, as runc converts), cpu.max, cpuset.
+fn v2_cpu(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Result<(), String> {
     if let Some(sh) = r.cpu_shares {
         out.push(w("cpu", "cpu.weight", shares_to_weight(sh), "cpu.shares"));
     }
@@ -473,6 +526,11 @@ fn v2_writes(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Res
     if let Some(m) = &r.cpuset_mems {
         out.push(w("cpuset", "cpuset.mems", m, "cpu.mems"));
     }
+    Ok(())
+}
+
+/// io.weight (from blkio weights, as runc converts; BFQ's file as the alternative), io.max.
+fn v2_io(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Result<(), String> {
     if let Some(x) = r.blkio_weight {
         let iw = blkio_to_io_weight(x);
         out.push(
@@ -515,25 +573,6 @@ fn v2_writes(r: &Resources, out: &mut Vec<Write>, warn: &mut Vec<String>) -> Res
             format!("{}:{} {key}={}", t.major, t.minor, t.rate),
             &field,
         ));
-    }
-    for (size, limit) in &r.hugetlb {
-        out.push(w(
-            "hugetlb",
-            format!("hugetlb.{size}.max"),
-            v2(*limit),
-            "hugepageLimits",
-        ));
-    }
-    if let Some(id) = r.net_class_id {
-        no_v2("network.classID", id == 0, warn)?;
-    }
-    if !r.net_priorities.is_empty() {
-        no_v2("network.priorities", false, warn)?;
-    }
-    rdma_writes(&r.rdma, out);
-    for (k, v) in &r.unified {
-        let ctrl = unified_key(k)?;
-        out.push(w(&ctrl, k.as_str(), v, &format!("unified.{k}")));
     }
     Ok(())
 }
@@ -664,54 +703,10 @@ fn count(v: Option<i64>, field: &str) -> Result<Option<u64>, String> {
 pub fn update_from_oci(o: &LinuxResources, r: &mut Resources) -> Result<Vec<String>, String> {
     let mut warn = Vec::new();
     if let Some(m) = o.memory() {
-        if let Some(v) = count(m.limit(), "memory.limit")? {
-            r.memory = Some(v);
-        }
-        if let Some(v) = count(m.reservation(), "memory.reservation")? {
-            r.memory_reservation = Some(v);
-        }
-        match m.swap() {
-            None | Some(0) => {}
-            Some(s) if s < -1 => {
-                return Err(format!(
-                    "memory.swap {s}: use a byte count, or -1 for unlimited swap"
-                ))
-            }
-            Some(s) => r.memory_swap = Some(s),
-        }
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            warn.push(
-                "memory.kernel/kernelTCP is ignored (kernel memory limits were removed from \
-                 Linux)"
-                    .into(),
-            );
-        }
-        if m.swappiness().is_some() || m.disable_oom_killer().is_some() {
-            warn.push("memory.swappiness/disableOOMKiller cannot be updated: ignored".into());
-        }
+        update_memory(m, r, &mut warn)?;
     }
     if let Some(cpu) = o.cpu() {
-        if let Some(s) = cpu.shares().filter(|s| *s != 0) {
-            r.cpu_shares = Some(s);
-        }
-        if let Some(q) = count(cpu.quota(), "cpu.quota")? {
-            r.cpu_quota = Some(q);
-        }
-        if let Some(p) = cpu.period().filter(|p| *p != 0) {
-            r.cpu_period = p;
-        }
-        if let Some(rt) = cpu.realtime_runtime().filter(|x| *x != 0) {
-            r.cpu_rt_runtime = Some(rt);
-        }
-        if let Some(p) = cpu.realtime_period().filter(|x| *x != 0) {
-            r.cpu_rt_period = Some(p);
-        }
-        if let Some(c) = cpu.cpus().clone().filter(|c| !c.is_empty()) {
-            r.cpuset_cpus = Some(c);
-        }
-        if let Some(m) = cpu.mems().clone().filter(|m| !m.is_empty()) {
-            r.cpuset_mems = Some(m);
-        }
+        update_cpu(cpu, r)?;
     }
     if let Some(p) = o.pids() {
         if let Some(v) = count(Some(p.limit()), "pids.limit")? {
@@ -719,22 +714,7 @@ pub fn update_from_oci(o: &LinuxResources, r: &mut Resources) -> Result<Vec<Stri
         }
     }
     if let Some(b) = o.block_io() {
-        if let Some(x) = b.weight().filter(|x| *x != 0) {
-            r.blkio_weight = Some(x);
-        }
-        let other = b.leaf_weight().is_some()
-            || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-            || [
-                b.throttle_read_bps_device(),
-                b.throttle_write_bps_device(),
-                b.throttle_read_iops_device(),
-                b.throttle_write_iops_device(),
-            ]
-            .iter()
-            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()));
-        if other {
-            warn.push("blockIO: only weight can be updated; the rest is ignored".into());
-        }
+        update_block_io(b, r, &mut warn);
     }
     if let Some(u) = o.unified() {
         for (k, v) in u {
@@ -769,6 +749,86 @@ pub fn update_from_oci(o: &LinuxResources, r: &mut Resources) -> Result<Vec<Stri
     }
     validate(r)?;
     Ok(warn)
+}
+
+/// `update` of memory: limit, reservation, swap; the rest is named in the warnings.
+fn update_memory(
+    m: &oci_spec::runtime::LinuxMemory,
+    r: &mut Resources,
+    warn: &mut Vec<String>,
+) -> Result<(), String> {
+    if let Some(v) = count(m.limit(), "memory.limit")? {
+        r.memory = Some(v);
+    }
+    if let Some(v) = count(m.reservation(), "memory.reservation")? {
+        r.memory_reservation = Some(v);
+    }
+    match m.swap() {
+        None | Some(0) => {}
+        Some(s) if s < -1 => {
+            return Err(format!(
+                "memory.swap {s}: use a byte count, or -1 for unlimited swap"
+            ))
+        }
+        Some(s) => r.memory_swap = Some(s),
+    }
+    if m.kernel().is_some() || m.kernel_tcp().is_some() {
+        warn.push(
+            "memory.kernel/kernelTCP is ignored (kernel memory limits were removed from \
+             Linux)"
+                .into(),
+        );
+    }
+    if m.swappiness().is_some() || m.disable_oom_killer().is_some() {
+        warn.push("memory.swappiness/disableOOMKiller cannot be updated: ignored".into());
+    }
+    Ok(())
+}
+
+/// `update` of cpu: shares, CFS and real-time bandwidth, cpuset.
+fn update_cpu(cpu: &oci_spec::runtime::LinuxCpu, r: &mut Resources) -> Result<(), String> {
+    if let Some(s) = cpu.shares().filter(|s| *s != 0) {
+        r.cpu_shares = Some(s);
+    }
+    if let Some(q) = count(cpu.quota(), "cpu.quota")? {
+        r.cpu_quota = Some(q);
+    }
+    if let Some(p) = cpu.period().filter(|p| *p != 0) {
+        r.cpu_period = p;
+    }
+    if let Some(rt) = cpu.realtime_runtime().filter(|x| *x != 0) {
+        r.cpu_rt_runtime = Some(rt);
+    }
+    if let Some(p) = cpu.realtime_period().filter(|x| *x != 0) {
+        r.cpu_rt_period = Some(p);
+    }
+    if let Some(c) = cpu.cpus().clone().filter(|c| !c.is_empty()) {
+        r.cpuset_cpus = Some(c);
+    }
+    if let Some(m) = cpu.mems().clone().filter(|m| !m.is_empty()) {
+        r.cpuset_mems = Some(m);
+    }
+    Ok(())
+}
+
+/// `update` of blockIO: the weight; the rest is named in the warnings.
+fn update_block_io(b: &oci_spec::runtime::LinuxBlockIo, r: &mut Resources, warn: &mut Vec<String>) {
+    if let Some(x) = b.weight().filter(|x| *x != 0) {
+        r.blkio_weight = Some(x);
+    }
+    let other = b.leaf_weight().is_some()
+        || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
+        || [
+            b.throttle_read_bps_device(),
+            b.throttle_write_bps_device(),
+            b.throttle_read_iops_device(),
+            b.throttle_write_iops_device(),
+        ]
+        .iter()
+        .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()));
+    if other {
+        warn.push("blockIO: only weight can be updated; the rest is ignored".into());
+    }
 }
 
 #[cfg(test)]
