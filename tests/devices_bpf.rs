@@ -82,22 +82,10 @@ fn host_block_device(tmp: &TempDir) -> (u32, u32) {
     panic!("no block device of this host can be opened (see /sys/dev/block)");
 }
 
-/// The default list nucleus gives an OCI container (spec::oci::default_device_rules).
+/// The default list nucleus gives an OCI container (deny all, then the standard devices).
 fn default_rules() -> Vec<(bool, String)> {
     let mut r = vec![(false, "a".to_string())];
-    for rule in [
-        "c *:* m",
-        "b *:* m",
-        "c 1:3 rwm",
-        "c 1:5 rwm",
-        "c 1:7 rwm",
-        "c 1:8 rwm",
-        "c 1:9 rwm",
-        "c 5:0 rwm",
-        "c 5:1 rwm",
-        "c 5:2 rwm",
-        "c 136:* rwm",
-    ] {
+    for rule in nucleus::spec::devices_bpf::STANDARD_RULES {
         r.push((true, rule.to_string()));
     }
     r

@@ -269,6 +269,23 @@ pub fn program(f: &Filter) -> Vec<Insn> {
     p
 }
 
+/// The device cgroup rules that always allow the standard devices nucleus puts in /dev
+/// and pseudo-terminals. mknod of any node is allowed (as runc): opening it is what the
+/// rules decide.
+pub const STANDARD_RULES: &[&str] = &[
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
+];
+
 /// The program for a rule list (see the module's comment), or why a rule is wrong.
 pub fn emit(rules: &[(bool, String)]) -> Result<Vec<Insn>, String> {
     Ok(program(&Filter::from_rules(rules)?))
@@ -331,22 +348,7 @@ mod tests {
     fn default_list(config: &[(bool, &str)]) -> Vec<(bool, String)> {
         let mut l = vec![(false, "a")];
         l.extend_from_slice(config);
-        l.extend(
-            [
-                "c *:* m",
-                "b *:* m",
-                "c 1:3 rwm",
-                "c 1:5 rwm",
-                "c 1:7 rwm",
-                "c 1:8 rwm",
-                "c 1:9 rwm",
-                "c 5:0 rwm",
-                "c 5:1 rwm",
-                "c 5:2 rwm",
-                "c 136:* rwm",
-            ]
-            .map(|r| (true, r)),
-        );
+        l.extend(STANDARD_RULES.iter().map(|r| (true, *r)));
         rules(&l)
     }
 

@@ -219,3 +219,20 @@ load_module() {
     modprobe "$_m" 2>/dev/null || grep -q "^$_m " /proc/modules || return 1
   done
 }
+
+# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
+# keeps a captured stdout open, and `check` would wait for it.
+qcheck() {
+  _n=$1
+  shift
+  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
+    ok "$_n"
+  else
+    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
+  fi
+}
+
+# state_field ID FIELD: a string or number field of `nucleus state ID`.
+state_field() {
+  nuc state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
+}

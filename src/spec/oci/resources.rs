@@ -17,23 +17,6 @@ fn type_letter(t: LinuxDeviceType) -> char {
     }
 }
 
-/// The device cgroup rules that always allow the standard devices nucleus puts in /dev
-/// and pseudo-terminals. mknod of any node is allowed (as runc): opening it is what the
-/// rules decide.
-const STANDARD_DEVICE_RULES: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-];
-
 /// linux.resources (and a freezer: every OCI container gets a cgroup with one, for
 /// pause/resume), with the device cgroup completed by [`device_rules`].
 pub(super) fn resources_of(
@@ -113,7 +96,11 @@ fn limits_of(r: &LinuxResources, path: &Path, resources: &mut Resources) -> Resu
 fn device_rules(config_rules: Vec<(bool, String)>, linux: &Linux) -> Vec<(bool, String)> {
     let mut rules = vec![(false, "a".to_string())];
     rules.extend(config_rules);
-    rules.extend(STANDARD_DEVICE_RULES.iter().map(|r| (true, r.to_string())));
+    rules.extend(
+        crate::spec::devices_bpf::STANDARD_RULES
+            .iter()
+            .map(|r| (true, r.to_string())),
+    );
     for d in linux.devices().iter().flatten() {
         let kind = type_letter(d.typ());
         if matches!(kind, 'b' | 'c') {

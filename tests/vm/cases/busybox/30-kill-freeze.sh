@@ -5,23 +5,6 @@
 # found only through the container's cgroup.
 . /vm/lib.sh
 
-# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
-# keeps a captured stdout open, and `check` would wait for it.
-qcheck() {
-  _n=$1
-  shift
-  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
-    ok "$_n"
-  else
-    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
-  fi
-}
-
-# state_field ID FIELD: a string or number field of `nucleus state ID`.
-state_field() {
-  nuc state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
-}
-
 # counter DIR: the counter the container's grandchild advances (read through its init).
 counter() {
   cat "/proc/$1/root/dev/shm/count" 2>/dev/null || echo none

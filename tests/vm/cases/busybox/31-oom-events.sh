@@ -4,22 +4,6 @@
 # carries the counters (memory.raw.oom, memory.raw.oom_kill).
 . /vm/lib.sh
 
-# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
-# keeps a captured stdout open, and `check` would wait for it.
-qcheck() {
-  _n=$1
-  shift
-  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
-    ok "$_n"
-  else
-    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
-  fi
-}
-
-state_field() {
-  nuc state "$1" 2>/dev/null | sed -n "s/.*\"$2\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -1
-}
-
 # events_counter FILE KEY: the value of KEY in a cgroup v2 key-value file.
 kv() {
   sed -n "s/^$2 //p" "$1"

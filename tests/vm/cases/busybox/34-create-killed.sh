@@ -5,18 +5,6 @@
 # than on hardware).
 . /vm/lib.sh
 
-# qcheck NAME CMD...: as `check`, with the output in a file: a container started by CMD
-# keeps a captured stdout open, and `check` would wait for it.
-qcheck() {
-  _n=$1
-  shift
-  if "$@" >"$TMPDIR/qcheck.out" 2>&1 </dev/null; then
-    ok "$_n"
-  else
-    fail "$_n" "\`$*\` failed ($?): $(tail -3 "$TMPDIR/qcheck.out" | tr '\n' ' ')"
-  fi
-}
-
 cgroups() {
   find /sys/fs/cgroup -mindepth 1 -type d | sort
 }
