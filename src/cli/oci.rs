@@ -51,6 +51,8 @@ impl Global {
             .append(true)
             .open(path)
         {
+            // Best effort: the line also went to stderr, and a log that cannot be written
+            // must not turn a warning into a failure.
             let _ = writeln!(f, "{line}");
         }
     }

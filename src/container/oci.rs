@@ -623,6 +623,7 @@ fn open_gate(store: &Store, id: &str) -> Result<(State, state::Lock), Error> {
             f.as_fd(),
             nix::poll::PollFlags::POLLIN,
         )];
+        // A timeout or EINTR is the same as no event: the loop checks again either way.
         let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
         let mut b = [0u8; 1];
         if let Ok(1) = nix::unistd::read(&f, &mut b) {
@@ -981,6 +982,8 @@ pub fn run_container(
         match start(store, id) {
             Ok(more) => w.extend(more),
             Err(e) => {
+                // Best-effort cleanup: the start error is what the caller must see; a
+                // container left behind is reported by `list` and removed by delete -f.
                 let _ = delete(store, id, true);
                 return Err(e);
             }
