@@ -260,12 +260,23 @@ fn parallel_traces_see_only_their_own_program() {
 
 /// Starts `caps trace -- sleep 30` and waits until the sleep runs under the trace.
 fn traced_sleep() -> (Reap, u32, u32) {
-    let c = Command::new(NUCLEUS)
-        .args(["caps", "trace", "--", "sleep", "30"])
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(NUCLEUS);
+    c.args(["caps", "trace", "--", "sleep", "30"])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nucleus");
+        .stderr(Stdio::piped());
+    // SIGINT as at a terminal: a test run started in the background by a non-interactive
+    // shell inherits SIGINT ignored, and nucleus rightly passes that on to the program.
+    // SAFETY: only signal(2), async-signal-safe, between fork and exec.
+    unsafe {
+        c.pre_exec(|| {
+            if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let c = c.spawn().expect("run nucleus");
     let pid = c.id();
     let c = Reap(Some(c));
     let sleep = wait_for_descendant(pid, "sleep").expect("sleep started");
