@@ -525,8 +525,13 @@ impl Scope {
         }
         let warnings = self.apply(r)?;
         // The device allow-list always applies (DESIGN.md §5.9): the eBPF program goes on
-        // the unit's cgroup as on one nucleus made, before the process is let go.
-        super::cgroups::attach_device_filter(std::slice::from_ref(&self.leaf), &r.devices)?;
+        // the unit's cgroup as on one nucleus made, before the process is let go. Not for a
+        // rootless container (the user's manager): loading it needs CAP_BPF and
+        // CAP_SYS_ADMIN in the initial user namespace, and such a container cannot make a
+        // device node the host would honour anyway (the cgroupfs path drops the rules too).
+        if !self.rec.user {
+            super::cgroups::attach_device_filter(std::slice::from_ref(&self.leaf), &r.devices)?;
+        }
         Ok(warnings)
     }
 

@@ -54,6 +54,9 @@ case $out in
   *"can't fork"* | *"Resource temporarily unavailable"*) ok "pids.max enforced: $(echo "$out" | grep -m1 fork)" ;;
   *) fail "pids.max enforced" "12 forks under --pids-limit 10 went through: $out" ;;
 esac
+# The sleeps that did start hold pids.max for 5 s: exec needs a free pid.
+pids_cur=/sys/fs/cgroup/machine.slice/$unit/pids.current
+wait_for 15 sh -c "[ \$(cat $pids_cur) -le 3 ]" || fail "sleeps gone" "pids.current $(cat "$pids_cur")"
 out=$($P exec "$name" sh -c 'exit 3' 2>&1)
 rc=$?
 expect_eq "podman exec exit code" 3 "$rc"
