@@ -232,14 +232,31 @@ pub fn sweep_stale(
 /// union over the hierarchies). The container's processes are found here, never through
 /// a namespace: a container may share the host's PID namespace.
 pub fn procs(leaves: &[PathBuf]) -> Result<Vec<i32>, Error> {
-    fn walk(dir: &Path, out: &mut Vec<i32>) -> Result<(), Error> {
+    // A cgroup removed meanwhile (ENOENT) or being removed (ENODEV: its files are already
+    // deactivated, e.g. systemd tearing down an ended unit) holds no process: the kernel
+    // removes only empty cgroups.
+    let gone = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV));
+    fn walk(
+        dir: &Path,
+        out: &mut Vec<i32>,
+        gone: &dyn Fn(&std::io::Error) -> bool,
+    ) -> Result<(), Error> {
         let f = dir.join("cgroup.procs");
-        let text = std::fs::read_to_string(&f).map_err(|e| io(&f, e))?;
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(io(&f, e)),
+        };
         out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        for e in std::fs::read_dir(dir).map_err(|e| io(dir, e))? {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(it) => it,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(io(dir, e)),
+        };
+        for e in entries {
             let e = e.map_err(|e| io(dir, e))?;
             if e.file_type().map_err(|er| io(&e.path(), er))?.is_dir() {
-                walk(&e.path(), out)?;
+                walk(&e.path(), out, gone)?;
             }
         }
         Ok(())
@@ -247,7 +264,7 @@ pub fn procs(leaves: &[PathBuf]) -> Result<Vec<i32>, Error> {
     let mut out = Vec::new();
     for d in leaves {
         check_recorded(d)?;
-        walk(d, &mut out)?;
+        walk(d, &mut out, &gone)?;
     }
     out.sort_unstable();
     out.dedup();
@@ -268,7 +285,14 @@ pub fn signal_all(leaves: &[PathBuf], sig: nix::sys::signal::Signal) -> Result<(
         .collect();
     if sig == Signal::SIGKILL && !v2_kill.is_empty() {
         for d in v2_kill {
-            write(&d.join("cgroup.kill"), "1")?;
+            let f = d.join("cgroup.kill");
+            match std::fs::write(&f, "1") {
+                Ok(()) => {}
+                // Removed or being removed meanwhile: the kernel removes only empty
+                // cgroups, so nothing is left in it to kill.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENODEV)) => {}
+                Err(e) => return Err(io(&f, e)),
+            }
         }
         return Ok(());
     }
