@@ -262,7 +262,8 @@ pub fn procs(leaves: &[PathBuf]) -> Result<Vec<i32>, Error> {
         Ok(())
     }
     let mut out = Vec::new();
-    for d in leaves {
+    // A leaf that no longer exists (e.g. a systemd unit's, removed with the unit) is empty.
+    for d in leaves.iter().filter(|d| d.exists()) {
         check_recorded(d)?;
         walk(d, &mut out, &gone)?;
     }
@@ -276,6 +277,12 @@ pub fn procs(leaves: &[PathBuf]) -> Result<Vec<i32>, Error> {
 /// v2 SIGKILL goes through cgroup.kill, which the kernel applies atomically.
 pub fn signal_all(leaves: &[PathBuf], sig: nix::sys::signal::Signal) -> Result<(), Error> {
     use nix::sys::signal::Signal;
+    // A leaf that no longer exists holds no process (see `procs`).
+    let leaves: Vec<PathBuf> = leaves.iter().filter(|d| d.exists()).cloned().collect();
+    let leaves = &leaves[..];
+    if leaves.is_empty() {
+        return Ok(());
+    }
     for d in leaves {
         check_recorded(d)?;
     }
